@@ -1,0 +1,272 @@
+"""mlship.yaml: the schema every stage reads, and errors that name the key path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlship.errors import ConfigError
+
+CONFIG_FILE = "mlship.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Entrypoints(_Section):
+    """Dotted `module:function` references into the project's source directory."""
+
+    preprocess: str = Field(description="transform(raw: DataFrame, model) -> features")
+    train: str = Field(description="main(data_path, artifact_dir, params) -> metrics dict")
+    load: str = Field(description="load(artifact_dir) -> model")
+    predict: str = Field(description="predict(model, features) -> predictions")
+    postprocess: str | None = Field(default=None, description="(predictions, raw) -> outputs")
+
+    @field_validator("preprocess", "train", "load", "predict", "postprocess")
+    @classmethod
+    def _dotted(cls, value: str | None) -> str | None:
+        if value is not None and (value.count(":") != 1 or not all(value.split(":"))):
+            raise ValueError(f"must look like 'package.module:function', got {value!r}")
+        return value
+
+
+class Resources(_Section):
+    cpu: float | None = Field(default=None, gt=0)
+    memory: str | None = None
+    gpus: int = Field(default=0, ge=0)
+
+
+class Gate(_Section):
+    """The health gate a new version passes before it takes traffic."""
+
+    readiness_timeout: float = Field(default=60.0, gt=0)
+    examples: bool = True
+    latency_p99_ms: float | None = Field(default=None, gt=0)
+    monitor_seconds: float = Field(default=10.0, ge=0)
+
+
+class Environment(_Section):
+    registry: str = ""
+    target: Literal["docker", "swarm", "kubernetes"] = "docker"
+    replicas: int = Field(default=1, ge=1)
+    strategy: Literal["recreate", "rolling", "canary"] = "rolling"
+    resources: Resources = Field(default_factory=Resources)
+    gate: Gate = Field(default_factory=Gate)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    log_dir: str | None = None
+    gpu_driver: str | None = Field(default=None, description="NVIDIA driver on the target hosts")
+    gpu: bool | None = None
+    namespace: str | None = None
+    context: str | None = None
+
+
+class Example(_Section):
+    input: dict[str, Any]
+    output: Any
+    tolerance: float = Field(default=1e-6, ge=0)
+    name: str | None = None
+
+
+class FieldSpec(_Section):
+    type: Literal["number", "integer", "string", "boolean", "category"]
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    values: list[Any] | None = None
+
+
+class Invariant(_Section):
+    kind: Literal["monotonic", "invariance", "bounds"]
+    feature: str | None = None
+    direction: Literal["increasing", "decreasing"] | None = None
+    grid: list[float] | None = None
+    min: float | None = None
+    max: float | None = None
+    name: str | None = None
+
+
+class Latency(_Section):
+    single_p50_ms: float | None = Field(default=None, gt=0)
+    single_p99_ms: float | None = Field(default=None, gt=0)
+    batch_p50_ms: float | None = Field(default=None, gt=0)
+    batch_p99_ms: float | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+
+
+class Differential(_Section):
+    sample: str | None = None
+    agreement: float = Field(default=0.99, ge=0, le=1)
+    tolerance: float = Field(default=1e-6, ge=0)
+
+
+class Contract(_Section):
+    examples: list[Example] = Field(default_factory=list)
+    schema_: dict[str, FieldSpec] = Field(default_factory=dict, alias="schema")
+    invariants: list[Invariant] = Field(default_factory=list)
+    extremes: bool = True
+    latency: Latency = Field(default_factory=Latency)
+    differential: Differential = Field(default_factory=Differential)
+
+
+class Logging(_Section):
+    enabled: bool = True
+    path: str = "logs/predictions"
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
+    max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    flush_interval: float = Field(default=1.0, gt=0)
+
+
+class Policy(_Section):
+    file: str | None = None
+    min_age_days: int = Field(default=14, ge=0)
+    max_age_months: int = Field(default=24, ge=1)
+    max_majors_behind: int = Field(default=1, ge=0)
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    on_unknown: Literal["fail", "warn"] = "warn"
+    fail_on: Literal["info", "warning", "error"] = "error"
+    index_url: str | None = None
+    platforms: list[str] = Field(default_factory=lambda: ["linux_x86_64"])
+
+
+class Image(_Section):
+    base: str | None = None
+    system_packages: list[str] = Field(default_factory=list)
+
+
+class Serving(_Section):
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class Monitor(_Section):
+    psi_threshold: float = Field(default=0.2, gt=0)
+    ks_pvalue: float = Field(default=0.01, gt=0, lt=1)
+    chi2_pvalue: float = Field(default=0.01, gt=0, lt=1)
+    missing_rate_delta: float = Field(default=0.1, gt=0, le=1)
+    min_samples: int = Field(default=100, ge=1)
+
+
+class Config(_Section):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    version: str = "0.1.0"
+    description: str = ""
+    python: str = Field(default="3.11", pattern=r"^3\.\d+$")
+    source: str = "src"
+    entrypoints: Entrypoints
+    artifacts: str = "artifacts"
+    data: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    gpu: Literal[False, "optional", "required"] = False
+    resources: Resources = Field(default_factory=Resources)
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    contract: Contract = Field(default_factory=Contract)
+    logging: Logging = Field(default_factory=Logging)
+    policy: Policy = Field(default_factory=Policy)
+    image: Image = Field(default_factory=Image)
+    serving: Serving = Field(default_factory=Serving)
+    monitor: Monitor = Field(default_factory=Monitor)
+
+    def environment(self, name: str) -> Environment:
+        """The named environment; `local` exists by default (the local engine, no registry)."""
+        if name in self.environments:
+            return self.environments[name]
+        if name == "local":
+            return Environment(target="docker")
+        known = ", ".join(sorted({"local", *self.environments})) or "local"
+        raise ConfigError(
+            f"unknown environment {name!r}",
+            hint=f"environments in {CONFIG_FILE}: {known}",
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        """The resolved config as plain data (JSON-safe), with the YAML key names."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node that `loc` reaches."""
+    node, line = root, None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(key)]
+            if not match:
+                break
+            key_node, node = match[0]
+            line = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                break
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _describe(error: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+    # pydantic puts union/literal branch names into loc; they are not keys of the file.
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return loc, "is not a known key"
+    if kind == "missing":
+        return loc, "is required but missing"
+    return loc, msg[0].lower() + msg[1:]
+
+
+def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
+    """Parse and validate mlship.yaml text; every problem names the key path and line."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{where}: not valid YAML ({problem})", hint="check indentation and quoting"
+        ) from None
+    if data is None:
+        raise ConfigError(f"{source} is empty", hint="run `mlship init` to write one")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc, what = _describe(error)
+            path = ".".join(str(p) for p in loc) or "(top level)"
+            line = _node_line(root, loc)
+            where = f"{source}:{line}" if line else source
+            lines.append(f"{path} {what} ({where})")
+        first, rest = lines[0], lines[1:]
+        raise ConfigError(
+            first if not rest else f"{len(lines)} problems in {source}: " + "; ".join(lines),
+            hint="see `mlship config --help` and the README's mlship.yaml reference",
+        ) from None
+
+
+def load_config(project_dir: Path) -> Config:
+    path = Path(project_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {project_dir}",
+            hint="run `mlship init` to create a project, or pass the project directory",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_config(text, source=str(path.name))

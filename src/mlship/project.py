@@ -1,0 +1,61 @@
+"""A project on disk: its root, its resolved config and the paths every stage shares."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from mlship.config import Config, load_config
+from mlship.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: Config
+
+    @classmethod
+    def load(cls, directory: Path | str = ".") -> Project:
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            raise UsageError(f"{directory} is not a directory")
+        return cls(root=root, config=load_config(root))
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / self.config.source
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.root / self.config.artifacts
+
+    @property
+    def state_dir(self) -> Path:
+        """mlship's own working files (`.mlship/`): build context, journals, caches."""
+        return self.root / ".mlship"
+
+    def data_path(self, key: str = "train") -> Path:
+        return self.root / self.config.data[key]
+
+    @cached_property
+    def artifact_sha256(self) -> str | None:
+        return artifacts_sha256(self.artifact_dir)
+
+
+def artifacts_sha256(directory: Path) -> str | None:
+    """One digest over every file under the artifact directory (names and contents)."""
+    if not directory.is_dir():
+        return None
+    digest = hashlib.sha256()
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    if not files:
+        return None
+    for path in files:
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,130 @@
+"""The project's preprocess -> predict -> postprocess path, shared by train, predict and serve."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class PipelineError(Exception):
+    """The project's code could not be imported or raised; `stage` says where."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.message = message
+
+
+class RecordError(ValueError):
+    """A request's records are not usable input (the client's fault, not the model's)."""
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """What the runtime needs of mlship.yaml, as plain data (written into every image as JSON)."""
+
+    name: str
+    version: str
+    source_dir: str
+    artifact_dir: str
+    entrypoints: Mapping[str, str | None]
+    gpu: str | bool = False
+    model_sha256: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RuntimeSpec:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @property
+    def model_version(self) -> str:
+        sha = (self.model_sha256 or "")[:12]
+        return f"{self.version}+{sha}" if sha else self.version
+
+
+def resolve(reference: str, source_dir: str | Path) -> Callable[..., Any]:
+    """Import `package.module:function` from the project's source directory."""
+    module_name, _, attr = reference.partition(":")
+    src = str(Path(source_dir).resolve())
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if missing.split(".")[0] == module_name.split(".")[0]:
+            raise PipelineError("import", f"module {module_name!r} not found in {src}") from exc
+        raise PipelineError(
+            "import",
+            f"{module_name} needs the package {missing!r}, which is not installed "
+            "(pip install -r requirements.txt)",
+        ) from exc
+    except Exception as exc:  # the project's module raised while importing
+        raise PipelineError("import", f"{module_name} failed to import: {exc!r}") from exc
+    try:
+        function = getattr(module, attr)
+    except AttributeError:
+        raise PipelineError("import", f"{module_name} has no function {attr!r}") from None
+    if not callable(function):
+        raise PipelineError("import", f"{reference} is not callable")
+    return function
+
+
+def to_jsonable(values: Any) -> list[Any]:
+    """Predictions as plain JSON values (numpy arrays, pandas series, lists of scalars)."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    elif hasattr(values, "to_numpy"):
+        values = values.to_numpy().tolist()
+    out = list(values)
+    return [v.item() if hasattr(v, "item") else v for v in out]
+
+
+class Pipeline:
+    """A loaded model with the project's entrypoints bound: records in, predictions out."""
+
+    def __init__(self, spec: RuntimeSpec):
+        self.spec = spec
+        eps = spec.entrypoints
+        self._load = resolve(str(eps["load"]), spec.source_dir)
+        self._preprocess = resolve(str(eps["preprocess"]), spec.source_dir)
+        self._predict = resolve(str(eps["predict"]), spec.source_dir)
+        post = eps.get("postprocess")
+        self._postprocess = resolve(post, spec.source_dir) if post else None
+        if not Path(spec.artifact_dir).is_dir():
+            raise PipelineError(
+                "load", f"no artifacts in {spec.artifact_dir}: run `mlship train` first"
+            )
+        try:
+            self.model = self._load(spec.artifact_dir)
+        except Exception as exc:
+            raise PipelineError("load", f"load({spec.artifact_dir!r}) raised {exc!r}") from exc
+
+    def predict_frame(self, raw: Any) -> list[Any]:
+        """Score a pandas DataFrame of raw records; one prediction per row."""
+        try:
+            features = self._preprocess(raw, self.model)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RecordError(f"preprocess rejected the input: {exc!r}") from exc
+        predictions = self._predict(self.model, features)
+        if self._postprocess is not None:
+            predictions = self._postprocess(predictions, raw)
+        out = to_jsonable(predictions)
+        if len(out) != len(raw):
+            raise PipelineError(
+                "predict", f"returned {len(out)} predictions for {len(raw)} records"
+            )
+        return out
+
+    def predict_records(self, records: Iterable[Mapping[str, Any]]) -> list[Any]:
+        import pandas as pd
+
+        return self.predict_frame(pd.DataFrame.from_records(list(records)))

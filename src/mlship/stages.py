@@ -1,0 +1,190 @@
+"""The project's own stages, run through the same code path as serving: train and predict."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlship.errors import InputError, ProjectCodeError, UsageError
+from mlship.project import Project, artifacts_sha256
+from mlship.serving.pipeline import Pipeline, PipelineError, RecordError, RuntimeSpec, resolve
+
+READERS = {
+    ".csv": "read_csv",
+    ".jsonl": "read_json",
+    ".json": "read_json",
+    ".parquet": "read_parquet",
+}
+WRITERS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".csv": ("to_csv", {"index": False}),
+    ".jsonl": ("to_json", {"orient": "records", "lines": True}),
+    ".parquet": ("to_parquet", {"index": False}),
+}
+
+
+def runtime_spec(project: Project) -> RuntimeSpec:
+    cfg = project.config
+    return RuntimeSpec(
+        name=cfg.name,
+        version=cfg.version,
+        source_dir=str(project.source_dir),
+        artifact_dir=str(project.artifact_dir),
+        entrypoints=cfg.entrypoints.model_dump(),
+        gpu=cfg.gpu,
+        model_sha256=artifacts_sha256(project.artifact_dir),
+    )
+
+
+def load_pipeline(project: Project) -> Pipeline:
+    try:
+        return Pipeline(runtime_spec(project))
+    except PipelineError as exc:
+        raise ProjectCodeError(
+            f"cannot load the model ({exc})",
+            hint="run `mlship train` first" if exc.stage == "load" else None,
+        ) from None
+
+
+def _project_failure(stage: str, exc: BaseException) -> ProjectCodeError:
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return ProjectCodeError(
+        f"the project's {stage} raised {type(exc).__name__}: {exc}",
+        hint="the traceback below is from your code; fix it and run again",
+        details="".join(frames[-6:]).rstrip(),
+    )
+
+
+@dataclass
+class TrainResult:
+    artifact_dir: str
+    artifact_sha256: str | None
+    metrics: dict[str, Any]
+    seconds: float
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train(project: Project, *, data: Path | None = None) -> TrainResult:
+    """Run the project's train entrypoint into a fresh directory, then swap it into place.
+
+    A failed run leaves the previous artifacts untouched.
+    """
+    cfg = project.config
+    data_path = Path(data) if data else (project.data_path() if "train" in cfg.data else None)
+    if data_path is None:
+        raise UsageError("no training data", hint="set data.train in mlship.yaml or pass --data")
+    if not data_path.is_file():
+        raise InputError(f"training data {data_path} does not exist")
+    try:
+        train_fn = resolve(cfg.entrypoints.train, project.source_dir)
+    except PipelineError as exc:
+        raise ProjectCodeError(str(exc)) from None
+
+    final = project.artifact_dir
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".artifacts-", dir=final.parent))
+    started = time.perf_counter()
+    try:
+        # The project's prints must not mix with mlship's data on stdout (`--json`).
+        with contextlib.redirect_stdout(sys.stderr):
+            metrics = train_fn(str(data_path), str(staging), dict(cfg.params)) or {}
+    except Exception as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _project_failure("train", exc) from None
+    if not isinstance(metrics, dict):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ProjectCodeError(
+            f"train returned {type(metrics).__name__}, expected a dict of metrics"
+        )
+    if not any(staging.iterdir()):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
+    metrics = json.loads(json.dumps(metrics, default=float))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    _swap_into_place(staging, final)
+    seconds = time.perf_counter() - started
+    files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
+    return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files)
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    backup = final.with_name(f".{final.name}.previous")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if final.exists():
+        final.rename(backup)
+    staging.rename(final)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_table(path: Path) -> Any:
+    import pandas as pd
+
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(
+            f"{path}: unsupported input format {path.suffix or '(none)'}",
+            hint="use .csv, .jsonl, .json or .parquet",
+        )
+    if not path.is_file():
+        raise InputError(f"input file {path} does not exist")
+    kwargs = {"lines": True} if path.suffix.lower() == ".jsonl" else {}
+    try:
+        return getattr(pd, reader)(path, **kwargs)
+    except Exception as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
+@dataclass
+class PredictResult:
+    input: str
+    output: str
+    rows: int
+    seconds: float
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def predict_file(
+    project: Project, *, input: Path, output: Path, force: bool = False
+) -> PredictResult:
+    """Score a file through the project's preprocess -> predict path; writes a `prediction` column."""
+    if output.exists() and not force:
+        raise UsageError(f"{output} already exists", hint="choose another --output or pass --force")
+    if output.suffix.lower() not in WRITERS:
+        raise InputError(
+            f"{output}: unsupported output format", hint="use .csv, .jsonl or .parquet"
+        )
+    frame = read_table(input)
+    if frame.empty:
+        raise InputError(f"{input} has no rows")
+    pipeline = load_pipeline(project)
+    started = time.perf_counter()
+    try:
+        predictions = pipeline.predict_frame(frame)
+    except RecordError as exc:
+        raise InputError(f"{input}: {exc}") from None
+    except PipelineError as exc:
+        raise ProjectCodeError(str(exc)) from None
+    except Exception as exc:
+        raise _project_failure("predict", exc) from None
+    seconds = time.perf_counter() - started
+    frame = frame.assign(prediction=predictions)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writer, kwargs = WRITERS[output.suffix.lower()]
+    getattr(frame, writer)(output, **kwargs)
+    return PredictResult(
+        str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version
+    )
