@@ -238,9 +238,7 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
     if data is None:
         raise ConfigError(f"{source} is empty", hint="run `mlship init` to write one")
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{source}: the top level must be a mapping of keys, not {type(data).__name__}"
-        )
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

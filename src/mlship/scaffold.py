@@ -37,9 +37,7 @@ def slugify(name: str) -> str:
     return slug
 
 
-def render_template(
-    *, template: str, context: dict[str, Any], no_input: bool, output_dir: Path
-) -> Path:
+def render_template(*, template: str, context: dict[str, Any], no_input: bool, output_dir: Path) -> Path:
     """Render a cookiecutter template into output_dir; returns the rendered project folder."""
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.main import cookiecutter
@@ -113,9 +111,7 @@ def init_project(
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".mlship-init-", dir=directory.parent) as tmp:
-        rendered = render_template(
-            template=chosen, context=context, no_input=no_input, output_dir=Path(tmp)
-        )
+        rendered = render_template(template=chosen, context=context, no_input=no_input, output_dir=Path(tmp))
         if postprocess is not None:
             postprocess(rendered)
         directory.mkdir(parents=True, exist_ok=True)

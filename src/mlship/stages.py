@@ -103,9 +103,7 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
         raise _project_failure("train", exc) from None
     if not isinstance(metrics, dict):
         shutil.rmtree(staging, ignore_errors=True)
-        raise ProjectCodeError(
-            f"train returned {type(metrics).__name__}, expected a dict of metrics"
-        )
+        raise ProjectCodeError(f"train returned {type(metrics).__name__}, expected a dict of metrics")
     if not any(staging.iterdir()):
         shutil.rmtree(staging, ignore_errors=True)
         raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
@@ -157,16 +155,12 @@ class PredictResult:
         return asdict(self)
 
 
-def predict_file(
-    project: Project, *, input: Path, output: Path, force: bool = False
-) -> PredictResult:
+def predict_file(project: Project, *, input: Path, output: Path, force: bool = False) -> PredictResult:
     """Score a file through the project's preprocess -> predict path; writes a `prediction` column."""
     if output.exists() and not force:
         raise UsageError(f"{output} already exists", hint="choose another --output or pass --force")
     if output.suffix.lower() not in WRITERS:
-        raise InputError(
-            f"{output}: unsupported output format", hint="use .csv, .jsonl or .parquet"
-        )
+        raise InputError(f"{output}: unsupported output format", hint="use .csv, .jsonl or .parquet")
     frame = read_table(input)
     if frame.empty:
         raise InputError(f"{input} has no rows")
@@ -185,6 +179,4 @@ def predict_file(
     output.parent.mkdir(parents=True, exist_ok=True)
     writer, kwargs = WRITERS[output.suffix.lower()]
     getattr(frame, writer)(output, **kwargs)
-    return PredictResult(
-        str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version
-    )
+    return PredictResult(str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version)

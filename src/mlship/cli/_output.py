@@ -19,11 +19,7 @@ JSON_HELP = "Print the result as JSON on stdout (no colour, no progress)."
 
 def quiet_mode(json_mode: bool) -> bool:
     """No progress or decoration: --json, CI, or output that is not a terminal."""
-    return (
-        json_mode
-        or os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-        or not sys.stderr.isatty()
-    )
+    return json_mode or os.environ.get("CI", "").lower() in {"1", "true", "yes"} or not sys.stderr.isatty()
 
 
 def emit(result: Any, *, json_mode: bool, render: Callable[[Any], None]) -> None:

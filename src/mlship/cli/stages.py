@@ -39,9 +39,7 @@ def train_command(
 @app.command("predict")
 def predict_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
-    input: Path = typer.Option(
-        ..., "--input", "-i", help="Records to score (.csv, .jsonl, .parquet)."
-    ),
+    input: Path = typer.Option(..., "--input", "-i", help="Records to score (.csv, .jsonl, .parquet)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the scored records."),
     force: bool = typer.Option(False, "--force", help="Replace --output if it exists."),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -56,6 +54,7 @@ def predict_command(
         result,
         json_mode=json_mode,
         render=lambda r: stderr.print(
-            f"[green]Scored[/] {r.rows} rows in {r.seconds * 1000:.1f} ms -> {r.output} (model {r.model_version})"
+            f"[green]Scored[/] {r.rows} rows in {r.seconds * 1000:.1f} ms -> {r.output}"
+            f" (model {r.model_version})"
         ),
     )

@@ -100,9 +100,7 @@ class Pipeline:
         post = eps.get("postprocess")
         self._postprocess = resolve(post, spec.source_dir) if post else None
         if not Path(spec.artifact_dir).is_dir():
-            raise PipelineError(
-                "load", f"no artifacts in {spec.artifact_dir}: run `mlship train` first"
-            )
+            raise PipelineError("load", f"no artifacts in {spec.artifact_dir}: run `mlship train` first")
         try:
             self.model = self._load(spec.artifact_dir)
         except Exception as exc:
@@ -119,9 +117,7 @@ class Pipeline:
             predictions = self._postprocess(predictions, raw)
         out = to_jsonable(predictions)
         if len(out) != len(raw):
-            raise PipelineError(
-                "predict", f"returned {len(out)} predictions for {len(raw)} records"
-            )
+            raise PipelineError("predict", f"returned {len(out)} predictions for {len(raw)} records")
         return out
 
     def predict_records(self, records: Iterable[Mapping[str, Any]]) -> list[Any]:
