@@ -128,6 +128,7 @@ build() {
     log "bootstrapping ${SUITE} rootfs with mmdebstrap (minbase + ${PACKAGES})"
     # The merged-usr hook sets up /usr symlinks itself and installs usr-is-merged, instead
     # of the usrmerge package, which would drag ~50 MB of perl into the image.
+    # shellcheck disable=SC2016  # the hooks' "$1" is expanded by mmdebstrap, not here
     mmdebstrap --mode=root --variant=minbase --format=tar \
         --include="$PACKAGES" \
         --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \

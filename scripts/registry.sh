@@ -19,7 +19,11 @@ usage() { printf 'usage: %s start|stop|status [PORT]\n' "${0##*/}" >&2; exit 2; 
 [[ $# -ge 1 && $# -le 2 ]] || usage
 ACTION="$1"
 PORT="${2:-${MLSHIP_REGISTRY_PORT:-5000}}"
-[[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT >= 1 && PORT <= 65535)) || die "invalid port: $PORT"
+if [[ ! "$PORT" =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
+    printf 'registry: error: invalid port: %s\n' "$PORT" >&2
+    exit 2
+fi
+PORT=$((10#$PORT))
 ADDR="127.0.0.1:${PORT}"
 STATE_DIR="${MLSHIP_REGISTRY_STATE_DIR:-/tmp/mlship-registry}/${PORT}"
 CONFIG="${STATE_DIR}/config.yml"
