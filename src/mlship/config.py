@@ -190,21 +190,16 @@ class Config(_Section):
 
 
 def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest YAML node that `loc` reaches."""
-    node, line = root, None
+    """The 1-based line of the deepest key that `loc` reaches (a missing key: its parent's line)."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for key in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             match = [(k, v) for k, v in node.value if getattr(k, "value", None) == str(key)]
             if not match:
                 break
             key_node, node = match[0]
             line = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
             line = node.start_mark.line + 1
         else:

@@ -41,29 +41,19 @@ from mlship.cli import config_cmd, init, stages  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: expected errors become one red message and their exit code."""
-    from mlship.errors import ExitCode, MlshipError
+    """Entry point: expected errors become one red message and their exit code.
+
+    Usage errors (unknown command or option) are click's, which exits 2 by itself.
+    """
+    from mlship.errors import MlshipError
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except MlshipError as exc:
         _report(exc, debug=debug)
         sys.exit(int(exc.exit_code))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.stderr.write("Aborted.\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        sys.exit(130)
-    except Exception as exc:  # click's own usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(int(ExitCode.USAGE))
+    except Exception as exc:
         if debug:
             raise
         sys.stderr.write(

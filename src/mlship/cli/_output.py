@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
 JSON_HELP = "Print the result as JSON on stdout (no colour, no progress)."
