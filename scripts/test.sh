@@ -53,6 +53,9 @@ else
     log "warning: no docker engine: the docker tests will be skipped (they are required in CI)"
 fi
 
+log "lint: ruff + mypy"
+scripts/lint.sh
+
 log "set-up took $(( $(date +%s) - started ))s; running the tests"
 export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@"

@@ -207,7 +207,7 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _describe(error: dict[str, Any]) -> tuple[tuple[Any, ...], str]:
+def _describe(error: Any) -> tuple[tuple[Any, ...], str]:
     # pydantic puts union/literal branch names into loc; they are not keys of the file.
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind, msg = error["type"], error["msg"]
