@@ -16,23 +16,60 @@ from localindex import IndexProcess, build_tree  # noqa: E402
 # What the example project (templates/project) needs, at versions a few months old, with the real
 # projects' dependency metadata; pure stubs so nothing heavy is ever fetched.
 EXAMPLE_PACKAGES = [
-    {"name": "numpy", "version": "2.1.3", "days_ago": 200, "requires_python": ">=3.10",
-     "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"},
-    {"name": "numpy", "version": "1.26.4", "days_ago": 600, "requires_python": ">=3.9",
-     "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"},
-    {"name": "pandas", "version": "2.2.3", "days_ago": 180, "requires_python": ">=3.9",
-     "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
-     "requires": ["numpy>=1.23.2; python_version == '3.11'", "python-dateutil>=2.8.2", "pytz>=2020.1",
-                  "tzdata>=2022.7", "pyarrow>=10.0.1; extra == 'parquet'"]},
-    {"name": "scikit-learn", "version": "1.5.2", "days_ago": 170, "requires_python": ">=3.9",
-     "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "modules": ["sklearn"],
-     "requires": ["numpy>=1.19.5", "scipy>=1.6.0", "joblib>=1.2.0", "threadpoolctl>=3.1.0"]},
-    {"name": "scipy", "version": "1.14.1", "days_ago": 190, "requires_python": ">=3.10",
-     "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "requires": ["numpy<2.3,>=1.23.5"]},
+    {
+        "name": "numpy",
+        "version": "2.1.3",
+        "days_ago": 200,
+        "requires_python": ">=3.10",
+        "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    },
+    {
+        "name": "numpy",
+        "version": "1.26.4",
+        "days_ago": 600,
+        "requires_python": ">=3.9",
+        "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    },
+    {
+        "name": "pandas",
+        "version": "2.2.3",
+        "days_ago": 180,
+        "requires_python": ">=3.9",
+        "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "requires": [
+            "numpy>=1.23.2; python_version == '3.11'",
+            "python-dateutil>=2.8.2",
+            "pytz>=2020.1",
+            "tzdata>=2022.7",
+            "pyarrow>=10.0.1; extra == 'parquet'",
+        ],
+    },
+    {
+        "name": "scikit-learn",
+        "version": "1.5.2",
+        "days_ago": 170,
+        "requires_python": ">=3.9",
+        "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "modules": ["sklearn"],
+        "requires": ["numpy>=1.19.5", "scipy>=1.6.0", "joblib>=1.2.0", "threadpoolctl>=3.1.0"],
+    },
+    {
+        "name": "scipy",
+        "version": "1.14.1",
+        "days_ago": 190,
+        "requires_python": ">=3.10",
+        "tag": "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "requires": ["numpy<2.3,>=1.23.5"],
+    },
     {"name": "joblib", "version": "1.4.2", "days_ago": 160, "requires_python": ">=3.8"},
     {"name": "threadpoolctl", "version": "3.5.0", "days_ago": 165, "requires_python": ">=3.8"},
-    {"name": "python-dateutil", "version": "2.9.0.post0", "days_ago": 150, "modules": ["dateutil"],
-     "requires": ["six>=1.5"]},
+    {
+        "name": "python-dateutil",
+        "version": "2.9.0.post0",
+        "days_ago": 150,
+        "modules": ["dateutil"],
+        "requires": ["six>=1.5"],
+    },
     {"name": "pytz", "version": "2024.2", "days_ago": 140},
     {"name": "tzdata", "version": "2024.2", "days_ago": 140},
     {"name": "six", "version": "1.17.0", "days_ago": 130},
@@ -52,13 +89,25 @@ SEEDED_PACKAGES = [
     {"name": "torch", "version": "2.9.0", "days_ago": 300, "tag": "cp311-cp311-manylinux_2_28_x86_64"},
     {"name": "torch", "version": "2.9.0+cu130", "days_ago": 300, "tag": "cp311-cp311-manylinux_2_28_x86_64"},
     {"name": "torch", "version": "2.9.0+cu128", "days_ago": 300, "tag": "cp311-cp311-manylinux_2_28_x86_64"},
-    {"name": "macpkg", "version": "1.0.0", "days_ago": 150, "tag": "py3-none-macosx_11_0_arm64", "sdist": True},
+    {
+        "name": "macpkg",
+        "version": "1.0.0",
+        "days_ago": 150,
+        "tag": "py3-none-macosx_11_0_arm64",
+        "sdist": True,
+    },
     {"name": "vulnpkg", "version": "1.0.0", "days_ago": 150},
 ]
 
 VULNERABILITIES = {
-    "vulnpkg==1.0.0": [{"id": "PYSEC-2099-1", "aliases": ["CVE-2099-0001"], "summary": "remote code execution",
-                        "fixed_in": ["1.0.1"]}],
+    "vulnpkg==1.0.0": [
+        {
+            "id": "PYSEC-2099-1",
+            "aliases": ["CVE-2099-0001"],
+            "summary": "remote code execution",
+            "fixed_in": ["1.0.1"],
+        }
+    ],
 }
 
 SEEDED_REQUIREMENTS = """\
@@ -124,7 +173,9 @@ def write_lock(project: Path, tree: Path, pins: dict[str, str], *, python: str =
     lines = [f"# mlship-lock: python={python} platform=linux_x86_64 requirements-sha256={digest}"]
     for name, version in pins.items():
         stem = name.replace("-", "_") + "-" + version + "-"
-        hashes = [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((tree / "files").glob(stem + "*"))]
+        hashes = [
+            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((tree / "files").glob(stem + "*"))
+        ]
         lines.append(f"{name}=={version} \\")
         lines += [f"    --hash=sha256:{h} \\" for h in hashes[:-1]] + [f"    --hash=sha256:{hashes[-1]}"]
     path = project / "requirements.lock"

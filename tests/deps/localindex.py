@@ -57,7 +57,9 @@ def make_wheel(
     for module in modules or [dist.lower()]:
         files[f"{module.replace('.', '/')}/__init__.py"] = f'"""{name} {version} (test stub)."""\n'.encode()
     files[f"{info}/METADATA"] = _metadata(name, version, requires_python, requires or []).encode()
-    files[f"{info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: mlship-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+    files[f"{info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: mlship-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+    )
     record = []
     for path, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -83,8 +85,10 @@ def make_sdist(directory: Path, name: str, version: str) -> Path:
     return path
 
 
-def build_tree(directory: Path, packages: list[dict[str, Any]], vulnerabilities: dict[str, list] | None = None) -> Path:
-    """packages: [{name, version, days_ago, yanked?, tag?, requires_python?, requires?, modules?, sdist?, wheel?}]."""
+def build_tree(
+    directory: Path, packages: list[dict[str, Any]], vulnerabilities: dict[str, list] | None = None
+) -> Path:
+    """packages: [{name, version, days_ago, yanked?, tag?, requires_python?, requires?, modules?, sdist?}]."""
     files_dir = directory / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(timezone.utc)
@@ -93,17 +97,27 @@ def build_tree(directory: Path, packages: list[dict[str, Any]], vulnerabilities:
         made = []
         if spec.get("wheel", True):
             made.append(
-                make_wheel(files_dir, spec["name"], spec["version"], tag=spec.get("tag", "py3-none-any"),
-                           requires_python=spec.get("requires_python"), requires=spec.get("requires"),
-                           modules=spec.get("modules"))
+                make_wheel(
+                    files_dir,
+                    spec["name"],
+                    spec["version"],
+                    tag=spec.get("tag", "py3-none-any"),
+                    requires_python=spec.get("requires_python"),
+                    requires=spec.get("requires"),
+                    modules=spec.get("modules"),
+                )
             )
         if spec.get("sdist"):
             made.append(make_sdist(files_dir, spec["name"], spec["version"]))
         uploaded = (now - timedelta(days=spec["days_ago"])).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for path in made:
             index.setdefault(_norm(spec["name"]), []).append(
-                {"filename": path.name, "upload-time": uploaded, "yanked": spec.get("yanked", False),
-                 "requires-python": spec.get("requires_python")}
+                {
+                    "filename": path.name,
+                    "upload-time": uploaded,
+                    "yanked": spec.get("yanked", False),
+                    "requires-python": spec.get("requires_python"),
+                }
             )
     (directory / "index.json").write_text(
         json.dumps({"projects": index, "vulnerabilities": vulnerabilities or {}}, indent=1), encoding="utf-8"
@@ -153,23 +167,35 @@ class _Handler(BaseHTTPRequestHandler):
         files = []
         for entry in entries:
             blob = (self.tree / "files" / entry["filename"]).read_bytes()
-            item = {"filename": entry["filename"], "url": f"/files/{entry['filename']}",
-                    "hashes": {"sha256": hashlib.sha256(blob).hexdigest()}, "requires-python": entry["requires-python"],
-                    "yanked": entry["yanked"], "upload-time": entry["upload-time"], "size": len(blob)}
+            item = {
+                "filename": entry["filename"],
+                "url": f"/files/{entry['filename']}",
+                "hashes": {"sha256": hashlib.sha256(blob).hexdigest()},
+                "requires-python": entry["requires-python"],
+                "yanked": entry["yanked"],
+                "upload-time": entry["upload-time"],
+                "size": len(blob),
+            }
             if entry["filename"].endswith(".whl"):
                 meta = self._wheel_metadata(entry["filename"])
                 item["core-metadata"] = {"sha256": hashlib.sha256(meta).hexdigest()}
             files.append(item)
         if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "") and not self.html_only:
-            body = {"meta": {"api-version": "1.1"}, "name": name, "files": files,
-                    "versions": sorted({e["filename"].split("-")[1] for e in entries})}
+            body = {
+                "meta": {"api-version": "1.1"},
+                "name": name,
+                "files": files,
+                "versions": sorted({e["filename"].split("-")[1] for e in entries}),
+            }
             return self._send(200, json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json")
         links = []
         for f in files:
             attrs = f' data-requires-python="{f["requires-python"]}"' if f["requires-python"] else ""
             if f["yanked"]:
                 attrs += f' data-yanked="{f["yanked"] if isinstance(f["yanked"], str) else ""}"'
-            links.append(f'<a href="{f["url"]}#sha256={f["hashes"]["sha256"]}"{attrs}>{f["filename"]}</a><br/>')
+            links.append(
+                f'<a href="{f["url"]}#sha256={f["hashes"]["sha256"]}"{attrs}>{f["filename"]}</a><br/>'
+            )
         html = "<!DOCTYPE html><html><body>" + "\n".join(links) + "</body></html>"
         self._send(200, html.encode(), "text/html")
 
@@ -193,8 +219,12 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = int(start_s), min(int(end_s) if end_s else len(blob) - 1, len(blob) - 1)
         else:
             start, end = max(0, len(blob) - int(end_s)), len(blob) - 1
-        self._send(206, blob[start : end + 1], "application/octet-stream",
-                   {"Content-Range": f"bytes {start}-{end}/{len(blob)}", "Accept-Ranges": "bytes"})
+        self._send(
+            206,
+            blob[start : end + 1],
+            "application/octet-stream",
+            {"Content-Range": f"bytes {start}-{end}/{len(blob)}", "Accept-Ranges": "bytes"},
+        )
 
     def _advisories(self, name: str, version: str) -> None:
         known = {e["filename"].split("-")[1] for e in self._entries(name)}
@@ -206,9 +236,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(tree: Path, port: int = 0, html_only: bool = False) -> ThreadingHTTPServer:
-    handler = type("Handler", (_Handler,), {
-        "tree": tree, "data": json.loads((tree / "index.json").read_text()), "html_only": html_only,
-    })
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {
+            "tree": tree,
+            "data": json.loads((tree / "index.json").read_text()),
+            "html_only": html_only,
+        },
+    )
     return ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 

@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # click returns (not raises) a typer.Exit's code when standalone_mode is off
     except MlshipError as exc:
         _report(exc, debug=debug)
         sys.exit(int(exc.exit_code))

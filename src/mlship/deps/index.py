@@ -5,6 +5,7 @@ repeat check is fast and `--offline` works from the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -295,10 +296,8 @@ class IndexClient:
         info: dict[str, Any] = {"metadata": None, "names": None, "fetched_at": time.time()}
         big = dist.size is not None and dist.size > MAX_WHOLE_WHEEL
         if dist.has_metadata:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 info["metadata"] = self._get(dist.url + ".metadata")[1].decode("utf-8", "replace")
-            except FileNotFoundError:
-                pass
         if not big:
             names, metadata = self._list_wheel(dist)
             info["names"] = names

@@ -42,7 +42,7 @@ def check_gpu(ctx: Context) -> None:
             "mixed-cuda",
             "gpu",
             f"the lock mixes CUDA major versions ({detail})",
-            "pin every framework to builds of one CUDA major (e.g. all cu12x or all cu13x) and run `mlship lock`",
+            "pin every framework to builds of one CUDA major (all cu12x or all cu13x), then `mlship lock`",
         )
 
 
@@ -63,7 +63,7 @@ def _check_one(
         ctx.add(
             "gpu-table-unknown",
             "gpu",
-            f"{framework} {version} is not in mlship's GPU table {table.version}: its CUDA needs were not checked",
+            f"{framework} {version} is not in mlship's GPU table {table.version}: its CUDA was not checked",
             "upgrade mlship for a newer table, or pin a release the table knows",
             unknown=True,
             **loc,
@@ -76,7 +76,8 @@ def _check_one(
             "gpu-cpu-build",
             "gpu",
             f"{label} is a CPU-only build, but environment {env_name} requires a GPU",
-            f"pin a CUDA build: one of {', '.join(v for v in table.variants(framework, version) if v != 'cpu')}",
+            "pin a CUDA build: one of "
+            + ", ".join(v for v in table.variants(framework, version) if v != "cpu"),
             **loc,
         )
         return
@@ -96,7 +97,7 @@ def _check_one(
         ctx.add(
             "gpu-driver-unknown",
             "gpu",
-            f"{label} needs CUDA {cuda}; environment {env_name} does not say which NVIDIA driver its hosts run",
+            f"{label} needs CUDA {cuda}; environment {env_name} does not say which NVIDIA driver it runs",
             f"set environments.{env_name}.gpu_driver (from nvidia-smi)",
             unknown=True,
             **loc,
@@ -129,7 +130,7 @@ def _check_one(
         ctx.add(
             "gpu-driver",
             "gpu",
-            f"{label} needs CUDA {cuda}, which needs NVIDIA driver >= {floor}; environment {env_name} has {driver}",
+            f"{label} needs CUDA {cuda}, so NVIDIA driver >= {floor}; environment {env_name} has {driver}",
             hint,
             **loc,
         )

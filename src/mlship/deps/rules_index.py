@@ -108,7 +108,8 @@ def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str]) -> None:
             ctx.add(
                 "bleeding-edge",
                 "release",
-                f"{name} {pin.version} was released {age_days:.0f} days ago (policy: at least {policy.min_age_days})",
+                f"{name} {pin.version} was released {age_days:.0f} days ago "
+                f"(policy: at least {policy.min_age_days})",
                 f"pin a release older than {policy.min_age_days} days; `mlship lock` does so",
                 **loc,
             )
@@ -178,7 +179,7 @@ def check_platforms(ctx: Context) -> None:
             ctx.add(
                 "variant-unverified",
                 "platform",
-                f"{name} {pin.version} is not on the index; its public release {pin.public_version} was checked",
+                f"{name} {pin.version} is not on the index; public release {pin.public_version} was checked",
                 "add the framework's own index (e.g. download.pytorch.org/whl/<variant>) as policy.index_url",
                 unknown=True,
                 **loc,
