@@ -113,15 +113,18 @@ def main() -> None:
     print(f"lock: {pins} pins in the lock (mlship lock via uv: {lock_s:.2f}s)")
     print(f"cold online check:             {cold_s:6.3f}s  ({cold['index']['requests']} HTTP requests)")
     print(
-        f"warm offline check (median/{args.runs}): {median:6.3f}s  (min {min(warm):.3f}s, max {max(warm):.3f}s, "
+        f"warm offline check (median/{args.runs}): {median:6.3f}s  "
+        f"(min {min(warm):.3f}s, max {max(warm):.3f}s, "
         f"{offline['index']['requests']} HTTP requests, {offline['index']['cache_hits']} cache hits)"
     )
     print(
-        f"in-process check time (offline): {offline['seconds']:.3f}s of that; the rest is interpreter + CLI start"
+        f"in-process check time (offline): {offline['seconds']:.3f}s of that; "
+        "the rest is interpreter + CLI start"
     )
     print(f"baseline pip install --dry-run --report: {pip_s:6.3f}s")
     print(
-        f"ratios: warm offline / cold online = {median / cold_s:.2f}; warm offline / pip dry-run = {median / pip_s:.2f}"
+        f"ratios: warm offline / cold online = {median / cold_s:.2f}; "
+        f"warm offline / pip dry-run = {median / pip_s:.2f}"
     )
     print(f"findings identical offline vs online: {offline['findings'] == cold['findings']}")
     verdict = "PASS" if median < 2.0 else "FAIL"

@@ -102,6 +102,7 @@ def test_lock_against_an_unreachable_index_exits_3(example_project: Path) -> Non
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "UV_HTTP_RETRIES": "0"},
     )
     assert proc.returncode == 3, proc.stderr
     assert not (example_project / "requirements.lock").exists()

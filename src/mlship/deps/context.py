@@ -30,22 +30,13 @@ class Context:
     now: datetime
     findings: list[Finding] = field(default_factory=list)
 
-    def add(
-        self,
-        code: str,
-        check: str,
-        message: str,
-        hint: str = "",
-        *,
-        unknown: bool = False,
-        **where: str | None,
-    ) -> None:
-        """Record a finding at the policy's severity for its code (or drop it when the policy says off)."""
-        if unknown:
-            severity = "error" if self.policy.on_unknown == "fail" else "warning"
-        else:
-            severity = self.policy.severity.get(code, DEFAULT_SEVERITY.get(code, "error"))
-            if severity == "off":
-                return
-        status = "unknown" if unknown else "fail"
-        self.findings.append(Finding(code, check, severity, status, message, hint, **where))
+    def add(self, code: str, check: str, message: str, hint: str = "", **where: str | None) -> None:
+        """Record a problem at the policy's severity for its code (dropped when the policy says off)."""
+        severity = self.policy.severity.get(code, DEFAULT_SEVERITY.get(code, "error"))
+        if severity != "off":
+            self.findings.append(Finding(code, check, severity, "fail", message, hint, **where))
+
+    def unknown(self, code: str, check: str, message: str, hint: str = "", **where: str | None) -> None:
+        """Record what could not be checked: a warning, or an error when policy.on_unknown is fail."""
+        severity = "error" if self.policy.on_unknown == "fail" else "warning"
+        self.findings.append(Finding(code, check, severity, "unknown", message, hint, **where))

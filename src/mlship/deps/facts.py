@@ -79,7 +79,8 @@ def _facts_for(client: IndexClient, pin: Pin, *, python: str, platform: str, adv
     wanted = _version(pin.version)
     facts.files = releases.get(wanted, []) if wanted else []
     if not facts.files and "+" in pin.version:
-        facts.files = releases.get(_version(pin.public_version), [])
+        public = _version(pin.public_version)
+        facts.files = releases.get(public, []) if public else []
         facts.variant_fallback = bool(facts.files)
     wheel = next((f for f in facts.files if f.is_wheel and wheel_fits(f.filename, python, platform)), None)
     if wheel is not None:

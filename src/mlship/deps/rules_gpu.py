@@ -60,12 +60,11 @@ def _check_one(
     table = ctx.table
     loc = {"package": dist, "version": version, "environment": env_name}
     if not table.knows(framework, version) and (needs_gpu or variant != "cpu"):
-        ctx.add(
+        ctx.unknown(
             "gpu-table-unknown",
             "gpu",
             f"{framework} {version} is not in mlship's GPU table {table.version}: its CUDA was not checked",
             "upgrade mlship for a newer table, or pin a release the table knows",
-            unknown=True,
             **loc,
         )
         return
@@ -94,24 +93,22 @@ def _check_one(
     if cuda is None:
         return
     if driver is None:
-        ctx.add(
+        ctx.unknown(
             "gpu-driver-unknown",
             "gpu",
             f"{label} needs CUDA {cuda}; environment {env_name} does not say which NVIDIA driver it runs",
             f"set environments.{env_name}.gpu_driver (from nvidia-smi)",
-            unknown=True,
             **loc,
         )
         return
     try:
         floor = table.min_driver(cuda, minor_compat=True)
     except KeyError:
-        ctx.add(
+        ctx.unknown(
             "gpu-table-unknown",
             "gpu",
             f"CUDA {cuda} is not in mlship's GPU table {table.version}",
             "upgrade mlship",
-            unknown=True,
             **loc,
         )
         return

@@ -23,12 +23,11 @@ def _unreachable(
 ) -> None:
     if packages:
         shown = ", ".join(packages[:8]) + (f" and {len(packages) - 8} more" if len(packages) > 8 else "")
-        ctx.add(
+        ctx.unknown(
             code,
             check,
             f"{what} could not be read for {shown}: {errors[0]}",
             "run once online to fill the cache, or fix policy.index_url / MLSHIP_INDEX_URL",
-            unknown=True,
         )
 
 
@@ -66,12 +65,11 @@ def check_releases(ctx: Context) -> None:
             no_time.append(name)
     _unreachable(ctx, "index-unavailable", "release", "index data", unreachable, errors)
     if no_time:
-        ctx.add(
+        ctx.unknown(
             "release-age-unknown",
             "release",
             f"the index gives no upload time for {', '.join(no_time[:8])}: the age window was not checked",
             "use an index that serves PEP 691 JSON with upload-time (PEP 700)",
-            unknown=True,
         )
 
 
@@ -176,12 +174,11 @@ def check_platforms(ctx: Context) -> None:
                     **loc,
                 )
         if facts.variant_fallback:
-            ctx.add(
+            ctx.unknown(
                 "variant-unverified",
                 "platform",
                 f"{name} {pin.version} is not on the index; public release {pin.public_version} was checked",
                 "add the framework's own index (e.g. download.pytorch.org/whl/<variant>) as policy.index_url",
-                unknown=True,
                 **loc,
             )
 
