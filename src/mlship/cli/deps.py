@@ -37,7 +37,8 @@ def lock_command(
             stderr.print(
                 f"[green]Locked[/] {item['packages']} packages for {item['platform']} -> {item['path']}"
             )
-        stderr.print(f"  releases up to {r.exclude_newer} from {r.index_url} ({r.seconds:.1f}s)")
+        source = r.index_url or "the index named in requirements.txt"
+        stderr.print(f"  releases up to {r.exclude_newer} from {source} ({r.seconds:.1f}s)")
 
     emit(result, json_mode=json_mode, render=render)
 

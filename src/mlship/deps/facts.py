@@ -4,9 +4,10 @@ so that every rule reads the same facts and none of them talks to the network.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
@@ -45,7 +46,8 @@ class PinFacts:
         times = [f.upload_time for f in self.files if f.upload_time]
         if not times:
             return None
-        return min(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
+        parsed = [p for p in (_parse_time(t) for t in times) if p is not None]
+        return min(parsed) if parsed else None
 
     def yanked(self) -> bool | str:
         """PEP 592: a release is yanked when all of its files are."""
@@ -94,6 +96,17 @@ def _facts_for(client: IndexClient, pin: Pin, *, python: str, platform: str, adv
         except IndexUnavailable as exc:
             facts.advisory_error = str(exc)
     return facts
+
+
+def _parse_time(text: str) -> datetime | None:
+    """PEP 700 upload-time (ISO 8601, UTC); Python 3.10's parser wants 0, 3 or 6 fraction digits."""
+    stamp = text.strip().replace("Z", "+00:00")
+    stamp = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], stamp)
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _version(text: str) -> Version | None:

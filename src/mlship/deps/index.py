@@ -211,14 +211,18 @@ class IndexClient:
         self.stats = {"network": 0, "cache": 0}
 
     # -- HTTP and cache primitives ------------------------------------------------------------
-    def _get(self, url: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
+    def _get(
+        self, url: str, headers: dict[str, str] | None = None, *, limit: int | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """GET one URL; with `limit`, at most limit + 1 bytes of the body are read."""
         if self.offline:
             raise IndexUnavailable(f"offline: {url} is not in the cache")
         request = urllib.request.Request(url, headers={"User-Agent": "mlship", **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
                 self.stats["network"] += 1
-                return {k.lower(): v for k, v in response.headers.items()}, response.read()
+                body = response.read() if limit is None else response.read(limit + 1)
+                return {k.lower(): v for k, v in response.headers.items()}, body
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise FileNotFoundError(url) from None
@@ -295,21 +299,20 @@ class IndexClient:
             return cached
         info: dict[str, Any] = {"metadata": None, "names": None, "fetched_at": time.time()}
         big = dist.size is not None and dist.size > MAX_WHOLE_WHEEL
-        if dist.has_metadata:
+        if not big:
+            info["names"], info["metadata"] = self._list_wheel(dist)
+        if info["metadata"] is None and dist.has_metadata:
             with contextlib.suppress(FileNotFoundError):
                 info["metadata"] = self._get(dist.url + ".metadata")[1].decode("utf-8", "replace")
-        if not big:
-            names, metadata = self._list_wheel(dist)
-            info["names"] = names
-            info["metadata"] = info["metadata"] or metadata
         self._write_cache("wheels", key, info)
         return info
 
     def _list_wheel(self, dist: DistFile) -> tuple[list[str] | None, str | None]:
-        headers, tail = self._get(dist.url, headers={"Range": f"bytes=-{_TAIL}"})
-        size = _total_size(headers, len(tail))
-        if size is not None and size > MAX_WHOLE_WHEEL and "content-range" not in headers:
+        # A server that ignores Range sends the whole file: read no more than MAX_WHOLE_WHEEL of it.
+        headers, tail = self._get(dist.url, headers={"Range": f"bytes=-{_TAIL}"}, limit=MAX_WHOLE_WHEEL)
+        if "content-range" not in headers and len(tail) > MAX_WHOLE_WHEEL:
             return None, None
+        size = _total_size(headers, len(tail))
         handle: Any = io.BytesIO(tail) if "content-range" not in headers else None
         if handle is None:
             handle = io.BufferedReader(_RangeFile(self, dist.url, size or len(tail), tail), buffer_size=65536)

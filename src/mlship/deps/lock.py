@@ -26,7 +26,7 @@ class LockResult:
     project: str
     files: list[dict[str, Any]] = field(default_factory=list)
     exclude_newer: str = ""
-    index_url: str = ""
+    index_url: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +70,11 @@ def lock(
         )
     requirements = read_requirements(req_path)
     targets = platforms or policy.platforms
-    index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL") or "https://pypi.org/simple"
+    # An --index-url line in requirements.txt wins over the default index (uv reads it from the file).
+    file_index = any(o.startswith(("--index-url", "-i ")) for o in requirements.options)
+    index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL")
+    if not index and not file_index:
+        index = "https://pypi.org/simple"
     moment = now or datetime.now(timezone.utc)
     # Only releases older than the window are candidates, so a fresh lock passes its own age check.
     cutoff = (moment - timedelta(days=policy.min_age_days)).replace(microsecond=0)
@@ -102,7 +106,14 @@ def lock(
 
 
 def _compile(
-    req: Path, out: Path, *, platform: str, python: str, index: str, cutoff: str, header: dict[str, str]
+    req: Path,
+    out: Path,
+    *,
+    platform: str,
+    python: str,
+    index: str | None,
+    cutoff: str,
+    header: dict[str, str],
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="mlship-lock-") as tmp:
         produced = Path(tmp) / "lock.txt"
@@ -118,8 +129,7 @@ def _compile(
             "--python-version",
             python,
             "--generate-hashes",
-            "--index-url",
-            index,
+            *(["--index-url", index] if index else []),
             "--exclude-newer",
             cutoff,
             "--no-header",
