@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -86,7 +87,10 @@ def make_sdist(directory: Path, name: str, version: str) -> Path:
 
 
 def build_tree(
-    directory: Path, packages: list[dict[str, Any]], vulnerabilities: dict[str, list] | None = None
+    directory: Path,
+    packages: list[dict[str, Any]],
+    vulnerabilities: dict[str, list] | None = None,
+    real_files: list[tuple[Path, int]] | None = None,
 ) -> Path:
     """packages: [{name, version, days_ago, yanked?, tag?, requires_python?, requires?, modules?, sdist?}]."""
     files_dir = directory / "files"
@@ -119,6 +123,14 @@ def build_tree(
                     "requires-python": spec.get("requires_python"),
                 }
             )
+    for real, days_ago in real_files or []:
+        # Real wheels downloaded from PyPI: served byte for byte, with a controlled upload time.
+        shutil.copyfile(real, files_dir / real.name)
+        name = real.name.split("-")[0]
+        uploaded = (now - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        index.setdefault(_norm(name), []).append(
+            {"filename": real.name, "upload-time": uploaded, "yanked": False, "requires-python": None}
+        )
     (directory / "index.json").write_text(
         json.dumps({"projects": index, "vulnerabilities": vulnerabilities or {}}, indent=1), encoding="utf-8"
     )
