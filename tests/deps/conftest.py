@@ -97,6 +97,22 @@ SEEDED_PACKAGES = [
         "sdist": True,
     },
     {"name": "vulnpkg", "version": "1.0.0", "days_ago": 150},
+    # GPU: CUDA 12 and CUDA 13 libraries (NVIDIA dropped the -cu13 suffix), a torch newer than the table.
+    {
+        "name": "nvidia-cublas-cu12",
+        "version": "12.8.4.1",
+        "days_ago": 150,
+        "modules": ["nvidia.cublas"],
+        "tag": "py3-none-manylinux_2_27_x86_64",
+    },
+    {
+        "name": "nvidia-cuda-runtime",
+        "version": "13.0.96",
+        "days_ago": 150,
+        "modules": ["nvidia.cuda_runtime"],
+        "tag": "py3-none-manylinux_2_27_x86_64",
+    },
+    {"name": "torch", "version": "2.15.0", "days_ago": 40, "tag": "cp311-cp311-manylinux_2_28_x86_64"},
 ]
 
 VULNERABILITIES = {

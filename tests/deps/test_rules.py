@@ -140,3 +140,24 @@ def test_errors_are_usage_errors(proj, tmp_path: Path) -> None:
     (root / "requirements.txt").write_text("-e .\n")
     with pytest.raises(InputError, match="requirements.txt:1"):
         check(directory=root)
+
+
+def test_mixed_cuda_majors_in_one_lock(proj) -> None:
+    pins = {"torch": "2.9.0+cu128", "nvidia-cublas-cu12": "12.8.4.1", "nvidia-cuda-runtime": "13.0.96"}
+    reqs = "torch==2.9.0+cu128\nnvidia-cublas-cu12\nnvidia-cuda-runtime\n"
+    env = "gpu: required\nenvironments:\n  prod:\n    gpu_driver: '570.86.15'\n"
+    root = proj(reqs, "import torch\n", pins, env + "")
+    config = root / "mlship.yaml"
+    config.write_text(config.read_text() + "  ignore_unused: ['nvidia-*']\n")
+    result = check(directory=root)
+    (finding,) = result.findings
+    assert finding.code == "mixed-cuda" and "CUDA 12" in finding.message and "CUDA 13" in finding.message
+
+
+def test_framework_newer_than_the_table_is_unknown(proj) -> None:
+    env = "gpu: required\nenvironments:\n  prod:\n    gpu_driver: '580.65.06'\n"
+    root = proj("torch==2.15.0\n", "import torch\n", {"torch": "2.15.0"}, env)
+    (finding,) = check(directory=root).findings
+    assert (
+        finding.code == "gpu-table-unknown" and finding.status == "unknown" and finding.severity == "warning"
+    )

@@ -85,8 +85,10 @@ def _render_check(result) -> None:  # type: ignore[no-untyped-def]
             label = "unknown" if f.status == "unknown" else f.severity
             package = f"{f.package} {f.version or ''}".strip() if f.package else (f.where or "")
             if f.environment:
-                package += f" [{f.environment}]"
-            table.add_row(Text(label, style=_STYLE[f.severity]), f.check, package, f.message, f.hint)
+                package += f" ({f.environment})"
+            # Text cells: package names, messages and hints are data, never rich markup.
+            cells = [Text(c) for c in (f.check, package, f.message, f.hint)]
+            table.add_row(Text(label, style=_STYLE[f.severity]), *cells)
         stdout.print(table)
     counts = result.summary()
     line = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no findings"

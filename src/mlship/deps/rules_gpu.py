@@ -58,7 +58,8 @@ def _check_one(
     variant: str,
 ) -> None:
     table = ctx.table
-    loc = {"package": dist, "version": version, "environment": env_name}
+    pinned = ctx.lock.pins[dist].version if ctx.lock else version
+    loc = {"package": dist, "version": pinned, "environment": env_name}
     if not table.knows(framework, version) and (needs_gpu or variant != "cpu"):
         ctx.unknown(
             "gpu-table-unknown",
