@@ -2,9 +2,8 @@ import json
 import subprocess
 import sys
 
-from conftest import run_mlship
-
 from mlship import __version__
+from tests.support import run_mlship
 
 
 def test_help_lists_the_commands():

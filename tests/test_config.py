@@ -1,10 +1,10 @@
 import textwrap
 
 import pytest
-from conftest import run_mlship
 
 from mlship.config import parse_config
 from mlship.errors import ConfigError, ExitCode
+from tests.support import run_mlship
 
 VALID = textwrap.dedent(
     """\

@@ -4,7 +4,8 @@ import sys
 import zipfile
 
 import pandas as pd
-from conftest import REPO, run_mlship
+
+from tests.support import REPO, run_mlship
 
 EXPECTED_FILES = {
     "mlship.yaml",

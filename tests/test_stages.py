@@ -1,7 +1,8 @@
 import json
 
 import pandas as pd
-from conftest import run_mlship
+
+from tests.support import run_mlship
 
 
 def test_train_reports_metrics_and_digest(example_project):

@@ -131,6 +131,21 @@ class Policy(_Section):
     fail_on: Literal["info", "warning", "error"] = "error"
     index_url: str | None = None
     platforms: list[str] = Field(default_factory=lambda: ["linux_x86_64"])
+    advisory_url: str | None = Field(
+        default=None, description="PyPI-style JSON API, '{name}' and '{version}' filled in"
+    )
+    severity: dict[str, Literal["info", "warning", "error", "off"]] = Field(default_factory=dict)
+    ignore_unused: list[str] = Field(default_factory=list)
+    allow_prereleases: list[str] = Field(default_factory=list)
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, value: list[str]) -> list[str]:
+        known = {"linux_x86_64", "linux_aarch64"}
+        bad = [p for p in value if p not in known]
+        if bad or not value:
+            raise ValueError(f"platforms must be a non-empty list of {sorted(known)}, got {value}")
+        return value
 
 
 class Image(_Section):

@@ -1,0 +1,115 @@
+"""`mlship check`: every dependency rule over one project, from index facts gathered once."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlship.config import Environment
+from mlship.deps.context import Context
+from mlship.deps.facts import gather
+from mlship.deps.findings import CheckResult, decide_exit, rank
+from mlship.deps.gpu import load_table
+from mlship.deps.imports import scan_imports
+from mlship.deps.index import IndexClient
+from mlship.deps.policy import resolve_policy
+from mlship.deps.requirements import REQUIREMENTS_FILE, Requirements, lock_path, read_lock, read_requirements
+from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
+from mlship.deps.rules_gpu import check_gpu
+from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
+from mlship.errors import InputError, UsageError
+from mlship.project import Project
+
+RULES = (
+    check_imports,
+    check_lock,
+    check_releases,
+    check_platforms,
+    check_gpu,
+    check_advisories,
+    check_policy_lists,
+)
+
+
+def check(
+    *,
+    directory: Path,
+    offline: bool = False,
+    policy_file: Path | None = None,
+    environments: list[str] | None = None,
+    index_url: str | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    started = time.perf_counter()
+    project = Project.load(directory)
+    config = project.config
+    policy = resolve_policy(project, policy_file)
+    req_path = project.root / REQUIREMENTS_FILE
+    if not req_path.is_file():
+        raise InputError(
+            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
+        )
+    requirements = read_requirements(req_path)
+    path = lock_path(project.root, policy.platforms[0], policy.platforms)
+    lock = read_lock(path) if path.is_file() else None
+    client = IndexClient(index_url or policy.index_url, advisory_url=policy.advisory_url, offline=offline)
+    pins = list(lock.pins.values()) if lock else []
+    facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
+    ctx = Context(
+        config=config,
+        policy=policy,
+        requirements=requirements,
+        lock=lock,
+        imports=scan_imports(project.source_dir, project.root),
+        facts=facts,
+        python=config.python,
+        platforms=policy.platforms,
+        environments=_environments(config.environments, environments),
+        table=load_table(),
+        now=now or datetime.now(timezone.utc),
+    )
+    for rule in RULES:
+        rule(ctx)
+    findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))
+    result = CheckResult(
+        project=config.name,
+        target={"python": config.python, "platforms": list(policy.platforms)},
+        index={
+            "url": client.index_url,
+            "advisory_url": client.advisory_url,
+            "offline": offline,
+            "requests": client.stats["network"],
+            "cache_hits": client.stats["cache"],
+            "cache_dir": str(client.cache_dir),
+        },
+        policy=policy.model_dump(mode="json"),
+        gpu_table=ctx.table.version,
+        checked=_checked(ctx, requirements, lock_name=path.name if lock else None),
+        findings=findings,
+    )
+    result.exit_code = decide_exit(findings, fail_on=policy.fail_on, on_unknown=policy.on_unknown)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> dict[str, Environment]:
+    if wanted:
+        unknown = [w for w in wanted if w not in defined and w != "local"]
+        if unknown:
+            raise UsageError(
+                f"unknown environment(s) {', '.join(unknown)}",
+                hint=f"environments in mlship.yaml: {', '.join(sorted(defined)) or '(none)'}",
+            )
+        return {w: defined.get(w, Environment()) for w in wanted}
+    return dict(defined) or {"local": Environment()}
+
+
+def _checked(ctx: Context, requirements: Requirements, *, lock_name: str | None) -> dict[str, object]:
+    return {
+        "requirements": len(requirements.items),
+        "lock": lock_name,
+        "pins": len(ctx.lock.pins) if ctx.lock else 0,
+        "imports": len({s.module.split(".")[0] for s in ctx.imports}),
+        "environments": sorted(ctx.environments),
+    }

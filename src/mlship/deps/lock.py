@@ -1,0 +1,174 @@
+"""`mlship lock`: resolve requirements.txt for the target platform(s) and Python with uv, inside the
+policy's release-age window, into hashed lock files that `mlship check` and the image build read.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from mlship.deps.policy import resolve_policy
+from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
+from mlship.deps.target import UV_PLATFORM
+from mlship.errors import InputError, ProcessError, UnreachableError, UsageError
+from mlship.project import Project
+
+
+@dataclass
+class LockResult:
+    project: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    exclude_newer: str = ""
+    index_url: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "files": self.files,
+            "exclude_newer": self.exclude_newer,
+            "index_url": self.index_url,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def uv_binary() -> str:
+    """uv ships as a PyPI wheel (a dependency of mlship); its binary sits beside this interpreter."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        candidate = Path(sys.executable).with_name("uv")
+        if candidate.exists():
+            return str(candidate)
+    raise UsageError("uv is not installed", hint="pip install uv (mlship depends on it)")
+
+
+def lock(
+    *,
+    directory: Path,
+    policy_file: Path | None = None,
+    platforms: list[str] | None = None,
+    index_url: str | None = None,
+    now: datetime | None = None,
+) -> LockResult:
+    started = time.perf_counter()
+    project = Project.load(directory)
+    policy = resolve_policy(project, policy_file)
+    req_path = project.root / REQUIREMENTS_FILE
+    if not req_path.is_file():
+        raise InputError(
+            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
+        )
+    requirements = read_requirements(req_path)
+    targets = platforms or policy.platforms
+    # An --index-url line in requirements.txt wins over the default index (uv reads it from the file).
+    file_index = any(o.startswith(("--index-url", "-i ")) for o in requirements.options)
+    index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL")
+    if not index and not file_index:
+        index = "https://pypi.org/simple"
+    moment = now or datetime.now(timezone.utc)
+    # Only releases older than the window are candidates, so a fresh lock passes its own age check.
+    cutoff = (moment - timedelta(days=policy.min_age_days)).replace(microsecond=0)
+    result = LockResult(
+        project.config.name, exclude_newer=cutoff.isoformat().replace("+00:00", "Z"), index_url=index
+    )
+    for platform in targets:
+        out = lock_path(project.root, platform, targets)
+        _compile(
+            req_path,
+            out,
+            platform=platform,
+            python=project.config.python,
+            index=index,
+            cutoff=result.exclude_newer,
+            header={
+                "python": project.config.python,
+                "platform": platform,
+                "requirements-sha256": requirements.digest,
+                "exclude-newer": result.exclude_newer,
+            },
+        )
+        pins = read_lock(out).pins
+        result.files.append(
+            {"path": str(out.relative_to(project.root)), "platform": platform, "packages": len(pins)}
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _compile(
+    req: Path,
+    out: Path,
+    *,
+    platform: str,
+    python: str,
+    index: str | None,
+    cutoff: str,
+    header: dict[str, str],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlship-lock-") as tmp:
+        produced = Path(tmp) / "lock.txt"
+        argv = [
+            uv_binary(),
+            "pip",
+            "compile",
+            str(req),
+            "--output-file",
+            str(produced),
+            "--python-platform",
+            UV_PLATFORM[platform],
+            "--python-version",
+            python,
+            "--generate-hashes",
+            *(["--index-url", index] if index else []),
+            "--exclude-newer",
+            cutoff,
+            "--no-header",
+            "--quiet",
+            "--no-config",
+            "--only-binary",
+            ":all:",
+        ]
+        env = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(_uv_cache()))}
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+        if proc.returncode != 0:
+            output = proc.stderr + proc.stdout
+            if any(
+                s in output
+                for s in ("Failed to fetch", "error sending request", "Connection refused", "dns error")
+            ):
+                raise UnreachableError(
+                    f"the package index {index} could not be reached",
+                    details=output[-2000:],
+                    hint="check policy.index_url / MLSHIP_INDEX_URL and the network",
+                )
+            raise ProcessError.from_process(
+                argv[:3],
+                proc.returncode,
+                output,
+                hint="no set of versions satisfies requirements.txt within the policy "
+                "(release-age window, wheels only, target Python/platform)",
+            )
+        body = produced.read_text(encoding="utf-8")
+    lines = [
+        "# Written by `mlship lock`; do not edit. Install with: pip install --require-hashes -r " + out.name,
+        HEADER_PREFIX + " " + " ".join(f"{k}={v}" for k, v in header.items()),
+    ]
+    tmp_out = out.with_suffix(".lock.tmp")
+    tmp_out.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
+    tmp_out.replace(out)  # the previous lock stays in place until the new one is complete
+
+
+def _uv_cache() -> Path:
+    from mlship.deps.index import cache_root
+
+    return cache_root() / "uv"

@@ -1,0 +1,153 @@
+"""The project's declared requirements (requirements.txt) and its lock (requirements.lock, pip/uv format
+with hashes and a header that records the target and the requirements it was made from).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from mlship.errors import InputError
+
+REQUIREMENTS_FILE = "requirements.txt"
+LOCK_FILE = "requirements.lock"
+HEADER_PREFIX = "# mlship-lock:"
+
+
+def lock_path(root: Path, platform: str, platforms: list[str]) -> Path:
+    """The first target platform's lock is requirements.lock; others get requirements.<platform>.lock."""
+    if not platforms or platform == platforms[0]:
+        return root / LOCK_FILE
+    return root / f"requirements.{platform}.lock"
+
+
+@dataclass(frozen=True)
+class Declared:
+    requirement: Requirement
+    source: str  # "requirements.txt:3"
+
+    @property
+    def name(self) -> str:
+        return canonical(self.requirement.name)
+
+
+@dataclass
+class Requirements:
+    items: list[Declared]
+    options: list[str]  # --index-url / --extra-index-url lines, passed on to the resolver
+    digest: str  # sha256 of the files' contents: the lock records it to notice drift
+
+    def names(self) -> set[str]:
+        return {d.name for d in self.items}
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+    marker: str | None
+    line: int
+
+    @property
+    def public_version(self) -> str:
+        return self.version.split("+", 1)[0]
+
+
+@dataclass
+class Lock:
+    path: Path
+    pins: dict[str, Pin]
+    header: dict[str, str] = field(default_factory=dict)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirements:
+    """Parse a requirements file (following -r includes); each bad line names file:line."""
+    seen = _seen if _seen is not None else set()
+    path = path.resolve()
+    if path in seen:
+        return Requirements([], [], "")
+    seen.add(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path.name}: {exc.strerror}", hint="create requirements.txt") from None
+    items: list[Declared] = []
+    options: list[str] = []
+    digest = hashlib.sha256(text.encode())
+    for number, line in _logical_lines(text):
+        where = f"{path.name}:{number}"
+        if line.startswith(("-r ", "--requirement ")):
+            nested = read_requirements(path.parent / line.split(None, 1)[1], _seen=seen)
+            items += nested.items
+            options += nested.options
+            digest.update(nested.digest.encode())
+        elif line.startswith(("--index-url", "-i ", "--extra-index-url", "--find-links", "-f ")):
+            options.append(line)
+        elif line.startswith("-"):
+            raise InputError(f"{where}: mlship cannot lock the option {line.split()[0]!r}", hint=_HINT)
+        else:
+            try:
+                items.append(Declared(Requirement(line), where))
+            except InvalidRequirement as exc:
+                raise InputError(f"{where}: not a requirement ({exc})", hint=_HINT) from None
+    return Requirements(items, options, digest.hexdigest())
+
+
+_HINT = "one PEP 508 requirement per line, e.g. `pandas>=2.0`; local paths and -e are not lockable"
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    lines, buffer, start = [], "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not buffer:
+            start = number
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        buffer += line
+        if buffer.strip():
+            lines.append((start, buffer.strip()))
+        buffer = ""
+    return lines
+
+
+_PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(?P<version>[^\s;\\]+)")
+
+
+def read_lock(path: Path) -> Lock:
+    """Parse a lock written by `mlship lock` (or any hashed `name==version` requirements file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path.name}: {exc.strerror}") from None
+    header: dict[str, str] = {}
+    pins: dict[str, Pin] = {}
+    for raw in text.splitlines():
+        if raw.startswith(HEADER_PREFIX):
+            for item in raw[len(HEADER_PREFIX) :].split():
+                key, _, value = item.partition("=")
+                header[key] = value
+    for number, line in _logical_lines(text):
+        if line.startswith("-"):
+            continue
+        match = _PIN_RE.match(line)
+        if not match:
+            raise InputError(
+                f"{path.name}:{number}: not a pinned requirement ({line.split()[0]})",
+                hint="every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`",
+            )
+        hashes = tuple(h.split(":", 1)[1] for h in re.findall(r"--hash=(\S+)", line) if ":" in h)
+        marker = line.split(";", 1)[1].split("--hash")[0].strip() if ";" in line else None
+        name = canonical(match.group("name"))
+        pins[name] = Pin(name, match.group("version"), hashes, marker, number)
+    return Lock(path, pins, header)

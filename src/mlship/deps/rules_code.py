@@ -1,0 +1,205 @@
+"""Rules about the project's own files: imports vs declared requirements, and the lock vs requirements."""
+
+from __future__ import annotations
+
+from email.parser import Parser
+from fnmatch import fnmatch
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+
+from mlship.deps.context import Context
+from mlship.deps.imports import KNOWN_PROVIDERS, module_candidates, provided_modules, suggest_distribution
+from mlship.deps.requirements import canonical
+from mlship.deps.target import marker_env
+
+
+def provider_map(ctx: Context) -> dict[str, set[str]]:
+    """Importable name -> distributions (declared or locked) that provide it."""
+    dists = set(ctx.requirements.names()) | (set(ctx.lock.pins) if ctx.lock else set())
+    providers: dict[str, set[str]] = {}
+    for dist in dists:
+        facts = ctx.facts.get(dist)
+        names = facts.wheel.get("names") if facts and facts.wheel else None
+        modules = provided_modules(names) if names else set()
+        if not modules:
+            # No wheel listing (offline without cache, or a multi-GB wheel): the maintained map and the
+            # distribution's own name are what is left.
+            modules = {m for m, owners in KNOWN_PROVIDERS.items() if dist in owners}
+            modules.add(dist.replace("-", "_"))
+        for module in modules:
+            providers.setdefault(module, set()).add(dist)
+    return providers
+
+
+def check_imports(ctx: Context) -> None:
+    providers = provider_map(ctx)
+    declared = ctx.requirements.names()
+    used: set[str] = set()
+    reported: set[str] = set()
+    for site in ctx.imports:
+        owners = next((providers[c] for c in module_candidates(site.module) if c in providers), set())
+        top = site.module.split(".")[0]
+        if owners & declared:
+            used |= owners & declared
+            continue
+        if top in reported:
+            continue
+        reported.add(top)
+        where = {"where": f"{site.path}:{site.line}", "package": None}
+        if owners:
+            dist = sorted(owners)[0]
+            ctx.add(
+                "transitive-only-import",
+                "imports",
+                f"`{site.module}` comes from {dist}, which is only a dependency of another package",
+                f"declare {dist} in requirements.txt so an upgrade elsewhere cannot remove it",
+                package=dist,
+                where=where["where"],
+            )
+            continue
+        suggestion = " or ".join(suggest_distribution(site.module))
+        code = "optional-import-missing" if site.optional else "missing-import"
+        ctx.add(
+            code,
+            "imports",
+            f"`{site.module}` is imported but no declared requirement provides it",
+            f"add {suggestion} to requirements.txt, then run `mlship lock`",
+            where=where["where"],
+        )
+    for item in ctx.requirements.items:
+        if item.name in used or any(fnmatch(item.name, p) for p in ctx.policy.ignore_unused):
+            continue
+        if item.requirement.marker and not _marker_true(ctx, item.requirement.marker):
+            continue
+        ctx.add(
+            "unused-requirement",
+            "imports",
+            f"{item.name} is declared but the code never imports it",
+            "remove it from requirements.txt, or list it in policy.ignore_unused if it is loaded indirectly",
+            package=item.name,
+            where=item.source,
+        )
+
+
+def _marker_true(ctx: Context, marker: Marker, extra: str = "") -> bool:
+    return any(marker.evaluate(marker_env(ctx.python, p, extra)) for p in ctx.platforms)
+
+
+def check_lock(ctx: Context) -> None:
+    lock = ctx.lock
+    if lock is None:
+        ctx.add("lock-missing", "lock", "there is no requirements.lock", "run `mlship lock`")
+        return
+    name = lock.path.name
+    header = lock.header
+    if header.get("requirements-sha256") and header["requirements-sha256"] != ctx.requirements.digest:
+        ctx.add(
+            "lock-stale",
+            "lock",
+            f"requirements.txt changed since {name} was made",
+            "run `mlship lock`",
+            where=name,
+        )
+    for key, want in (("python", ctx.python), ("platform", ctx.platforms[0])):
+        if header.get(key) and header[key] != want:
+            ctx.add(
+                "lock-target",
+                "lock",
+                f"{name} was made for {key} {header[key]}, the target is {want}",
+                "run `mlship lock`",
+                where=name,
+            )
+    for item in ctx.requirements.items:
+        req = item.requirement
+        if req.marker and not _marker_true(ctx, req.marker):
+            continue
+        _check_pinned(ctx, req, item.source)
+    for pin in lock.pins.values():
+        if not pin.hashes:
+            ctx.add(
+                "lock-unhashed",
+                "lock",
+                f"{pin.name}=={pin.version} has no --hash",
+                "run `mlship lock`",
+                package=pin.name,
+                version=pin.version,
+                where=f"{name}:{pin.line}",
+            )
+        facts = ctx.facts.get(pin.name)
+        known = {f.sha256 for f in facts.files if f.sha256} if facts else set()
+        if pin.hashes and known and not known & set(pin.hashes):
+            ctx.add(
+                "lock-hash-mismatch",
+                "lock",
+                f"no file of {pin.name}=={pin.version} on the index has a locked hash",
+                "the release was replaced or the lock edited by hand: run `mlship lock`",
+                package=pin.name,
+                version=pin.version,
+                where=f"{name}:{pin.line}",
+            )
+        if facts and facts.wheel and facts.wheel.get("metadata"):
+            _check_dependencies(ctx, pin.name, facts.wheel["metadata"], requested=_extras_of(ctx, pin.name))
+
+
+def _extras_of(ctx: Context, dist: str) -> set[str]:
+    return {e for d in ctx.requirements.items if d.name == dist for e in d.requirement.extras}
+
+
+def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | None = None) -> None:
+    assert ctx.lock is not None
+    pin = ctx.lock.pins.get(canonical(req.name))
+    who = f"{parent} requires {req}" if parent else f"{source} asks for {req}"
+    if pin is None:
+        ctx.add(
+            "lock-incomplete",
+            "lock",
+            f"{who}, but {ctx.lock.path.name} has no {canonical(req.name)}",
+            "run `mlship lock`",
+            package=canonical(req.name),
+            where=source,
+        )
+    elif req.specifier and not req.specifier.contains(pin.version, prereleases=True):
+        ctx.add(
+            "lock-inconsistent",
+            "lock",
+            f"{who}, but the lock pins {pin.version}",
+            "run `mlship lock`",
+            package=pin.name,
+            version=pin.version,
+            where=source,
+        )
+
+
+def _check_dependencies(ctx: Context, dist: str, metadata: str, requested: set[str]) -> None:
+    assert ctx.lock is not None
+    message = Parser().parsestr(metadata, headersonly=True)
+    for raw in message.get_all("Requires-Dist") or []:
+        try:
+            req = Requirement(raw)
+        except InvalidRequirement:
+            continue
+        if req.marker and not any(_marker_true(ctx, req.marker, extra) for extra in ("", *requested)):
+            continue
+        _check_pinned(ctx, req, f"{ctx.lock.path.name}", parent=dist)
+
+
+def check_policy_lists(ctx: Context) -> None:
+    names = set(ctx.lock.pins) if ctx.lock else ctx.requirements.names()
+    for name in sorted(names):
+        if any(fnmatch(name, canonical(p)) for p in ctx.policy.deny):
+            ctx.add(
+                "denied",
+                "policy",
+                f"{name} is on the policy's deny list",
+                "replace it or ask for an exception",
+                package=name,
+            )
+        elif ctx.policy.allow and not any(fnmatch(name, canonical(p)) for p in ctx.policy.allow):
+            ctx.add(
+                "not-allowed",
+                "policy",
+                f"{name} is not on the policy's allow list",
+                "ask for it to be reviewed and allowed, or use an allowed alternative",
+                package=name,
+            )

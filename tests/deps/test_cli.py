@@ -1,0 +1,108 @@
+"""The CLI surface of `mlship check` / `mlship lock`: the documented --json shape and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mlship.cli import app
+
+runner = CliRunner()
+
+# docs/deps.md documents this shape; changing it is a breaking change for CI users.
+TOP_KEYS = [
+    "schema",
+    "project",
+    "ok",
+    "exit_code",
+    "summary",
+    "target",
+    "index",
+    "policy",
+    "gpu_table",
+    "checked",
+    "findings",
+    "seconds",
+]
+FINDING_KEYS = [
+    "code",
+    "check",
+    "severity",
+    "status",
+    "message",
+    "hint",
+    "package",
+    "version",
+    "environment",
+    "where",
+]
+SUMMARY_KEYS = ["error", "warning", "info", "unknown"]
+INDEX_KEYS = ["url", "advisory_url", "offline", "requests", "cache_hits", "cache_dir"]
+CHECKED_KEYS = ["requirements", "lock", "pins", "imports", "environments"]
+TARGET_KEYS = ["python", "platforms"]
+
+
+def test_json_shape_is_pinned(seeded_project: Path) -> None:
+    result = runner.invoke(app, ["check", str(seeded_project), "--json"])
+    data = json.loads(result.stdout)
+    assert list(data) == TOP_KEYS
+    assert data["schema"] == "mlship.check/1"
+    assert list(data["summary"]) == SUMMARY_KEYS
+    assert list(data["index"]) == INDEX_KEYS
+    assert list(data["checked"]) == CHECKED_KEYS
+    assert list(data["target"]) == TARGET_KEYS
+    assert data["findings"] and all(list(f) == FINDING_KEYS for f in data["findings"])
+    assert {f["severity"] for f in data["findings"]} <= {"error", "warning", "info"}
+    assert {f["status"] for f in data["findings"]} <= {"fail", "unknown"}
+    assert data["summary"] == {"error": 6, "warning": 1, "info": 0, "unknown": 0}
+
+
+def test_human_output_and_exit_code_through_the_real_entry_point(seeded_project: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlship", "check", str(seeded_project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "yankpkg" in proc.stdout and "bleeding" not in proc.stderr
+    assert "failed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_usage_errors_exit_2(seeded_project: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlship", "check", str(seeded_project), "--env", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "unknown environment" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlship", "check", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and "mlship.yaml" in proc.stderr
+
+
+def test_lock_against_an_unreachable_index_exits_3(example_project: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlship",
+            "lock",
+            str(example_project),
+            "--index-url",
+            "http://127.0.0.1:9/simple",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "UV_HTTP_RETRIES": "0"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert not (example_project / "requirements.lock").exists()
