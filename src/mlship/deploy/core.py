@@ -36,8 +36,12 @@ class DeployResult:
         return self.rollout.release
 
     def to_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "target": self.target, "action": self.action,
-                **self.rollout.to_dict()}
+        return {
+            "environment": self.environment,
+            "target": self.target,
+            "action": self.action,
+            **self.rollout.to_dict(),
+        }
 
 
 @dataclass
@@ -91,8 +95,14 @@ def deploy(
     if env.registry:
         repository = env.repository or project.config.name
         report(f"pushing {ref} to {env.registry}/{repository}")
-        pinned = push(client, local_image(client, ref), registry=env.registry, repository=repository,
-                      tag=info.version, report=report)
+        pinned = push(
+            client,
+            local_image(client, ref),
+            registry=env.registry,
+            repository=repository,
+            tag=info.version,
+            report=report,
+        )
         info = replace(info, ref=pinned, digest=pinned.split("@", 1)[1])
     return _roll(project, environment, info, chosen, target, "deploy", report)
 
@@ -110,18 +120,26 @@ def promote(
         raise InputError(f"nothing is deployed in {source!r}", hint=f"run `mlship deploy {source}` first")
     ref = current.image
     if dest_env.registry and "@" not in ref:
-        raise DeployError(f"{source} runs a local image ({ref[:19]}) that is in no registry",
-                          hint=f"give {source} a registry in mlship.yaml and deploy it again")
+        raise DeployError(
+            f"{source} runs a local image ({ref[:19]}) that is in no registry",
+            hint=f"give {source} a registry in mlship.yaml and deploy it again",
+        )
     if dest_env.registry:
         wanted = repository_ref(dest_env.registry, dest_env.repository or project.config.name)
         if ref.split("@")[0] != wanted:
             report(f"copying {ref} to {wanted}")
-            ref = copy_image(ref, dest_env.registry, dest_env.repository or project.config.name,
-                             current.version, report)
+            ref = copy_image(
+                ref, dest_env.registry, dest_env.repository or project.config.name, current.version, report
+            )
     if ref.split("@")[-1] != current.digest:
         raise DeployError(f"the copy has digest {ref.split('@')[-1]}, expected {current.digest}")
-    info = ImageInfo(ref=ref, digest=current.digest, version=current.version,
-                     model_sha256=current.model_sha256, image_id="")
+    info = ImageInfo(
+        ref=ref,
+        digest=current.digest,
+        version=current.version,
+        model_sha256=current.model_sha256,
+        image_id="",
+    )
     return _roll(project, dest, info, strategy or dest_env.strategy, None, "promote", report)
 
 
@@ -141,19 +159,37 @@ def rollback(
         wanted = f"version {to!r}" if to else "an earlier release"
         raise InputError(f"{environment} has no record of {wanted} to return to (versions seen: {known})")
     chosen = earlier[-1]
-    info = ImageInfo(ref=chosen.image, digest=chosen.digest, version=chosen.version,
-                     model_sha256=chosen.model_sha256, image_id="")
+    info = ImageInfo(
+        ref=chosen.image,
+        digest=chosen.digest,
+        version=chosen.version,
+        model_sha256=chosen.model_sha256,
+        image_id="",
+    )
     env = project.config.environment(environment)
     return _roll(project, environment, info, env.strategy, None, "rollback", report)
 
 
-def _roll(project: Project, environment: str, info: ImageInfo, strategy: str, target: str | None,
-          action: str, report: Report) -> DeployResult:
+def _roll(
+    project: Project,
+    environment: str,
+    info: ImageInfo,
+    strategy: str,
+    target: str | None,
+    action: str,
+    report: Report,
+) -> DeployResult:
     tgt = _target(project, environment, target, report)
     tgt.check_image(info)
-    release = Release(version=info.version, image=info.ref, digest=info.digest,
-                      model_sha256=info.model_sha256, deployed_at=now_iso(), deployed_by=deployed_by(),
-                      strategy=strategy if action == "deploy" else f"{action}:{strategy}")
+    release = Release(
+        version=info.version,
+        image=info.ref,
+        digest=info.digest,
+        model_sha256=info.model_sha256,
+        deployed_at=now_iso(),
+        deployed_by=deployed_by(),
+        strategy=strategy if action == "deploy" else f"{action}:{strategy}",
+    )
     report(f"rolling out {info.version} to {environment} ({tgt.kind}, {strategy})")
     try:
         rolled = tgt.rollout(info, release, strategy)
@@ -197,8 +233,10 @@ def history(*, directory: Path, environment: str) -> HistoryResult:
     project = Project.load(directory)
     tgt = _target(project, environment, None, lambda _t: None)
     state = tgt.state()
-    entries = [{**r.to_dict(), "result": "live" if i == 0 else "superseded", "source": "target"}
-               for i, r in enumerate(reversed(state.history))]
+    entries = [
+        {**r.to_dict(), "result": "live" if i == 0 else "superseded", "source": "target"}
+        for i, r in enumerate(reversed(state.history))
+    ]
     seen = {(e["digest"], e["deployed_at"]) for e in entries}
     for item in journal.read(project.state_dir, environment):
         if item.get("result") == "rolled-back" and (item.get("digest"), item.get("deployed_at")) not in seen:

@@ -82,7 +82,9 @@ def push(
     image.tag(target, tag=tag)
     digest, layers = None, {}
     try:
-        for event in client.api.push(target, tag=tag, stream=True, decode=True, auth_config=credentials(host)):
+        for event in client.api.push(
+            target, tag=tag, stream=True, decode=True, auth_config=credentials(host)
+        ):
             if "error" in event:
                 raise _push_error(host, event["error"])
             if event.get("aux", {}).get("Digest"):

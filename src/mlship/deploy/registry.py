@@ -133,7 +133,9 @@ class RegistryClient:
                 if exc.code == 401 and attempt == 0 and self._authenticate(exc, scope):
                     continue
                 body = exc.read()[:300].decode(errors="replace")
-                raise DeployError(f"registry {self.host}: {method} {path} answered {exc.code}: {body}") from None
+                raise DeployError(
+                    f"registry {self.host}: {method} {path} answered {exc.code}: {body}"
+                ) from None
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise UnreachableError(
@@ -168,7 +170,9 @@ class RegistryClient:
         """(raw bytes, media type, digest) of a manifest; InputError when it does not exist."""
         try:
             with self._open(
-                "GET", f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
+                "GET",
+                f"/v2/{name}/manifests/{reference}",
+                scope=f"repository:{name}:pull",
                 headers={"Accept": MANIFEST_TYPES},
             ) as response:
                 raw = response.read()
@@ -197,20 +201,29 @@ class RegistryClient:
         if not location.startswith("http"):
             location = self.base + location
         joiner = "&" if "?" in location else "?"
-        with source._open("GET", f"/v2/{src_name}/blobs/{digest}", scope=f"repository:{src_name}:pull") as blob:
+        with source._open(
+            "GET", f"/v2/{src_name}/blobs/{digest}", scope=f"repository:{src_name}:pull"
+        ) as blob:
             length = size if size is not None else blob.headers.get("Content-Length")
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
-            self._open("PUT", f"{location}{joiner}digest={digest}", scope=scope, headers=headers, data=blob).close()
+            self._open(
+                "PUT", f"{location}{joiner}digest={digest}", scope=scope, headers=headers, data=blob
+            ).close()
 
     def put_manifest(self, name: str, reference: str, raw: bytes, kind: str) -> str:
         with self._open(
-            "PUT", f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull,push",
-            headers={"Content-Type": kind}, data=raw,
+            "PUT",
+            f"/v2/{name}/manifests/{reference}",
+            scope=f"repository:{name}:pull,push",
+            headers={"Content-Type": kind},
+            data=raw,
         ) as response:
             return response.headers.get("Docker-Content-Digest", "")
 
 
-def copy_image(source_ref: str, registry: str, repository: str, tag: str, report: Callable[[str], None]) -> str:
+def copy_image(
+    source_ref: str, registry: str, repository: str, tag: str, report: Callable[[str], None]
+) -> str:
     """Copy `host/name@digest` to `registry/repository:tag` byte for byte; the new reference by digest."""
     src_host, src_name, reference = split_ref(source_ref)
     dst_host, prefix = split_registry(registry)

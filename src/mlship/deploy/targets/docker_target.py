@@ -70,7 +70,9 @@ class DockerTarget(Target):
         self._switch(old, image, values, result, full_gate=strategy == "recreate")
         return result
 
-    def _switch(self, old: Any, image: ImageInfo, values: dict, result: RolloutResult, full_gate: bool) -> None:
+    def _switch(
+        self, old: Any, image: ImageInfo, values: dict, result: RolloutResult, full_gate: bool
+    ) -> None:
         """Stop the old container, start the new one on the service port, gate it; undo on failure."""
         if old is not None:
             self.ctx.report(f"stopping {old.name}")
@@ -82,12 +84,18 @@ class DockerTarget(Target):
         new = None
         try:
             new = containers.run_container(
-                self.client, self.ctx, image.ref, name=name, labels={**values, ROLE: "live"},
+                self.client,
+                self.ctx,
+                image.ref,
+                name=name,
+                labels={**values, ROLE: "live"},
                 port=self.ctx.public_port,
             )
             gate = self._gate_live(new, full_gate)
         except DeployError as exc:
-            gate = GateResult(False, self.ctx.url, [{"check": "start", "passed": False, "detail": exc.message}])
+            gate = GateResult(
+                False, self.ctx.url, [{"check": "start", "passed": False, "detail": exc.message}]
+            )
         result.gates.append(gate)
         if not gate.passed:
             if new is not None:
