@@ -6,6 +6,8 @@ a good version, one that never becomes ready, and one that answers wrongly.
 
 import json
 import os
+import signal
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -60,5 +62,8 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler)
-    server.daemon_threads = True
+    server.daemon_threads = False  # server_close() then waits for requests in flight
+    # Like the real runtime: on SIGTERM stop accepting, finish the requests in flight, exit.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
+    server.server_close()
