@@ -76,8 +76,11 @@ def promote_command(
 
     with progress(f"Promoting {source} -> {dest}", json_mode=json_mode) as report:
         result = promote(
-            directory=directory, source=source, dest=dest,
-            strategy=strategy.value if strategy else None, report=report,
+            directory=directory,
+            source=source,
+            dest=dest,
+            strategy=strategy.value if strategy else None,
+            report=report,
         )
     emit(result, json_mode=json_mode, render=_render_deploy)
 
@@ -120,8 +123,9 @@ def status_command(
             ready = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[e.get("ready")]
             reps = f"{e['replicas']['running']}/{e['replicas']['desired']}"
             when = f"{cur.get('deployed_at', '')} by {cur.get('deployed_by', '')}" if cur else "-"
-            table.add_row(e["environment"], e["target"], cur.get("version", "-"), reps, ready,
-                          e["url"] or "-", when)
+            table.add_row(
+                e["environment"], e["target"], cur.get("version", "-"), reps, ready, e["url"] or "-", when
+            )
         stdout.print(table)
 
     emit(result, json_mode=json_mode, render=render)
@@ -143,8 +147,14 @@ def history_command(
     def render(r) -> None:  # type: ignore[no-untyped-def]
         table = Table("deployed at", "version", "result", "by", "strategy", "digest")
         for e in r.entries:
-            table.add_row(e.get("deployed_at", ""), e.get("version", ""), e.get("result", ""),
-                          e.get("deployed_by", ""), e.get("strategy", ""), (e.get("digest") or "")[:19])
+            table.add_row(
+                e.get("deployed_at", ""),
+                e.get("version", ""),
+                e.get("result", ""),
+                e.get("deployed_by", ""),
+                e.get("strategy", ""),
+                (e.get("digest") or "")[:19],
+            )
         stdout.print(table)
 
     emit(result, json_mode=json_mode, render=render)

@@ -68,7 +68,7 @@ def wait_ready(url: str, timeout: float, alive: Callable[[], str | None] | None 
 def matches(actual: Any, expected: Any, tolerance: float) -> bool:
     """Numbers within an absolute tolerance; lists and dicts element-wise; anything else equal."""
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual == expected
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         return math.isclose(actual, expected, rel_tol=0.0, abs_tol=tolerance)
     if isinstance(expected, list) and isinstance(actual, list):

@@ -1,7 +1,8 @@
-"""Plain containers on a docker engine: run one from an image, watch it, gate a candidate beside the live one."""
+"""Plain containers on a docker engine: run one, watch it, gate a candidate beside the live one."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -117,10 +118,8 @@ def logs_tail(container: Any, lines: int = 15) -> str:
 def remove(container: Any) -> None:
     from docker.errors import APIError, NotFound
 
-    try:
+    with contextlib.suppress(NotFound, APIError):
         container.remove(force=True)
-    except (NotFound, APIError):
-        pass
 
 
 def gate_candidate(client: Any, ctx: Context, image_ref: str, labels: dict[str, str]) -> GateResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels
-from mlship.deploy.gate import GateResult, run_gate
+from mlship.deploy.gate import run_gate
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import ROLE, Release, TargetState, read_labels, release_labels
 from mlship.deploy.targets import containers
@@ -99,8 +99,16 @@ class SwarmTarget(Target):
         return result
 
     def _spec(self, ref: str, values: dict[str, str], strategy: str) -> dict[str, Any]:
-        from docker.types import EndpointSpec, Healthcheck, Mount, Resources, RollbackConfig, ServiceMode
-        from docker.types import RestartPolicy, UpdateConfig
+        from docker.types import (
+            EndpointSpec,
+            Healthcheck,
+            Mount,
+            Resources,
+            RestartPolicy,
+            RollbackConfig,
+            ServiceMode,
+            UpdateConfig,
+        )
 
         env, gate = self.ctx.env, self.ctx.env.gate
         # The canary is the first task updated, held for the whole monitor period under traffic;
@@ -184,7 +192,8 @@ class SwarmTarget(Target):
             if len(running) >= self.ctx.env.replicas:
                 return None
             if len(failed) >= 2 * self.ctx.env.replicas:
-                return f"tasks keep failing: {failed[-1]['Status'].get('Err') or failed[-1]['Status']['Message']}"
+                last = failed[-1]["Status"]
+                return f"tasks keep failing: {last.get('Err') or last.get('Message')}"
         return f"the service did not start within {self.ctx.env.rollout_timeout:g}s"
 
     def _restore(self, service: Any, previous: Release | None, history: list[Release]) -> None:
@@ -242,6 +251,3 @@ def _failed(release: Release, previous: Release | None, problem: str, what: str)
         f"version {release.version} failed the health gate ({problem}); {what}, {keeps}",
         hint="`mlship status` shows what runs; `mlship history` shows the attempt",
     )
-
-
-__all__ = ["SwarmTarget", "GateResult"]
