@@ -86,7 +86,8 @@ class KubernetesTarget(Target):
         return selector
 
     def _resources(self, *, limits: bool) -> dict[str, Any]:
-        res, out = self.ctx.env.resources, {}
+        res = self.ctx.env.resources
+        out: dict[str, Any] = {}
         if res.cpu:
             out["cpu"] = f"{int(res.cpu * 1000)}m"
         if res.memory:
