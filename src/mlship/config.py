@@ -47,6 +47,10 @@ class Gate(_Section):
     examples: bool = True
     latency_p99_ms: float | None = Field(default=None, gt=0)
     monitor_seconds: float = Field(default=10.0, ge=0)
+    latency_requests: int = Field(default=20, ge=1, description="requests timed for latency_p99_ms")
+    preflight: bool = Field(
+        default=True, description="gate a candidate container before the orchestrator rolls it out"
+    )
 
 
 class Environment(_Section):
@@ -62,6 +66,16 @@ class Environment(_Section):
     gpu: bool | None = None
     namespace: str | None = None
     context: str | None = None
+    # Deploy knobs (issue 7); defaults keep existing files valid.
+    repository: str | None = Field(default=None, description="image name in the registry (default: name)")
+    host: str | None = Field(default=None, description="address clients use (default: the engine's host)")
+    publish: Literal["ingress", "edge"] = Field(
+        default="ingress", description="swarm: routing mesh, or mlship's edge proxy on one host"
+    )
+    update_delay: float = Field(default=2.0, ge=0, description="seconds between task updates")
+    rollout_timeout: float = Field(default=300.0, gt=0)
+    canary_weight: int = Field(default=10, ge=1, le=99, description="kubernetes: canary share, percent")
+    node_selector: dict[str, str] = Field(default_factory=dict)
 
 
 class Example(_Section):

@@ -1,0 +1,160 @@
+"""`mlship deploy`, `promote`, `rollback`, `status`, `history`: environments, read from the targets."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from mlship.cli import app
+from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
+
+DIR_HELP = "The project directory."
+
+
+class Strategy(str, Enum):
+    recreate = "recreate"
+    rolling = "rolling"
+    canary = "canary"
+
+
+class TargetKind(str, Enum):
+    docker = "docker"
+    swarm = "swarm"
+    kubernetes = "kubernetes"
+
+
+def _render_deploy(result) -> None:  # type: ignore[no-untyped-def]
+    release = result.release
+    verb = {"deploy": "Deployed", "promote": "Promoted", "rollback": "Rolled back:"}[result.action]
+    stderr.print(f"[green]{verb}[/] {result.environment} ({result.target}) runs version {release.version}")
+    for gate in result.rollout.gates:
+        for check in gate.checks:
+            mark = "[green]ok[/]" if check["passed"] else "[red]failed[/]"
+            stderr.print(f"  gate {check['check']}: {mark} {check['detail']}", highlight=False)
+    if result.rollout.replaced:
+        stderr.print(f"  replaced version {result.rollout.replaced.version}")
+    stderr.print(f"  image {release.image}", soft_wrap=True)
+    stdout.print(result.url)
+
+
+@app.command("deploy")
+def deploy_command(
+    environment: str = typer.Argument(..., help="The environment in mlship.yaml (local exists by default)."),
+    directory: Path = typer.Argument(Path("."), help=DIR_HELP),
+    image: str = typer.Option(None, "--image", help="Image to ship (default: the one `mlship build` made)."),
+    strategy: Strategy = typer.Option(None, "--strategy", help="Override environments.X.strategy."),
+    target: TargetKind = typer.Option(None, "--target", help="Override environments.X.target."),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Push the image by digest, roll it out through the health gate; a failure rolls back (exit 4)."""
+    from mlship.deploy.core import deploy
+
+    with progress(f"Deploying to {environment}", json_mode=json_mode) as report:
+        result = deploy(
+            directory=directory,
+            environment=environment,
+            image=image,
+            strategy=strategy.value if strategy else None,
+            target=target.value if target else None,
+            report=report,
+        )
+    emit(result, json_mode=json_mode, render=_render_deploy)
+
+
+@app.command("promote")
+def promote_command(
+    source: str = typer.Argument(..., help="Environment whose running digest is promoted."),
+    dest: str = typer.Argument(..., help="Environment that receives it."),
+    directory: Path = typer.Argument(Path("."), help=DIR_HELP),
+    strategy: Strategy = typer.Option(None, "--strategy", help="Override the destination's strategy."),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Ship the exact digest running in SOURCE to DEST: build once, promote."""
+    from mlship.deploy.core import promote
+
+    with progress(f"Promoting {source} -> {dest}", json_mode=json_mode) as report:
+        result = promote(
+            directory=directory,
+            source=source,
+            dest=dest,
+            strategy=strategy.value if strategy else None,
+            report=report,
+        )
+    emit(result, json_mode=json_mode, render=_render_deploy)
+
+
+@app.command("rollback")
+def rollback_command(
+    environment: str = typer.Argument(..., help="The environment to roll back."),
+    directory: Path = typer.Argument(Path("."), help=DIR_HELP),
+    to: str = typer.Option(None, "--to", help="The version to return to (default: the previous one)."),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Return an environment to an earlier release recorded on its target, through the gate."""
+    from mlship.deploy.core import rollback
+
+    with progress(f"Rolling back {environment}", json_mode=json_mode) as report:
+        result = rollback(directory=directory, environment=environment, to=to, report=report)
+    emit(result, json_mode=json_mode, render=_render_deploy)
+
+
+@app.command("status")
+def status_command(
+    environment: str = typer.Argument(None, help="One environment (default: all)."),
+    directory: Path = typer.Option(Path("."), "--dir", "-C", help=DIR_HELP),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """What runs where: version, digest, replicas, readiness - read from the targets themselves."""
+    from rich.table import Table
+
+    from mlship.deploy.core import status
+
+    result = status(directory=directory, environment=environment)
+
+    def render(r) -> None:  # type: ignore[no-untyped-def]
+        table = Table("environment", "target", "version", "replicas", "ready", "url", "deployed")
+        for e in r.environments:
+            if "error" in e:
+                table.add_row(e["environment"], "", "", "", "", "", f"[red]{e['error']}[/]")
+                continue
+            cur = e["current"] or {}
+            ready = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[e.get("ready")]
+            reps = f"{e['replicas']['running']}/{e['replicas']['desired']}"
+            when = f"{cur.get('deployed_at', '')} by {cur.get('deployed_by', '')}" if cur else "-"
+            table.add_row(
+                e["environment"], e["target"], cur.get("version", "-"), reps, ready, e["url"] or "-", when
+            )
+        stdout.print(table)
+
+    emit(result, json_mode=json_mode, render=render)
+
+
+@app.command("history")
+def history_command(
+    environment: str = typer.Argument(..., help="The environment."),
+    directory: Path = typer.Option(Path("."), "--dir", "-C", help=DIR_HELP),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Releases of one environment, newest first (target labels; failed attempts from the local journal)."""
+    from rich.table import Table
+
+    from mlship.deploy.core import history
+
+    result = history(directory=directory, environment=environment)
+
+    def render(r) -> None:  # type: ignore[no-untyped-def]
+        table = Table("deployed at", "version", "result", "by", "strategy", "digest")
+        for e in r.entries:
+            table.add_row(
+                e.get("deployed_at", ""),
+                e.get("version", ""),
+                e.get("result", ""),
+                e.get("deployed_by", ""),
+                e.get("strategy", ""),
+                (e.get("digest") or "")[:19],
+            )
+        stdout.print(table)
+
+    emit(result, json_mode=json_mode, render=render)

@@ -1,0 +1,1 @@
+"""Deploy targets behind one interface (`base.Target`), chosen by `base.choose_target`."""

@@ -1,0 +1,134 @@
+"""Plain containers on a docker engine: run one, watch it, gate a candidate beside the live one."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import uuid
+from typing import Any
+
+from mlship.config import Resources
+from mlship.deploy.gate import GateResult, run_gate
+from mlship.deploy.targets.base import Context
+from mlship.errors import DeployError
+
+LOG_MOUNT = "/var/log/mlship"
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def memory_bytes(text: str | None) -> int | None:
+    """`512Mi`, `1G`, `2gi`, `1000000` -> bytes (Kubernetes and docker spellings)."""
+    if not text:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*", text.lower())
+    if not match:
+        raise DeployError(f"cannot read memory size {text!r}", hint="write it like 512Mi or 2G")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+
+
+def resource_kwargs(resources: Resources) -> dict[str, Any]:
+    from docker.types import DeviceRequest
+
+    kwargs: dict[str, Any] = {}
+    if resources.cpu:
+        kwargs["nano_cpus"] = int(resources.cpu * 1e9)
+    if resources.memory:
+        kwargs["mem_limit"] = memory_bytes(resources.memory)
+    if resources.gpus:
+        kwargs["device_requests"] = [DeviceRequest(count=resources.gpus, capabilities=[["gpu"]])]
+    return kwargs
+
+
+def runtime_env(ctx: Context) -> dict[str, str]:
+    env = {"PORT": str(ctx.container_port), "MLSHIP_ENVIRONMENT": ctx.environment}
+    if ctx.env.log_dir:
+        env["MLSHIP_LOG_DIR"] = LOG_MOUNT
+    return env
+
+
+def run_container(
+    client: Any, ctx: Context, image_ref: str, *, name: str, labels: dict[str, str], port: int | None
+) -> Any:
+    """Start `image_ref`; `port` None publishes the service port on an ephemeral loopback port."""
+    from docker.errors import APIError
+
+    bind = ("127.0.0.1", None) if port is None and ctx.host in ("127.0.0.1", "localhost") else port
+    volumes = {ctx.env.log_dir: {"bind": LOG_MOUNT, "mode": "rw"}} if ctx.env.log_dir else None
+    try:
+        return client.containers.run(
+            image_ref,
+            name=name,
+            detach=True,
+            labels=labels,
+            environment=runtime_env(ctx),
+            ports={f"{ctx.container_port}/tcp": bind},
+            restart_policy={"Name": "unless-stopped"} if port else {"Name": "no"},
+            volumes=volumes,
+            **resource_kwargs(ctx.env.resources),
+        )
+    except APIError as exc:
+        if "port is already allocated" in str(exc) or "address already in use" in str(exc):
+            raise DeployError(
+                f"port {port} is already taken on the docker host",
+                hint=f"free it or set environments.{ctx.environment}.port in mlship.yaml",
+            ) from None
+        raise DeployError(f"docker could not start {image_ref}: {exc.explanation}") from None
+
+
+def published_url(container: Any, ctx: Context) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        container.reload()
+        ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        bound = ports.get(f"{ctx.container_port}/tcp") or []
+        if bound:
+            return f"http://{ctx.host}:{bound[0]['HostPort']}"
+        if container.status == "exited":
+            break
+        time.sleep(0.1)
+    raise DeployError(f"container {container.name} published no port", details=logs_tail(container))
+
+
+def alive_check(container: Any):  # type: ignore[no-untyped-def]
+    """A callable for the gate: the reason the container died, or None while it runs."""
+
+    def check() -> str | None:
+        from docker.errors import NotFound
+
+        try:
+            container.reload()
+        except NotFound:
+            return "the container disappeared"
+        if container.status in ("exited", "dead"):
+            code = container.attrs.get("State", {}).get("ExitCode")
+            return f"the container exited with code {code}: {logs_tail(container, 3)}"
+        return None
+
+    return check
+
+
+def logs_tail(container: Any, lines: int = 15) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace").strip()
+    except Exception:  # the logs are only a courtesy in an error message
+        return ""
+
+
+def remove(container: Any) -> None:
+    from docker.errors import APIError, NotFound
+
+    with contextlib.suppress(NotFound, APIError):
+        container.remove(force=True)
+
+
+def gate_candidate(client: Any, ctx: Context, image_ref: str, labels: dict[str, str]) -> GateResult:
+    """Run `image_ref` beside whatever serves now, put it through the whole gate, then remove it."""
+    name = f"{ctx.name}-candidate-{uuid.uuid4().hex[:6]}"
+    ctx.report(f"gating a candidate container {name}")
+    container = run_container(client, ctx, image_ref, name=name, labels=labels, port=None)
+    try:
+        url = published_url(container, ctx)
+        return run_gate(url, ctx.env.gate, ctx.examples, alive=alive_check(container))
+    finally:
+        remove(container)
