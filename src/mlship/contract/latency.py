@@ -1,0 +1,66 @@
+"""Latency: p50/p99 of single-record and batch predictions against the budgets in contract.latency.
+
+Measured in-process (the candidate) and, with --against, over HTTP too; every path is judged
+against the same budgets, so a budget means "what a caller sees" on each path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from mlship.contract.records import answer_problem, sample_records
+from mlship.contract.report import CheckResult, judged
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def measure(target: Any, batches: list[list[dict[str, Any]]], warmup: int) -> tuple[list[float], str | None]:
+    """Milliseconds per call; stops at the first call that does not answer."""
+    times = []
+    for index, batch in enumerate(itertools.chain(batches[:warmup], batches)):
+        outcome = target.call(batch)
+        problem = answer_problem(outcome, len(batch))
+        if problem:
+            return times, problem
+        if index >= warmup:
+            times.append(outcome.seconds * 1000)
+    return times, None
+
+
+def check_latency(project: Any, targets: list[tuple[str, Any]]) -> CheckResult:
+    budget = project.config.contract.latency
+    records = sample_records(project, max(budget.batch_size, project.config.contract.sample))
+    if not records:
+        return CheckResult("latency", "latency", "error", "no records to time: set data.train or examples")
+    cycle = itertools.cycle(records)
+    singles = [[next(cycle)] for _ in range(budget.repeats)]
+    batch = list(itertools.islice(itertools.cycle(records), budget.batch_size))
+    batches = [batch] * budget.repeats
+    failures: list[str] = []
+    metrics: dict[str, Any] = {"repeats": budget.repeats, "batch_size": budget.batch_size}
+    for path, target in targets:
+        for kind, calls in (("single", singles), ("batch", batches)):
+            times, problem = measure(target, calls, budget.warmup)
+            if problem:
+                failures.append(f"{path} {kind}: the call failed ({problem})")
+                continue
+            for q in (50, 99):
+                value = round(percentile(times, q), 3)
+                metrics[f"{path.replace('-', '_')}_{kind}_p{q}_ms"] = value
+                limit = getattr(budget, f"{kind}_p{q}_ms")
+                if limit is not None and value > limit:
+                    size = "1 record" if kind == "single" else f"{budget.batch_size} records"
+                    failures.append(f"{path} {kind} p{q} {value:.1f} ms > budget {limit:g} ms ({size})")
+    budgets = [f"{k} {getattr(budget, k):g}" for k in _BUDGETS if getattr(budget, k) is not None]
+    ok = "within budget (" + ", ".join(budgets) + " ms)" if budgets else "measured; no budget set"
+    return judged("latency", "latency", failures, ok, what="latency budgets", **metrics)
+
+
+_BUDGETS = ("single_p50_ms", "single_p99_ms", "batch_p50_ms", "batch_p99_ms")
