@@ -63,7 +63,14 @@ def test_command(
     if junit is not None and not json_mode:
         stderr.print(f"JUnit XML -> {junit}")
     if not report.passed:
-        raise typer.Exit(1)
+        from mlship.errors import CheckFailed
+
+        names = ", ".join(check.name for check in report.failed)
+        raise CheckFailed(
+            f"{len(report.failed)} of {len(report.checks)} contract checks failed: {names}",
+            hint="each failure above names the field and the values; fix the model or, when the change "
+            "is intended, the contract in mlship.yaml",
+        )
 
 
 def _seed(project, *, schema: bool, examples: bool, json_mode: bool) -> None:  # type: ignore[no-untyped-def]
