@@ -51,6 +51,7 @@ def http_service(trained_demand) -> Iterator[Any]:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
+    from threadpoolctl import threadpool_limits
 
     from mlship.project import Project
     from mlship.serving.pipeline import RecordError
@@ -66,7 +67,8 @@ def http_service(trained_demand) -> Iterator[Any]:
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"bad request body: {exc}"}, status_code=400)
         try:
-            predictions = pipeline.predict_records(records)
+            with threadpool_limits(1):  # see contract_support.ENV: no OpenMP stalls on a busy host
+                predictions = pipeline.predict_records(records)
         except RecordError as exc:
             return JSONResponse({"error": f"{exc.__cause__ or exc}"}, status_code=422)
         except Exception as exc:
