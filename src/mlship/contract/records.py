@@ -110,7 +110,7 @@ def numeric(value: Any, key: str | None) -> float | None:
 def close(expected: Any, actual: Any, tolerance: float) -> bool:
     """Equal within `tolerance` for numbers, recursively for lists and mappings, exact otherwise."""
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return expected == actual
+        return type(expected) is type(actual) and expected == actual
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         if math.isnan(expected) or math.isnan(actual):
             return math.isnan(expected) and math.isnan(actual)

@@ -131,7 +131,7 @@ def insert_contract_key(text: str, key: str, lines: list[str]) -> tuple[str, int
     if isinstance(value, yaml.ScalarNode) or (isinstance(value, yaml.MappingNode) and value.flow_style):
         # `contract:` / `contract: {}` / `contract: null`: rewrite that line as a bare `contract:`.
         source[key_node.start_mark.line] = " " * key_node.start_mark.column + "contract:\n"
-    inner = " " * (indent + 2)
+    inner = " " * (indent + max(indent - key_node.start_mark.column, 2))  # the file's own step
     block = [" " * indent + f"{key}:\n", *(f"{inner}{line}\n" for line in lines)]
     return "".join(source[:at] + block + source[at:]), at + 1
 
