@@ -23,7 +23,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(target: Any, batches: list[list[dict[str, Any]]], warmup: int) -> tuple[list[float], str | None]:
     """Milliseconds per call; stops at the first call that does not answer."""
-    times = []
+    times: list[float] = []
     for index, batch in enumerate(itertools.chain(batches[:warmup], batches)):
         outcome = target.call(batch)
         problem = answer_problem(outcome, len(batch))

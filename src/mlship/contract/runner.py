@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -68,8 +69,11 @@ def _run_one(kind: str, project: Any, target: Any, candidate: Any, deployed: Any
     if kind == "invariants":
         if not contract.invariants:
             return [CheckResult("invariants", "invariant", "skipped", "no contract.invariants")]
-        jobs = [
-            (invariants.invariant_name(inv), lambda inv=inv: invariants.check_invariant(project, target, inv))
+        jobs: list[tuple[str, Callable[[], CheckResult]]] = [
+            (
+                invariants.invariant_name(inv),
+                functools.partial(invariants.check_invariant, project, target, inv),
+            )
             for inv in contract.invariants
         ]
     else:
