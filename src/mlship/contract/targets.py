@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 import urllib.error
@@ -65,13 +66,15 @@ def _cause(exc: BaseException) -> str:
 class HttpTarget:
     """A running service: `POST {url}/predict {"records": [...]}` -> `{"predictions": [...]}`."""
 
+    carries_nan = False  # JSON has no NaN; strict servers refuse the whole body
+
     def __init__(self, url: str, *, timeout: float = 30.0):
         self.url = url.rstrip("/")
         self.label = self.url
         self.timeout = timeout
 
     def call(self, records: list[dict[str, Any]]) -> Outcome:
-        body = json.dumps({"records": records}, allow_nan=True).encode()
+        body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
         request = urllib.request.Request(
             f"{self.url}/predict", data=body, method="POST", headers={"content-type": "application/json"}
         )
@@ -99,6 +102,11 @@ class HttpTarget:
         except (ValueError, KeyError, TypeError) as exc:
             return Outcome("crashed", message=f"malformed reply ({exc}): {text[:200]}", seconds=seconds)
         return Outcome("answer", predictions, seconds=seconds)
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a JSON client sends it: a NaN or infinite number becomes null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
 def resolve_against(project: Any, value: str) -> str:
