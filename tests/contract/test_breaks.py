@@ -79,7 +79,7 @@ def test_a_slow_predict_fails_only_latency(demand):
         "    import time\n\n    time.sleep(0.08)\n    return np.clip(",
     )
     edit_config(demand, lambda c: c["contract"]["latency"].update(repeats=5, warmup=0))
-    code, report = contract_json(demand, "--check", "examples", "--check", "latency", "--check", "invariants")
+    code, report = contract_json(demand)
     assert code == 1
     assert by_status(report, "failed") == ["latency"], report
     failures = check(report, "latency")["failures"]
