@@ -9,6 +9,7 @@ names the field -- and never a crash, a NaN prediction or a wrong number of pred
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from mlship.config import FieldSpec
@@ -130,6 +131,7 @@ def _judge(outcome: Any, count: int, field: str | None) -> str | None:
         return f"answered, but {problem}" if problem else None
     if outcome.kind == "crashed":
         return f"crashed ({outcome.message})"
-    if field is not None and field not in outcome.message:
+    # A whole word: the field `id` is not named by "invalid".
+    if field is not None and not re.search(rf"(?<![\w]){re.escape(field)}(?![\w])", outcome.message):
         return f"rejected with an error that does not name {field} ({outcome.message})"
     return None
