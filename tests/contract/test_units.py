@@ -94,6 +94,8 @@ def test_extreme_cases_stay_outside_the_schema():
     }
     assert "promo missing" in cases and "promo=NaN" in cases and "promo=-1" in cases and "promo=0.5" in cases
     assert cases['store="__unseen__"'] == {"promo": 1, "store": "__unseen__"}
+    over_json = [d for _, d, _ in field_cases(schema, {"promo": 1, "store": "a"}, nan=False)]
+    assert "promo=null" in over_json and "promo=NaN" not in over_json  # JSON has no NaN
     assert all(
         field_problem(schema[d.split("=")[0]], r[d.split("=")[0]]) for d, r in cases.items() if "=" in d
     )

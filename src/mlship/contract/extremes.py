@@ -91,9 +91,8 @@ def field_cases(
         if spec.required:
             absent = {k: v for k, v in base.items() if k != name}
             cases.append((name, f"{name} missing", absent))
-            cases += [
-                (name, f"{name}={label}", {**base, name: v}) for label, v in (("null", None), ("NaN", NAN))
-            ]
+            gaps = [("null", None)] + ([("NaN", NAN)] if nan else [])
+            cases += [(name, f"{name}={label}", {**base, name: v}) for label, v in gaps]
         cases += [(name, f"{name}={show(v)}", {**base, name: v}) for v in _values(spec)]
     return cases
 
