@@ -40,3 +40,12 @@ def require_docker() -> None:
     if IN_CI:
         pytest.fail("the docker engine is not reachable, and CI requires docker tests to run")
     pytest.skip("no docker engine here (outside CI)")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -101,6 +101,9 @@ class Invariant(_Section):
     min: float | None = None
     max: float | None = None
     name: str | None = None
+    values: list[Any] | None = Field(default=None, description="invariance: the values to try")
+    tolerance: float = Field(default=0.0, ge=0, description="slack before a change counts")
+    output: str | None = Field(default=None, description="the key to read when predictions are mappings")
 
 
 class Latency(_Section):
@@ -109,12 +112,15 @@ class Latency(_Section):
     batch_p50_ms: float | None = Field(default=None, gt=0)
     batch_p99_ms: float | None = Field(default=None, gt=0)
     batch_size: int = Field(default=100, ge=1)
+    repeats: int = Field(default=30, ge=1, description="timed calls per measurement")
+    warmup: int = Field(default=3, ge=0)
 
 
 class Differential(_Section):
     sample: str | None = None
     agreement: float = Field(default=0.99, ge=0, le=1)
     tolerance: float = Field(default=1e-6, ge=0)
+    rows: int = Field(default=200, ge=1, description="records replayed through both models")
 
 
 class Contract(_Section):
@@ -124,6 +130,7 @@ class Contract(_Section):
     extremes: bool = True
     latency: Latency = Field(default_factory=Latency)
     differential: Differential = Field(default_factory=Differential)
+    sample: int = Field(default=50, ge=1, description="training records the invariants vary")
 
 
 class Logging(_Section):

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import require_docker  # noqa: F401  (re-exported for the deploy tests)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import (
+    free_port,  # noqa: F401  (re-exported)
+    require_docker,  # noqa: F401  (re-exported for the deploy tests)
+)
 
 
 def mlship(

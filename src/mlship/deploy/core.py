@@ -243,3 +243,9 @@ def history(*, directory: Path, environment: str) -> HistoryResult:
             entries.append({**item, "source": "journal"})
     entries.sort(key=lambda e: e.get("deployed_at", ""), reverse=True)
     return HistoryResult(environment=environment, target=tgt.kind, entries=entries)
+
+
+def service_url(project: Project, environment: str) -> str | None:
+    """The URL the environment serves on, read from its target; None when nothing is deployed there."""
+    state = _target(project, environment, None, lambda _t: None).state()
+    return state.url if state.current is not None and state.url else None

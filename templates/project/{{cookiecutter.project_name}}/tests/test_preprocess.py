@@ -37,3 +37,15 @@ def test_missing_temperature_is_filled_with_the_training_median(raw):
     state = preprocess.fit(raw)
     record = pd.DataFrame([{**raw.iloc[0].to_dict(), "temperature": None}])
     assert preprocess.apply(record, state)["temperature"].iloc[0] == state["fill"]["temperature"]
+
+
+def test_a_record_without_the_optional_temperature_is_scored(raw):
+    state = preprocess.fit(raw)
+    features = preprocess.apply(raw.drop(columns=["temperature"]).head(3), state)
+    assert (features["temperature"] == state["fill"]["temperature"]).all()
+
+
+def test_a_bad_number_is_an_error_that_names_the_field(raw):
+    state = preprocess.fit(raw)
+    with pytest.raises(ValueError, match="price must be a number"):
+        preprocess.apply(raw.head(1).assign(price="cheap"), state)

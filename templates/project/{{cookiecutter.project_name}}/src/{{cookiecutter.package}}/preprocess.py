@@ -13,6 +13,8 @@ import pandas as pd
 NUMERIC = ["price", "promo", "temperature"]
 CATEGORICAL = ["day_of_week", "store"]
 FEATURES = NUMERIC + CATEGORICAL
+# May be left out of a request (mlship.yaml's contract.schema says so too): filled like a gap.
+OPTIONAL = ["temperature"]
 
 
 def fit(raw: pd.DataFrame) -> dict[str, Any]:
@@ -27,13 +29,20 @@ def fit(raw: pd.DataFrame) -> dict[str, Any]:
 
 
 def apply(raw: pd.DataFrame, state: dict[str, Any]) -> pd.DataFrame:
-    """Features from raw records with a fitted state. Unseen categories become all-zero columns."""
-    missing = [c for c in FEATURES if c not in raw.columns]
+    """Features from raw records with a fitted state. Unseen categories become all-zero columns.
+
+    Errors name the field, so a client knows what to fix.
+    """
+    missing = [c for c in FEATURES if c not in raw.columns and c not in OPTIONAL]
     if missing:
         raise KeyError(f"records lack the fields {missing}")
     out = pd.DataFrame(index=raw.index)
     for column in NUMERIC:
-        values = pd.to_numeric(raw[column], errors="raise").astype(float)
+        given = raw[column] if column in raw.columns else pd.Series(float("nan"), index=raw.index)
+        try:
+            values = pd.to_numeric(given, errors="raise").astype(float)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{column} must be a number: {exc}") from None
         out[column] = values.fillna(state["fill"][column])
     for column in CATEGORICAL:
         values = raw[column].astype(str)

@@ -1,0 +1,125 @@
+"""What the checks send records to: the candidate in-process, or a running service over HTTP.
+
+Both answer `call(records) -> Outcome`, so every check runs the same way on a laptop, in CI and
+as the deploy gate. The HTTP side uses the standard library only (one seam, no new dependency).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlship.errors import UnreachableError, UsageError
+
+OutcomeKind = Literal["answer", "rejected", "crashed"]
+
+
+@dataclass
+class Outcome:
+    """`answer`: predictions came back; `rejected`: a validation error (the client's fault);
+    `crashed`: anything else (an exception in the model, a 5xx, a malformed reply)."""
+
+    kind: OutcomeKind
+    predictions: list[Any] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+
+
+class InProcessTarget:
+    """The candidate: the project's artifacts loaded through `load_pipeline`, the serving path."""
+
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+        self.label = f"in-process ({pipeline.spec.model_version})"
+
+    def call(self, records: list[dict[str, Any]]) -> Outcome:
+        from mlship.serving.pipeline import RecordError
+
+        started = time.perf_counter()
+        try:
+            # The project's prints must not mix with mlship's data on stdout (`--json`).
+            with contextlib.redirect_stdout(sys.stderr):
+                predictions = self.pipeline.predict_records(records)
+        except RecordError as exc:
+            return Outcome("rejected", message=_cause(exc), seconds=time.perf_counter() - started)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            return Outcome("crashed", message=message, seconds=time.perf_counter() - started)
+        return Outcome("answer", predictions, seconds=time.perf_counter() - started)
+
+
+def _cause(exc: BaseException) -> str:
+    """The project's own words: RecordError wraps the exception that preprocess raised."""
+    cause = exc.__cause__
+    if cause is None:
+        return str(exc)
+    return f"{type(cause).__name__}: {cause}"
+
+
+class HttpTarget:
+    """A running service: `POST {url}/predict {"records": [...]}` -> `{"predictions": [...]}`."""
+
+    carries_nan = False  # JSON has no NaN; strict servers refuse the whole body
+
+    def __init__(self, url: str, *, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.label = self.url
+        self.timeout = timeout
+
+    def call(self, records: list[dict[str, Any]]) -> Outcome:
+        body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
+        request = urllib.request.Request(
+            f"{self.url}/predict", data=body, method="POST", headers={"content-type": "application/json"}
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status, text = response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UnreachableError(
+                f"cannot reach {self.url}/predict ({reason})",
+                hint="is the service running? `mlship serve` starts one locally",
+            ) from None
+        seconds = time.perf_counter() - started
+        if 400 <= status < 500:
+            return Outcome("rejected", message=f"HTTP {status}: {text[:500]}", seconds=seconds)
+        if status != 200:
+            return Outcome("crashed", message=f"HTTP {status}: {text[:500]}", seconds=seconds)
+        try:
+            predictions = json.loads(text)["predictions"]
+            if not isinstance(predictions, list):
+                raise TypeError("predictions is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            return Outcome("crashed", message=f"malformed reply ({exc}): {text[:200]}", seconds=seconds)
+        return Outcome("answer", predictions, seconds=seconds)
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a JSON client sends it: a NaN or infinite number becomes null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
+def resolve_against(project: Any, value: str) -> str:
+    """`--against`: a URL as given, or an environment's recorded URL."""
+    if value.startswith(("http://", "https://")):
+        return value
+    from mlship.deploy import service_url
+
+    project.config.environment(value)  # an unknown name is a ConfigError (exit 2)
+    url = service_url(project, value)
+    if url:
+        return url
+    raise UsageError(
+        f"cannot resolve the URL of environment {value!r}: no deployment of it is recorded here",
+        hint=f"deploy it first (`mlship deploy {value}`), or pass the service URL: --against http://HOST:PORT",
+    )

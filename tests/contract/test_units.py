@@ -1,0 +1,143 @@
+"""The pieces the checks are made of, on hand-made inputs, and run_contract as the deploy gate calls it."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from mlship.config import FieldSpec
+from mlship.contract.extremes import field_cases
+from mlship.contract.latency import percentile
+from mlship.contract.records import bad_prediction, close
+from mlship.contract.schema import allowed_records, derive_schema, field_problem
+from mlship.contract.targets import Outcome
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([7.0], 99) == 7
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "problem"),
+    [
+        (FieldSpec(type="number", min=0, max=10), 11, "11 is outside [0, 10]"),
+        (FieldSpec(type="number"), "3", '"3" is not a number'),
+        (FieldSpec(type="number"), True, "true is not a number"),
+        (FieldSpec(type="integer"), 1.5, "1.5 is not an integer"),
+        (FieldSpec(type="category", values=["a", "b"]), "c", '"c" is not one of ["a", "b"]'),
+        (FieldSpec(type="number"), float("nan"), "is missing but required"),
+        (FieldSpec(type="number", required=False), None, None),
+        (FieldSpec(type="integer", min=0, max=1), 1, None),
+        (FieldSpec(type="boolean"), "yes", '"yes" is not true/false'),
+    ],
+)
+def test_field_problem(spec, value, problem):
+    assert field_problem(spec, value) == problem
+
+
+def test_close_compares_numbers_within_tolerance_and_structures_exactly():
+    assert close(1.0, 1.004, 0.01) and not close(1.0, 1.02, 0.01)
+    assert close({"label": "a", "p": [0.2, 0.8]}, {"label": "a", "p": [0.2, 0.8000001]}, 1e-6)
+    assert not close({"label": "a"}, {"label": "b"}, 1.0)
+    assert not close(1, True, 1.0) and close(math.nan, math.nan, 0)
+
+
+def test_bad_prediction_finds_nan_deep_inside():
+    assert bad_prediction(1.5) is None and bad_prediction({"p": [0.1, 0.9]}) is None
+    assert bad_prediction(math.inf) == "prediction inf is not a finite number"
+    assert bad_prediction({"p": [0.1, math.nan]}) == "p: prediction NaN is not a finite number"
+
+
+def test_derive_schema_types_ranges_categories_and_gaps():
+    frame = pd.DataFrame(
+        {
+            "price": [1.5, 2.5, 3.0],
+            "count": [1.0, None, 3.0],  # integers with a gap arrive as floats
+            "flag": [True, False, True],
+            "city": ["x", "y", None],
+            "id": [f"id-{i}" for i in range(3)],
+        }
+    )
+    frame = pd.concat([frame] * 20, ignore_index=True)
+    frame["id"] = [f"id-{i}" for i in range(len(frame))]
+    schema = derive_schema(frame)
+    assert schema["price"] == {"type": "number", "min": 1.5, "max": 3.0}
+    assert schema["count"] == {"type": "integer", "min": 1, "max": 3, "required": False}
+    assert schema["flag"] == {"type": "boolean"}
+    assert schema["city"] == {"type": "category", "values": ["x", "y"], "required": False}
+    assert schema["id"] == {"type": "string"}
+
+
+def test_allowed_records_cover_edges_values_and_optional_gaps():
+    schema = {
+        "price": FieldSpec(type="number", min=0, max=100),
+        "store": FieldSpec(type="category", values=["a", "b"]),
+        "temp": FieldSpec(type="number", required=False),
+    }
+    base = {"price": 5.0, "store": "a", "temp": 20.0}
+    described = dict(allowed_records(schema, base))
+    assert described["price=0 (the schema's min)"] == {**base, "price": 0}
+    assert described['store="b" (an allowed value)'] == {**base, "store": "b"}
+    assert described["temp absent (optional)"] == {"price": 5.0, "store": "a"}
+
+
+def test_extreme_cases_stay_outside_the_schema():
+    schema = {
+        "promo": FieldSpec(type="integer", min=0, max=1),
+        "store": FieldSpec(type="category", values=["a"]),
+    }
+    cases = {
+        description: record for _, description, record in field_cases(schema, {"promo": 1, "store": "a"})
+    }
+    assert "promo missing" in cases and "promo=NaN" in cases and "promo=-1" in cases and "promo=0.5" in cases
+    assert cases['store="__unseen__"'] == {"promo": 1, "store": "__unseen__"}
+    over_json = [d for _, d, _ in field_cases(schema, {"promo": 1, "store": "a"}, nan=False)]
+    assert "promo=null" in over_json and "promo=NaN" not in over_json  # JSON has no NaN
+    assert all(
+        field_problem(schema[d.split("=")[0]], r[d.split("=")[0]]) for d, r in cases.items() if "=" in d
+    )
+
+
+class _Fixed:
+    """A target that answers from a function of the records (no model needed)."""
+
+    label = "fixed"
+
+    def __init__(self, answer):  # type: ignore[no-untyped-def]
+        self.answer = answer
+
+    def call(self, records):  # type: ignore[no-untyped-def]
+        return Outcome("answer", [self.answer(r) for r in records])
+
+
+def test_run_contract_is_the_gate_api(trained_demand):
+    from mlship.contract import CHECKS, ContractReport, run_contract
+    from mlship.project import Project
+
+    seen: list[str] = []
+    report = run_contract(
+        Project.load(trained_demand), checks=["examples", "invariants"], on_check=seen.append
+    )
+    assert isinstance(report, ContractReport) and report.passed
+    assert seen == ["examples", "invariants"] and "differential" in CHECKS
+    assert [c.name for c in report.checks] == [
+        "examples",
+        "monotonic: prediction decreasing in price",
+        "bounds: prediction in [0, inf]",
+    ]
+    assert report.to_dict()["counts"] == {"passed": 3, "failed": 0, "error": 0, "skipped": 0}
+
+
+def test_a_check_that_cannot_run_is_an_error_not_a_crash(trained_demand):
+    from mlship.contract.invariants import check_invariant
+    from mlship.project import Project
+
+    project = Project.load(trained_demand)
+    invariant = project.config.contract.invariants[0].model_copy(update={"direction": None})
+    result = check_invariant(project, _Fixed(lambda r: 1.0), invariant)
+    assert result.status == "error" and "needs `direction" in result.summary
+    flat = check_invariant(project, _Fixed(lambda r: r["price"]), project.config.contract.invariants[0])
+    assert flat.status == "failed" and "price 2 -> 4: prediction rose from 2 to 4" in flat.failures[0]
