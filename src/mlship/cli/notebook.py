@@ -90,4 +90,10 @@ def verify_command(
         result = verify_project(project, on_progress=update)
     emit(result, json_mode=json_mode, render=_render_parity)
     if not result.ok:
-        raise typer.Exit(1)
+        from mlship.errors import CheckFailed
+
+        bad = ", ".join(r.check for r in result.rows if not r.ok)
+        raise CheckFailed(
+            f"parity failed: {bad}",
+            hint="the table shows where the generated modules and the notebook differ",
+        )

@@ -94,7 +94,7 @@ def _kernel_manager(workdir: Path) -> Any:
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec_dir / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "mlship", "language": "python"}))
     specs = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")], ensure_native_kernel=False)
-    return KernelManager(kernel_name="mlship-python", kernel_spec_manager=specs, transport="ipc")
+    return KernelManager(kernel_name="mlship-python", kernel_spec_manager=specs)
 
 
 def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
@@ -125,6 +125,11 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
                 f"{path}: the notebook failed in {where} when run top to bottom",
                 hint="fix the notebook so it runs top to bottom in a fresh kernel (Restart & Run All)",
                 details=str(exc)[-2000:],
+            ) from None
+        except RuntimeError as exc:  # the kernel did not start or answer
+            raise ProjectCodeError(
+                f"{path}: could not run the notebook: {exc}",
+                hint=f"check that ipykernel works: {sys.executable} -m ipykernel_launcher --help",
             ) from None
         return json.loads(capture.read_text())
 

@@ -236,7 +236,7 @@ def _add_kwonly(stmt: Stmt, kwargs: list[str]) -> Stmt:
         if name not in existing:
             node.args.kwonlyargs.append(ast.arg(arg=name))
             node.args.kw_defaults.append(None)
-    return Stmt(node, stmt.text, stmt.cell)
+    return Stmt(node, ast.unparse(node), stmt.cell)
 
 
 def plan_notebook(path: Path | str) -> Plan:

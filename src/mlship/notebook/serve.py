@@ -129,7 +129,8 @@ def build_serve_path(
         return apply_rewrite(stmt, rewriter)
 
     pre = [serve_rewrite(s) for s in pre]
-    features_expr = ast.unparse(call.args[0])
+    features_node = call.args[0]
+    features_expr = ast.unparse(features_node)
     predict_lines, predictions = _predict_body(model_stmt, call, features_var, taken, rewriter)
     post = [serve_rewrite(s) for s in post]
     for name in sorted(set(rewriter.refits)):
@@ -138,7 +139,7 @@ def build_serve_path(
 
     state = {f"{n}_columns" if n in columns_of else n: f"{n}.columns" if n in columns_of else n for n in external}
     uses = {
-        "preprocess": _keys(pre, state, {raw_var}),
+        "preprocess": _keys([*pre, Stmt(ast.Expr(features_node), features_expr, 0)], state, {raw_var}),
         "predict": _keys([Stmt(ast.parse(line), line, 0) for line in predict_lines], state, {features_var}),
         "postprocess": _keys(post, state, {predictions}),
     }
