@@ -42,7 +42,11 @@ def init_command(
 
         with progress(f"Converting {from_notebook}", json_mode=json_mode):
             converted = convert_notebook(
-                notebook=from_notebook, directory=directory, name=name, data=data or [], template=template,
+                notebook=from_notebook,
+                directory=directory,
+                name=name,
+                data=data or [],
+                template=template,
                 force=force,
             )
         emit(converted, json_mode=json_mode, render=_render_converted)
@@ -50,7 +54,9 @@ def init_command(
     if data:
         from mlship.errors import UsageError
 
-        raise UsageError("--data goes with --from NOTEBOOK", hint="mlship init DIR --from NOTEBOOK --data FILE")
+        raise UsageError(
+            "--data goes with --from NOTEBOOK", hint="mlship init DIR --from NOTEBOOK --data FILE"
+        )
     from mlship.scaffold import init_project
 
     result = init_project(directory=directory, name=name, template=template, no_input=no_input, force=force)

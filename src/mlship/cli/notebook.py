@@ -27,12 +27,16 @@ def _render_plan(plan) -> None:  # type: ignore[no-untyped-def]
             continue
         ran = "" if cell.execution_count is None else f"[{cell.execution_count}]"
         style = "dim" if cell.stage == "skip" else None
-        table.add_row(str(cell.index), ran, cell.stage, escape(cell.reason), escape(cell.first_line), style=style)
+        table.add_row(
+            str(cell.index), ran, cell.stage, escape(cell.reason), escape(cell.first_line), style=style
+        )
     stdout.print(table)
     for segment in plan.segments:
         inputs = ", ".join(segment.inputs) or "-"
         outputs = ", ".join(segment.outputs) or "-"
-        stdout.print(f"{segment.function}({escape(inputs)}) -> {escape(outputs)}   [dim]cells {segment.cells}[/]")
+        stdout.print(
+            f"{segment.function}({escape(inputs)}) -> {escape(outputs)}   [dim]cells {segment.cells}[/]"
+        )
     serve = plan.serve
     stdout.print(
         f"serving: transform(records) -> {escape(serve.features)} -> {serve.model}.predict -> {serve.output}"
@@ -66,10 +70,14 @@ def _render_parity(result) -> None:  # type: ignore[no-untyped-def]
         table.add_column(column, overflow="fold")
     for row in result.rows:
         mark = "[green]ok[/]" if row.ok else "[red]MISMATCH[/]"
-        table.add_row(escape(row.check), escape(row.notebook), escape(row.pipeline), escape(row.difference), mark)
+        table.add_row(
+            escape(row.check), escape(row.notebook), escape(row.pipeline), escape(row.difference), mark
+        )
     stdout.print(table)
-    stdout.print(f"tolerance: rtol={result.rtol:g} atol={result.atol:g}   notebook run {result.notebook_seconds:.1f}s, "
-                 f"pipeline run {result.pipeline_seconds:.1f}s")  # fmt: skip
+    stdout.print(
+        f"tolerance: rtol={result.rtol:g} atol={result.atol:g}   "
+        f"notebook run {result.notebook_seconds:.1f}s, pipeline run {result.pipeline_seconds:.1f}s"
+    )
     if result.ok and result.golden_test:
         stderr.print(f"[green]Parity holds.[/] Golden test written: {result.golden_test}")
     elif not result.ok:

@@ -9,7 +9,17 @@ from dataclasses import asdict, dataclass
 from mlship.notebook.flow import calls_method, data_reads, root_name
 from mlship.notebook.read import Cell, Notebook
 
-STAGES = ("parameters", "imports", "functions", "preprocess", "train", "evaluate", "predict", "postprocess", "skip")
+STAGES = (
+    "parameters",
+    "imports",
+    "functions",
+    "preprocess",
+    "train",
+    "evaluate",
+    "predict",
+    "postprocess",
+    "skip",
+)
 TAGS = {s: s for s in STAGES} | {"pipeline-parameters": "parameters", "injected-parameters": "parameters"}
 # Heading and step-name keywords; checked in this order ("Evaluate the model" is evaluate, not train).
 KEYWORDS = (
@@ -99,7 +109,9 @@ def _content_stage(cell: Cell, *, fit_seen: bool, data_seen: bool) -> tuple[str,
 
 
 def _is_constant(stmt: ast.stmt) -> bool:
-    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+    if not (
+        isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+    ):
         return False
     try:
         ast.literal_eval(stmt.value)
@@ -116,7 +128,9 @@ def _code_stage(cell: Cell, previous: str | None, fit_seen: bool) -> tuple[str, 
         return "predict", "code: reads new data after the model is fit"
     if previous == "predict" or previous == "postprocess":
         return previous, "follows the previous cell"
-    if fit_seen and any(METRIC_WORDS.search(_call_name(c)) for c in ast.walk(tree) if isinstance(c, ast.Call)):
+    if fit_seen and any(
+        METRIC_WORDS.search(_call_name(c)) for c in ast.walk(tree) if isinstance(c, ast.Call)
+    ):
         return "evaluate", "code: computes a metric"
     if fit_seen:
         return previous or "train", "follows the previous cell"

@@ -19,7 +19,17 @@ from mlship.notebook.emit import format_code, render_modules, requirements
 from mlship.notebook.plan import Plan, plan_notebook
 from mlship.scaffold import InitResult, init_project
 
-STAGE_TAGS = {"parameters", "imports", "functions", "preprocess", "train", "evaluate", "predict", "postprocess", "skip"}
+STAGE_TAGS = {
+    "parameters",
+    "imports",
+    "functions",
+    "preprocess",
+    "train",
+    "evaluate",
+    "predict",
+    "postprocess",
+    "skip",
+}
 NOTEBOOK_DIR = "notebooks"
 
 
@@ -75,7 +85,9 @@ def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
             schema[str(column)] = {"type": "number"}
         else:
             seen = sorted(str(v) for v in values.dropna().unique())
-            schema[str(column)] = {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
+            schema[str(column)] = (
+                {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
+            )
     return schema
 
 
@@ -168,7 +180,11 @@ def _write_data(rendered: Path, train_file: Path, new_file: Path, names: dict[st
 def _rewrite_paths(source: str, plan: Plan, names: dict[str, str]) -> str:
     for literal, key in ((plan.train_data, "train"), (plan.predict_data, "predict")):
         target = f"../data/{names[key]}"
-        source = re.sub(r"([\"'])" + re.escape(literal) + r"\1", lambda m, t=target: f"{m.group(1)}{t}{m.group(1)}", source)
+        source = re.sub(
+            r"([\"'])" + re.escape(literal) + r"\1",
+            lambda m, t=target: f"{m.group(1)}{t}{m.group(1)}",
+            source,
+        )
     return source
 
 
@@ -180,7 +196,9 @@ def _write_notebook_copy(rendered: Path, plan: Plan, names: dict[str, str]) -> s
         if cell.get("cell_type") != "code":
             continue
         meta = cell.setdefault("metadata", {})
-        tags = [t for t in meta.get("tags", []) if t not in STAGE_TAGS and not t.startswith(("step:", "block:"))]
+        tags = [
+            t for t in meta.get("tags", []) if t not in STAGE_TAGS and not t.startswith(("step:", "block:"))
+        ]
         meta["tags"] = [*tags, stage_of[number]]
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else source
@@ -223,8 +241,16 @@ def _write_readme(rendered: Path, plan: Plan, package: str, names: dict[str, str
 
     rows = [
         (f"src/{package}/preprocess.py", cells({"preprocess", "predict"}), "raw records -> features"),
-        (f"src/{package}/train.py", cells({"parameters", "train", "evaluate"}), "trains, evaluates, saves artifacts"),
-        (f"src/{package}/predict.py", cells({"predict", "postprocess"}), "`load`, `predict` (and `postprocess`)"),
+        (
+            f"src/{package}/train.py",
+            cells({"parameters", "train", "evaluate"}),
+            "trains, evaluates, saves artifacts",
+        ),
+        (
+            f"src/{package}/predict.py",
+            cells({"predict", "postprocess"}),
+            "`load`, `predict` (and `postprocess`)",
+        ),
     ]
     if plan.helpers:
         rows.append((f"src/{package}/helpers.py", cells({"functions"}), "the notebook's own functions"))

@@ -12,8 +12,14 @@ from typing import Any
 from mlship.notebook.plan import Plan, Segment, Stmt
 from mlship.templates_dir import templates_dir
 
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "skimage": "scikit-image", "cv2": "opencv-python", "PIL": "Pillow",
-                 "yaml": "PyYAML", "bs4": "beautifulsoup4"}  # fmt: skip
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "cv2": "opencv-python",
+    "PIL": "Pillow",
+    "yaml": "PyYAML",
+    "bs4": "beautifulsoup4",
+}
 ALWAYS = ["pandas", "joblib"]
 
 
@@ -117,7 +123,9 @@ def render_modules(plan: Plan, package: str, raw_columns: list[str]) -> dict[str
     modules["preprocess.py"] = _render("preprocess.py.j2", **pre_ctx)
 
     post_keys = serve.uses["postprocess"] if merge_post else []
-    predict_lines = _bind(sorted(set(serve.uses["predict"]) | set(post_keys)), serve.artifacts) + serve.predict
+    predict_lines = (
+        _bind(sorted(set(serve.uses["predict"]) | set(post_keys)), serve.artifacts) + serve.predict
+    )
     if merge_post:
         predict_lines += [_stmt_source(s) for s in serve.post]
     post_body = ""
@@ -163,7 +171,9 @@ def _data_path_name(plan: Plan) -> str:
 
 
 def _main_body(plan: Plan) -> str:
-    lines = [f"{name} = params.get({plan.param_keys[name]!r}, {value!r})" for name, value in plan.params.items()]
+    lines = [
+        f"{name} = params.get({plan.param_keys[name]!r}, {value!r})" for name, value in plan.params.items()
+    ]
     for segment in plan.segments:
         call = f"{segment.function}({', '.join(segment.inputs)})"
         lines.append(f"{', '.join(segment.outputs)} = {call}" if segment.outputs else call)

@@ -157,7 +157,11 @@ def data_reads(tree: ast.AST) -> list[ast.Call]:
 
 def literal_path(call: ast.Call, constants: dict[str, object]) -> tuple[str | None, str | None]:
     """(path literal, name holding it) of a read call's first argument, where static."""
-    arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in {"filepath_or_buffer", "path"}), None)
+    arg = (
+        call.args[0]
+        if call.args
+        else next((k.value for k in call.keywords if k.arg in {"filepath_or_buffer", "path"}), None)
+    )
     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
         return arg.value, None
     if isinstance(arg, ast.Name) and isinstance(constants.get(arg.id), str):

@@ -66,9 +66,14 @@ class VerifyResult:
 
 def same(a: Any, b: Any, rtol: float, atol: float) -> bool:
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y, rtol, atol) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y, rtol, atol) for x, y in zip(a, b, strict=False))
     numeric = (int, float)
-    if isinstance(a, numeric) and isinstance(b, numeric) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (
+        isinstance(a, numeric)
+        and isinstance(b, numeric)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
         if math.isnan(a) and math.isnan(b):
             return True
         return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
@@ -77,7 +82,7 @@ def same(a: Any, b: Any, rtol: float, atol: float) -> bool:
 
 def _abs_diff(a: Any, b: Any) -> float:
     if isinstance(a, list) and isinstance(b, list):
-        return max((_abs_diff(x, y) for x, y in zip(a, b)), default=0.0)
+        return max((_abs_diff(x, y) for x, y in zip(a, b, strict=False)), default=0.0)
     try:
         return abs(float(a) - float(b))
     except (TypeError, ValueError):
@@ -92,7 +97,9 @@ def _kernel_manager(workdir: Path) -> Any:
     spec_dir = workdir / "kernels" / "mlship-python"
     spec_dir.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec_dir / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "mlship", "language": "python"}))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "mlship", "language": "python"})
+    )
     specs = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")], ensure_native_kernel=False)
     return KernelManager(kernel_name="mlship-python", kernel_spec_manager=specs)
 
@@ -108,13 +115,17 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
     total = len(notebook.cells)
     with tempfile.TemporaryDirectory(prefix="mlship-verify-") as tmp:
         capture = Path(tmp) / "notebook.json"
-        notebook.cells.append(nbformat.v4.new_code_cell(CAPTURE.format(metrics=metrics, path=str(capture), output=output)))
+        notebook.cells.append(
+            nbformat.v4.new_code_cell(CAPTURE.format(metrics=metrics, path=str(capture), output=output))
+        )
         client = NotebookClient(
             notebook,
             km=_kernel_manager(Path(tmp)),
             timeout=int(timeout),
             resources={"metadata": {"path": str(path.parent)}},
-            on_cell_start=lambda cell, cell_index: on_progress(f"notebook cell {min(cell_index + 1, total)}/{total}"),
+            on_cell_start=lambda cell, cell_index: on_progress(
+                f"notebook cell {min(cell_index + 1, total)}/{total}"
+            ),
         )
         try:
             client.execute()
@@ -171,20 +182,24 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
     if len(expected) != len(got):
         rows.append(ParityRow("predictions", f"{len(expected)} rows", f"{len(got)} rows", "row count", False))
     else:
-        bad = [i for i, (a, b) in enumerate(zip(expected, got)) if not same(a, b, rtol, atol)]
-        diff = max((_abs_diff(a, b) for a, b in zip(expected, got)), default=0.0)
+        bad = [i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if not same(a, b, rtol, atol)]
+        diff = max((_abs_diff(a, b) for a, b in zip(expected, got, strict=False)), default=0.0)
         detail = f"max |diff| {diff:.3g}" + (f"; {len(bad)} differ, first row {bad[0]}" if bad else "")
         rows.append(ParityRow(f"predictions ({len(got)} rows)", _show(expected), _show(got), detail, not bad))
     for row, value in pipe.get("singles", {}).items():
         index = int(row)
         want = expected[index] if index < len(expected) else None
         ok = same(want, value, rtol, atol)
-        rows.append(ParityRow(f"single record, row {index}", _show([want]), _show([value]), "scored alone", ok))
+        rows.append(
+            ParityRow(f"single record, row {index}", _show([want]), _show([value]), "scored alone", ok)
+        )
     for name, value in nb["metrics"].items():
         mine = pipe["metrics"].get(name)
         ok = mine is not None and same(value, mine, rtol, atol)
         diff = f"{abs(value - mine):.3g}" if mine is not None else "missing in train's metrics"
-        rows.append(ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", diff, ok))
+        rows.append(
+            ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", diff, ok)
+        )
     return rows
 
 
@@ -251,5 +266,7 @@ def write_golden(project: Project, plan: Any, nb: dict[str, Any]) -> str:
     (tests / "golden" / "notebook.json").write_text(json.dumps(golden, indent=1) + "\n")
     package = cfg.entrypoints.train.split(".")[0]
     test = tests / "test_golden.py"
-    test.write_text(_render("test_golden.py.j2", package=package, postprocess=bool(cfg.entrypoints.postprocess)))
+    test.write_text(
+        _render("test_golden.py.j2", package=package, postprocess=bool(cfg.entrypoints.postprocess))
+    )
     return str(test.relative_to(project.root))

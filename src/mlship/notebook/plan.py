@@ -74,7 +74,13 @@ class Plan:
             "notebook": str(self.notebook),
             "cells": [c.to_dict() for c in self.cells],
             "stages": [
-                {"stage": s.stage, "function": s.function, "cells": s.cells, "inputs": s.inputs, "outputs": s.outputs}
+                {
+                    "stage": s.stage,
+                    "function": s.function,
+                    "cells": s.cells,
+                    "inputs": s.inputs,
+                    "outputs": s.outputs,
+                }
                 for s in self.segments
             ],
             "serving": self.serve.to_dict(),
@@ -174,7 +180,9 @@ def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
                         out.import_names[(alias.asname or alias.name).split(".")[0]] = unparsed
             elif isinstance(stmt, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
                 if stmt.name in out.helpers:
-                    out.warnings.append(f"cell {cell.index}: `{stmt.name}` is defined again; the last one is used")
+                    out.warnings.append(
+                        f"cell {cell.index}: `{stmt.name}` is defined again; the last one is used"
+                    )
                 out.helpers[stmt.name] = Stmt(stmt, text, cell.index)
             elif stage == "parameters" and _constant(stmt) is not None:
                 out.params[stmt.targets[0].id] = _constant(stmt)[0]  # type: ignore[attr-defined,index]
@@ -195,7 +203,7 @@ def _constant(stmt: ast.stmt) -> tuple[Any] | None:
 
 def _order_warning(notebook: Notebook) -> list[str]:
     ran = [(c.index, c.execution_count) for c in notebook.code_cells if isinstance(c.execution_count, int)]
-    for (a, count_a), (b, count_b) in zip(ran, ran[1:]):
+    for (a, count_a), (b, count_b) in zip(ran, ran[1:], strict=False):
         if count_b < count_a:
             return [
                 f"cells ran out of order in the saved notebook (cell {a} ran as [{count_a}], the later cell "
@@ -214,7 +222,9 @@ def _helper_kwargs(collected: _Collected) -> dict[str, list[str]]:
         if isinstance(stmt.node, ast.FunctionDef)
     }
     calls = {
-        name: {n.id for n in ast.walk(collected.helpers[name].node) if isinstance(n, ast.Name) and n.id in direct}
+        name: {
+            n.id for n in ast.walk(collected.helpers[name].node) if isinstance(n, ast.Name) and n.id in direct
+        }
         for name in direct
     }
     changed = True
@@ -263,7 +273,9 @@ def plan_notebook(path: Path | str) -> Plan:
     seed = _seed(collected, train_body + serve_body, taken, warnings)
     helper_kwargs = _helper_kwargs(collected)
     for name, kwargs in helper_kwargs.items():
-        warnings.append(f"helper `{name}` reads the global(s) {', '.join(kwargs)}: they become keyword parameters")
+        warnings.append(
+            f"helper `{name}` reads the global(s) {', '.join(kwargs)}: they become keyword parameters"
+        )
 
     def rewriter(stmt: Stmt, reads: dict[tuple[int, int], ast.expr] | None = None) -> Stmt:
         return apply_rewrite(stmt, Rewriter(helper_kwargs=helper_kwargs, seed=seed, data_reads=reads or {}))
@@ -271,19 +283,29 @@ def plan_notebook(path: Path | str) -> Plan:
     read_stmt, read_call = train_read
     key = (read_call.lineno, read_call.col_offset)
     train_body = [
-        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else None) for s in train_body
+        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else None)
+        for s in train_body
     ]
-    helpers = [rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s) for n, s in collected.helpers.items()]
+    helpers = [
+        rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s)
+        for n, s in collected.helpers.items()
+    ]
     serve_body = [rewriter(s) for s in serve_body]
     train_path_text = flow.literal_path(read_call, constants)[0] or ""
 
     segments = _segments(collected, train_body)
-    train_written = set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
+    train_written = (
+        set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
+    )
     if seed:
         train_written.add(seed[0])
     serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
     metrics = _metrics(segments)
-    _segment_io(segments, known=set(collected.params) | {data_path} | ({seed[0]} if seed else set()), needed=set(serve.train_names) | set(metrics))
+    _segment_io(
+        segments,
+        known=set(collected.params) | {data_path} | ({seed[0]} if seed else set()),
+        needed=set(serve.train_names) | set(metrics),
+    )
     _drop_unused_params(collected, segments, serve, data_path)
     param_keys = {name: ("seed" if seed and name == seed[0] else name) for name in collected.params}
     return Plan(
@@ -312,7 +334,9 @@ def _dedupe(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _first_read(notebook: Notebook, body: list[Stmt], constants: dict[str, Any], *, what: str) -> tuple[Stmt, ast.Call]:
+def _first_read(
+    notebook: Notebook, body: list[Stmt], constants: dict[str, Any], *, what: str
+) -> tuple[Stmt, ast.Call]:
     for stmt in body:
         for call in flow.data_reads(stmt.node):
             path, _ = flow.literal_path(call, constants)
@@ -331,7 +355,9 @@ def _first_read(notebook: Notebook, body: list[Stmt], constants: dict[str, Any],
     )
 
 
-def _seed(collected: _Collected, body: list[Stmt], taken: set[str], warnings: list[str]) -> tuple[str, int] | None:
+def _seed(
+    collected: _Collected, body: list[Stmt], taken: set[str], warnings: list[str]
+) -> tuple[str, int] | None:
     for name, value in collected.params.items():
         if name.lower() in SEED_PARAMS and type(value) is int:
             return name, value
@@ -341,7 +367,9 @@ def _seed(collected: _Collected, body: list[Stmt], taken: set[str], warnings: li
     value, _ = found.most_common(1)[0]
     others = sorted(v for v in found if v != value)
     if others:
-        warnings.append(f"several seeds are used ({value}, {', '.join(map(str, others))}); only {value} becomes `seed`")
+        warnings.append(
+            f"several seeds are used ({value}, {', '.join(map(str, others))}); only {value} becomes `seed`"
+        )
     name = "seed" if "seed" not in taken else fresh("seed", taken)
     taken.add(name)
     collected.params[name] = value
@@ -398,7 +426,9 @@ def _segment_io(segments: list[Segment], *, known: set[str], needed: set[str]) -
         segment.outputs = sorted(writes[i] & (later_reads | final), key=lambda n: (n not in needed, n))
 
 
-def _drop_unused_params(collected: _Collected, segments: list[Segment], serve: ServePath, data_path: str) -> None:
+def _drop_unused_params(
+    collected: _Collected, segments: list[Segment], serve: ServePath, data_path: str
+) -> None:
     """A constant that only held the data path is not a parameter any more (data.train holds it)."""
     used = {n for s in segments for n in s.inputs} | set(serve.train_names)
     for name in list(collected.params):

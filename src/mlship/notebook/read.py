@@ -132,7 +132,8 @@ def _prepare_code(path: Path, cell: Cell) -> None:
         line = (exc.text or "").strip()
         raise _fail(
             path,
-            f"cell {cell.index}: syntax error on line {exc.lineno}: {exc.msg}" + (f": {line}" if line else ""),
+            f"cell {cell.index}: syntax error on line {exc.lineno}: {exc.msg}"
+            + (f": {line}" if line else ""),
             "fix the cell in Jupyter (it cannot have run as saved) and try again",
         ) from None
     for node in ast.walk(cell.tree):

@@ -24,9 +24,13 @@ def seed_literals(tree: ast.AST) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.keyword) and node.arg in SEED_KEYWORDS and _int_const(node.value) is not None:
             found.append(_int_const(node.value))
-        elif isinstance(node, ast.Call) and node.args and _call_attr(node) in SEED_CALLS:
-            if _int_const(node.args[0]) is not None:
-                found.append(_int_const(node.args[0]))
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and _call_attr(node) in SEED_CALLS
+            and _int_const(node.args[0]) is not None
+        ):
+            found.append(_int_const(node.args[0]))
     return [v for v in found if v is not None]
 
 
@@ -56,7 +60,12 @@ class Rewriter(ast.NodeTransformer):
             for name in self.helper_kwargs[node.func.id]:
                 if name not in given:
                     node.keywords.append(ast.keyword(arg=name, value=ast.Name(id=name, ctx=ast.Load())))
-        if self.seed and node.args and _call_attr(node) in SEED_CALLS and _int_const(node.args[0]) == self.seed[1]:
+        if (
+            self.seed
+            and node.args
+            and _call_attr(node) in SEED_CALLS
+            and _int_const(node.args[0]) == self.seed[1]
+        ):
             node.args[0] = ast.Name(id=self.seed[0], ctx=ast.Load())
         replacement = self.data_reads.get((node.lineno, node.col_offset))
         if replacement is not None and _call_attr(node) in READERS:
@@ -97,7 +106,11 @@ class ServeRewriter(ast.NodeTransformer):
         func = node.func
         if _call_attr(node) in READERS:
             return ast.parse(f"{self.raw_expr}.copy()", mode="eval").body
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.fitted:
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.value.id in self.fitted
+        ):
             if func.attr == "fit_transform":
                 func.attr = "transform"
                 self.refits.append(func.value.id)

@@ -1,4 +1,4 @@
-"""Run by `mlship verify` as `python -m mlship.notebook.runner ARGS_JSON OUT_JSON` in a fresh plain interpreter.
+"""Run by `mlship verify` in a fresh plain interpreter: `python -m mlship.notebook.runner ARGS OUT`.
 
 Trains the generated project into a temporary directory, then scores the notebook's new records
 through the serving Pipeline (the same path as `mlship predict` and the service): as one batch and

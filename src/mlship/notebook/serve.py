@@ -105,14 +105,22 @@ def build_serve_path(
     read_stmt, read_call = read
     data, _ = flow.literal_path(read_call, constants)
     if data is None:
-        raise _fail(notebook, f"cell {read_stmt.cell}: the new records are read from a path mlship cannot resolve")
+        raise _fail(
+            notebook, f"cell {read_stmt.cell}: the new records are read from a path mlship cannot resolve"
+        )
     raw_var = read_stmt.node.targets[0].id  # type: ignore[attr-defined]
-    raw_df, artifacts, features_var = fresh("raw_df", taken), fresh("artifacts", taken), fresh("features", taken)
+    raw_df, artifacts, features_var = (
+        fresh("raw_df", taken),
+        fresh("artifacts", taken),
+        fresh("features", taken),
+    )
 
     feature_names = {n.id for n in ast.walk(call.args[0]) if isinstance(n, ast.Name)}
     pre = [s for s in before if s.node in flow.backward_slice([b.node for b in before], feature_names)]
     if read_stmt not in pre:
-        warnings.append(f"cell {read_stmt.cell}: the features passed to the model do not depend on `{raw_var}`")
+        warnings.append(
+            f"cell {read_stmt.cell}: the features passed to the model do not depend on `{raw_var}`"
+        )
         pre.insert(0, read_stmt)
     model_stmt = body[position]
     post = _forward_slice(body[position + 1 :], _predicted_names(model_stmt.node))
@@ -121,7 +129,9 @@ def build_serve_path(
     path_names = {n.id for n in ast.walk(read_call) if isinstance(n, ast.Name)} - {raw_var}
     external = set(flow.stage_io(all_serve, train_written)[0]) - {raw_var} - path_names
     columns_of = {n for n in external if columns_only(all_serve, n)}
-    rewriter = ServeRewriter(fitted=external - columns_of, columns_of=columns_of, raw_expr=raw_df, align=ALIGN)
+    rewriter = ServeRewriter(
+        fitted=external - columns_of, columns_of=columns_of, raw_expr=raw_df, align=ALIGN
+    )
 
     def serve_rewrite(stmt: Stmt) -> Stmt:
         from mlship.notebook.plan import apply_rewrite
@@ -137,7 +147,9 @@ def build_serve_path(
         warnings.append(f"predict cells re-fit `{name}` on new data; serving uses the fitted one (transform)")
     output = _output_name(post, predictions)
 
-    state = {f"{n}_columns" if n in columns_of else n: f"{n}.columns" if n in columns_of else n for n in external}
+    state = {
+        f"{n}_columns" if n in columns_of else n: f"{n}.columns" if n in columns_of else n for n in external
+    }
     uses = {
         "preprocess": _keys([*pre, Stmt(ast.Expr(features_node), features_expr, 0)], state, {raw_var}),
         "predict": _keys([Stmt(ast.parse(line), line, 0) for line in predict_lines], state, {features_var}),
