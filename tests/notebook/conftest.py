@@ -2,43 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "notebooks"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.ipynb"))
-
-
-def write_notebook(path: Path, cells: list[dict], **top) -> Path:
-    """A small notebook file from (source, tags) cells; `top` overrides top-level keys."""
-    data = {
-        "cells": [
-            {"cell_type": c.get("cell_type", "code"), "metadata": {"tags": c.get("tags", [])},
-             "source": c["source"], "outputs": [], "execution_count": c.get("count")}
-            if c.get("cell_type", "code") == "code"
-            else {"cell_type": c["cell_type"], "metadata": {}, "source": c["source"]}
-            for c in cells
-        ],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    data.update(top)
-    path.write_text(json.dumps(data))
-    return path
-
-
-GOOD_CELLS = [
-    {"source": "import pandas as pd\nfrom sklearn.linear_model import LinearRegression"},
-    {"source": 'df = pd.read_csv("data/houses.csv")\nX = df[["area", "rooms"]]\ny = df["price"]'},
-    {"source": "model = LinearRegression().fit(X, y)"},
-    {"source": 'new = pd.read_csv("data/new_houses.csv")\npredictions = model.predict(new[["area", "rooms"]])'},
-]
+from nb_helpers import EXAMPLES, GOOD_CELLS, NAMES, python_in, write_notebook
 
 
 @pytest.fixture
@@ -77,17 +45,3 @@ def verified(converted):
     from mlship.project import Project
 
     return {name: verify_project(Project.load(path)) for name, path in converted.items()}
-
-
-def python_in(project: Path, code: str):
-    """Run code in a fresh plain interpreter with the project's src on the path."""
-    import subprocess
-
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )

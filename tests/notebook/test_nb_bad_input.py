@@ -46,7 +46,9 @@ def test_truncated(capsys, tmp_path, small_notebook):
 
 def test_nbformat_3(capsys, tmp_path):
     path = tmp_path / "old.ipynb"
-    path.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}], "metadata": {}}))
+    path.write_text(
+        json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}], "metadata": {}})
+    )
     _assert_refused(capsys, tmp_path, path, "format 3", "nbconvert --to notebook --nbformat 4")
 
 
@@ -68,13 +70,19 @@ def test_no_model_fit(capsys, tmp_path, make_notebook):
 
 def test_syntax_error_names_the_cell(capsys, tmp_path, make_notebook):
     cells = [{"source": "import pandas as pd"}, {"source": "x = 1\ny = (2 +\n"}]
-    _assert_refused(capsys, tmp_path, make_notebook(tmp_path / "syntax.ipynb", cells), "cell 2", "syntax error")
+    _assert_refused(
+        capsys, tmp_path, make_notebook(tmp_path / "syntax.ipynb", cells), "cell 2", "syntax error"
+    )
 
 
 def test_star_import_names_the_cell(capsys, tmp_path, make_notebook):
     cells = [{"source": "import pandas as pd"}, {"source": "from sklearn.linear_model import *"}]
     _assert_refused(
-        capsys, tmp_path, make_notebook(tmp_path / "star.ipynb", cells), "cell 2", "from sklearn.linear_model import *"
+        capsys,
+        tmp_path,
+        make_notebook(tmp_path / "star.ipynb", cells),
+        "cell 2",
+        "from sklearn.linear_model import *",
     )
 
 
@@ -91,7 +99,7 @@ def test_no_scoring_cell_says_what_to_add(capsys, tmp_path, small_notebook):
 
 
 def test_missing_data_file_asks_for_data_option(capsys, tmp_path, make_notebook):
-    from conftest import GOOD_CELLS
+    from nb_helpers import GOOD_CELLS
 
     path = make_notebook(tmp_path / "nodata.ipynb", GOOD_CELLS)
     _assert_refused(capsys, tmp_path, path, "data/houses.csv", "--data")

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from nb_helpers import EXAMPLES, GOOD_CELLS, NAMES
 
-from conftest import EXAMPLES, GOOD_CELLS, NAMES
 from mlship.project import Project
 
 
@@ -97,7 +97,9 @@ def test_mlship_train_and_predict_cli_on_one_record(converted, tmp_path):
     pd.read_csv(project / "data" / "new_customers.csv").head(1).to_json(one, orient="records", lines=True)
     out = tmp_path / "out.csv"
     done = subprocess.run(
-        [*mlship, "predict", str(project), "--input", str(one), "--output", str(out)], capture_output=True, text=True
+        [*mlship, "predict", str(project), "--input", str(one), "--output", str(out)],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert pd.read_csv(out)["prediction"].iloc[0] in {"call", "wait"}

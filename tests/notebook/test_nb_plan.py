@@ -6,8 +6,8 @@ import ast
 import json
 
 import pytest
+from nb_helpers import EXAMPLES
 
-from conftest import EXAMPLES
 from mlship.notebook import flow
 from mlship.notebook.plan import plan_notebook
 
@@ -78,7 +78,11 @@ def test_helper_globals_become_keyword_parameters(plans):
 
 
 def test_seeds_become_a_seed_parameter(plans):
-    assert plans["churn_tagged_pipeline"].to_dict()["params"] == {"TEST_SIZE": 0.25, "seed": 7, "THRESHOLD": 0.4}
+    assert plans["churn_tagged_pipeline"].to_dict()["params"] == {
+        "TEST_SIZE": 0.25,
+        "seed": 7,
+        "THRESHOLD": 0.4,
+    }
     assert plans["demand_gradient_boosting"].to_dict()["params"]["seed"] == 42
 
 
@@ -115,7 +119,7 @@ def test_plan_cli_prints_json_and_changes_nothing(capsys, tmp_path, small_notebo
     main(["plan", str(small_notebook), "--json"])  # returns (exit 0) instead of sys.exit on success
     data = json.loads(capsys.readouterr().out)
     assert [c["stage"] for c in data["cells"]] == ["imports", "preprocess", "train", "predict"]
-    assert data["serving"]["model"] == "model" and data["artifacts"] == ["model"]
+    assert data["serving"]["model"] == "model" and data["artifacts"] == ["FEATURES", "model"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
@@ -124,5 +128,5 @@ def test_plan_cli_table(capsys, small_notebook):
 
     main(["plan", str(small_notebook)])
     out = capsys.readouterr().out
-    assert "prepare_data(data_path) -> X, y" in out
+    assert "prepare_data(data_path) -> FEATURES, X, y" in out
     assert "serving:" in out

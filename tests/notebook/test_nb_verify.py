@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import EXAMPLES, NAMES
+from nb_helpers import EXAMPLES, NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -56,8 +56,23 @@ class Access:
         return self.assigns | self.mutates
 
 
+_ACCESS: dict[int, tuple[ast.AST, Access]] = {}
+
+
 def access(node: ast.AST) -> Access:
     """What one statement reads, assigns and mutates (an over-approximation where unsure)."""
+    # Planning asks about the same statements many times; nodes are not changed once parsed.
+    cached = _ACCESS.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1]
+    result = _access(node)
+    if len(_ACCESS) > 100_000:
+        _ACCESS.clear()
+    _ACCESS[id(node)] = (node, result)
+    return result
+
+
+def _access(node: ast.AST) -> Access:
     scoped = _scoped_names(node)
     reads, assigns, mutates = set(), set(), set()
     for sub in ast.walk(node):

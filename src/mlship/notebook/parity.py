@@ -127,8 +127,10 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
                 f"notebook cell {min(cell_index + 1, total)}/{total}"
             ),
         )
+        kernel_log = (Path(tmp) / "kernel.log").open("w")
         try:
-            client.execute()
+            # The kernel's own chatter (transport warnings) goes to a log, not the user's terminal.
+            client.execute(stderr=kernel_log)
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
             failed = next((i for i, c in enumerate(notebook.cells, 1) if _has_error(c)), None)
             where = "the capture step" if failed == total + 1 else f"cell {failed}" if failed else "a cell"
@@ -142,6 +144,8 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
                 f"{path}: could not run the notebook: {exc}",
                 hint=f"check that ipykernel works: {sys.executable} -m ipykernel_launcher --help",
             ) from None
+        finally:
+            kernel_log.close()
         return json.loads(capture.read_text())
 
 

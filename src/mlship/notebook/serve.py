@@ -116,7 +116,8 @@ def build_serve_path(
     )
 
     feature_names = {n.id for n in ast.walk(call.args[0]) if isinstance(n, ast.Name)}
-    pre = [s for s in before if s.node in flow.backward_slice([b.node for b in before], feature_names)]
+    sliced = {id(node) for node in flow.backward_slice([b.node for b in before], feature_names)}
+    pre = [s for s in before if id(s.node) in sliced]
     if read_stmt not in pre:
         warnings.append(
             f"cell {read_stmt.cell}: the features passed to the model do not depend on `{raw_var}`"
