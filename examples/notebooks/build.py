@@ -79,7 +79,9 @@ def make_data() -> None:
     failed = ((pressure / flow) + rng.normal(0, 0.5, n) > 3).astype(float)
     temp[rng.choice(n - 20, 12, replace=False)] = np.nan
     failed[rng.choice(n - 20, 10, replace=False)] = np.nan
-    frame = pd.DataFrame(dict(sensor_id=[f"s{i:03d}" for i in range(n)], temperature=temp, pressure=pressure, flow=flow))
+    frame = pd.DataFrame(
+        dict(sensor_id=[f"s{i:03d}" for i in range(n)], temperature=temp, pressure=pressure, flow=flow)
+    )
     _write(frame.assign(failed=failed).iloc[:240], "readings.csv")
     _write(frame.iloc[240:], "readings_new.csv")
 
@@ -127,7 +129,10 @@ CHURN = [  # tagged cells (papermill `parameters`), a scikit-learn Pipeline, a p
         "from sklearn.pipeline import Pipeline\nfrom sklearn.preprocessing import OneHotEncoder, StandardScaler",
         ["imports"],
     ),
-    code('customers = pd.read_csv(DATA)\nX = customers.drop(columns=["churned"])\ny = customers["churned"]', ["preprocess"]),
+    code(
+        'customers = pd.read_csv(DATA)\nX = customers.drop(columns=["churned"])\ny = customers["churned"]',
+        ["preprocess"],
+    ),
     code("customers.describe()"),
     code(
         "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, random_state=SEED, stratify=y)\n"
@@ -162,7 +167,9 @@ HOUSES = [  # untagged: markdown headings; pandas feature engineering; get_dummi
         "from sklearn.preprocessing import StandardScaler"
     ),
     md("## Load and clean the data"),
-    code('houses = pd.read_csv("data/houses.csv")\nhouses = houses[houses["area"] > 0].reset_index(drop=True)'),
+    code(
+        'houses = pd.read_csv("data/houses.csv")\nhouses = houses[houses["area"] > 0].reset_index(drop=True)'
+    ),
     code("houses.head()"),
     md("## Feature engineering"),
     code(
@@ -232,7 +239,9 @@ SENSORS = [  # magics (%matplotlib, %pip, %%time, %time, %config, !shell) and a 
         "from sklearn.metrics import accuracy_score\nfrom sklearn.model_selection import train_test_split"
     ),
     code("!ls data | head -3"),
-    code('sensors = pd.read_csv("data/sensors.csv")\nX = sensors[["vibration", "temperature", "load"]]\ny = sensors["status"]'),
+    code(
+        'sensors = pd.read_csv("data/sensors.csv")\nX = sensors[["vibration", "temperature", "load"]]\ny = sensors["status"]'
+    ),
     code(
         "fig, ax = plt.subplots(figsize=(4, 3))\n"
         'ax.scatter(sensors["vibration"], sensors["temperature"], c=(sensors["status"] == "fault"), s=8)\n'
@@ -243,7 +252,9 @@ SENSORS = [  # magics (%matplotlib, %pip, %%time, %time, %config, !shell) and a 
         "clf = GradientBoostingClassifier(n_estimators=60, max_depth=2, random_state=1)\nclf.fit(X_train, y_train)"
     ),
     code("%time accuracy = accuracy_score(y_test, clf.predict(X_test))\nprint(accuracy)"),
-    code('incoming = pd.read_csv("data/sensors_new.csv")\nstatus = clf.predict(incoming[["vibration", "temperature", "load"]])'),
+    code(
+        'incoming = pd.read_csv("data/sensors_new.csv")\nstatus = clf.predict(incoming[["vibration", "temperature", "load"]])'
+    ),
 ]
 
 READINGS = [  # Kale-style tags, cells that ran out of order, pandas in-place mutation
@@ -270,7 +281,11 @@ READINGS = [  # Kale-style tags, cells that ran out of order, pandas in-place mu
         ["step:train"],
         6,
     ),
-    code('f1 = f1_score(readings["failed"], forest.predict(readings[features]))\nprint("f1", round(f1, 3))', ["step:evaluate"], 4),
+    code(
+        'f1 = f1_score(readings["failed"], forest.predict(readings[features]))\nprint("f1", round(f1, 3))',
+        ["step:evaluate"],
+        4,
+    ),
     code(
         'batch = pd.read_csv("data/readings_new.csv")\n'
         'batch["ratio"] = batch["pressure"] / batch["flow"]\n'

@@ -180,11 +180,11 @@ def _write_data(rendered: Path, train_file: Path, new_file: Path, names: dict[st
 def _rewrite_paths(source: str, plan: Plan, names: dict[str, str]) -> str:
     for literal, key in ((plan.train_data, "train"), (plan.predict_data, "predict")):
         target = f"../data/{names[key]}"
-        source = re.sub(
-            r"([\"'])" + re.escape(literal) + r"\1",
-            lambda m, t=target: f"{m.group(1)}{t}{m.group(1)}",
-            source,
-        )
+
+        def quoted(match: re.Match[str], target: str = target) -> str:
+            return f"{match.group(1)}{target}{match.group(1)}"
+
+        source = re.sub(r"([\"'])" + re.escape(literal) + r"\1", quoted, source)
     return source
 
 

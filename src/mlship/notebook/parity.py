@@ -200,9 +200,9 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
     for name, value in nb["metrics"].items():
         mine = pipe["metrics"].get(name)
         ok = mine is not None and same(value, mine, rtol, atol)
-        diff = f"{abs(value - mine):.3g}" if mine is not None else "missing in train's metrics"
+        gap = f"{abs(value - mine):.3g}" if mine is not None else "missing in train's metrics"
         rows.append(
-            ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", diff, ok)
+            ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", gap, ok)
         )
     return rows
 

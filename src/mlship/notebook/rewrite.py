@@ -141,8 +141,8 @@ def columns_only(statements: list[ast.stmt], name: str) -> bool:
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and node.id == name:
                 uses += 1
-                parent = parents.get(node)
-                if not (isinstance(parent, ast.Attribute) and parent.attr == "columns"):
+                owner = parents.get(node)
+                if not (isinstance(owner, ast.Attribute) and owner.attr == "columns"):
                     return False
     return uses > 0
 

@@ -153,7 +153,9 @@ def build_serve_path(
     }
     uses = {
         "preprocess": _keys([*pre, Stmt(ast.Expr(features_node), features_expr, 0)], state, {raw_var}),
-        "predict": _keys([Stmt(ast.parse(line), line, 0) for line in predict_lines], state, {features_var}),
+        "predict": _keys(
+            [Stmt(ast.parse(line).body[0], line, 0) for line in predict_lines], state, {features_var}
+        ),
         "postprocess": _keys(post, state, {predictions}),
     }
     return ServePath(
