@@ -85,6 +85,18 @@ def make_data() -> None:
     _write(frame.assign(failed=failed).iloc[:240], "readings.csv")
     _write(frame.iloc[240:], "readings_new.csv")
 
+    # claims: no scoring cell at all; some rows have gaps (after the first 20)
+    n = 250
+    age = rng.integers(18, 65, n)
+    bmi = rng.normal(28, 5, n).round(1)
+    smoker = rng.choice(["yes", "no"], n, p=[0.2, 0.8])
+    region = rng.choice(["north", "south", "east", "west"], n)
+    charges = 2000 + 250 * age + 300 * np.maximum(bmi - 25, 0) + 20000 * (smoker == "yes")
+    charges = (charges * rng.lognormal(0, 0.1, n)).round(2)
+    bmi[rng.choice(np.arange(20, n), 8, replace=False)] = np.nan
+    frame = pd.DataFrame(dict(age=age, bmi=bmi, smoker=smoker, region=region))
+    _write(frame.assign(charges=charges), "claims.csv")
+
 
 def code(source: str, tags: list[str] | None = None, count: int | None = None) -> dict:
     return {
@@ -295,12 +307,39 @@ READINGS = [  # Kale-style tags, cells that ran out of order, pandas in-place mu
     ),
 ]
 
+CLAIMS = [  # stops at evaluation: no cell scores new data, so serving replays the feature cells
+    md("# Insurance charges"),
+    code(
+        "import pandas as pd\nfrom sklearn.ensemble import GradientBoostingRegressor\n"
+        "from sklearn.metrics import r2_score\nfrom sklearn.model_selection import train_test_split\n"
+        "from sklearn.preprocessing import StandardScaler"
+    ),
+    md("## Prepare the data"),
+    code('claims = pd.read_csv("data/claims.csv")\nclaims = claims.dropna()\nclaims.shape'),
+    code(
+        'claims["obese"] = (claims["bmi"] > 30).astype(int)\n'
+        'y = claims.pop("charges")\n'
+        'X = pd.get_dummies(claims, columns=["smoker", "region"], dtype=float)\n'
+        "scaler = StandardScaler()\n"
+        'X[["age", "bmi"]] = scaler.fit_transform(X[["age", "bmi"]])'
+    ),
+    md("## Train the model"),
+    code(
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=5)\n"
+        "model = GradientBoostingRegressor(n_estimators=80, max_depth=3, random_state=5)\n"
+        "model.fit(X_train, y_train)"
+    ),
+    md("## Evaluate"),
+    code('r2 = r2_score(y_test, model.predict(X_test))\nprint(f"R2 {r2:.3f}")'),
+]
+
 NOTEBOOKS = {
     "churn_tagged_pipeline": CHURN,
     "house_prices_onehot": HOUSES,
     "demand_gradient_boosting": DEMAND,
     "sensor_magics_plots": SENSORS,
     "readings_out_of_order": READINGS,
+    "claims_no_scoring_cell": CLAIMS,
 }
 
 

@@ -130,3 +130,14 @@ def test_plan_cli_table(capsys, small_notebook):
     out = capsys.readouterr().out
     assert "prepare_data(data_path) -> FEATURES, X, y" in out
     assert "serving:" in out
+
+
+def test_without_a_scoring_cell_serving_replays_the_feature_cells(plans):
+    plan = plans["claims_no_scoring_cell"]
+    serve = plan.serve
+    assert serve.synthesized and serve.features == "X" and serve.target_columns == ["charges"]
+    assert sorted(plan.state) == ["model", "scaler"]  # the scaler is fitted in training, never in transform
+    text = "\n".join(s.text for s in serve.pre)
+    assert "dropna" not in text and "pop(" not in text and "StandardScaler()" not in text
+    assert "scaler.transform(" in text
+    assert any("drops rows" in w for w in plan.warnings)

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlship.errors import InputError
 from mlship.notebook.emit import format_code, render_modules, requirements
+from mlship.notebook.fallback import SAMPLE_ROWS
 from mlship.notebook.plan import Plan, plan_notebook
 from mlship.scaffold import InitResult, init_project
 
@@ -106,12 +107,19 @@ def convert_notebook(
         if not path.is_file():
             raise InputError(f"--data {path}: no such file")
     train_file = _resolve_data(plan, plan.train_data, extra, "training data")
-    new_file = _resolve_data(plan, plan.predict_data, extra, "new records to score")
-    train_frame_cols, train_frame = _columns(train_file)
-    raw_columns, new_frame = _columns(new_file)
-    names = {"train": train_file.name, "predict": new_file.name}
-    if new_file != train_file and new_file.name == train_file.name:
-        names["predict"] = f"{new_file.stem}-predict{new_file.suffix}"
+    _, train_frame = _columns(train_file)
+    if plan.serve.synthesized:
+        # No new records in the notebook: the first training rows, without the target, stand in.
+        new_file = None
+        new_frame = train_frame.drop(columns=plan.serve.target_columns, errors="ignore").head(SAMPLE_ROWS)
+        names = {"train": train_file.name, "predict": f"{train_file.stem}-sample.csv"}
+    else:
+        new_file = _resolve_data(plan, plan.predict_data, extra, "new records to score")
+        _, new_frame = _columns(new_file)
+        names = {"train": train_file.name, "predict": new_file.name}
+        if new_file != train_file and new_file.name == train_file.name:
+            names["predict"] = f"{new_file.stem}-predict{new_file.suffix}"
+    raw_columns = [str(c) for c in new_frame.columns]
     state: dict[str, Any] = {}
 
     def write(rendered: Path) -> None:
@@ -124,7 +132,7 @@ def convert_notebook(
             (pkg / file_name).write_text(code, encoding="utf-8")
         _write_tests(rendered, plan, package, names)
         state["formatted"] = format_code([*pkg.glob("*.py"), *(rendered / "tests").glob("*.py")])
-        _write_data(rendered, train_file, new_file, names)
+        _write_data(rendered, train_file, new_file, names, new_frame)
         state["copy"] = _write_notebook_copy(rendered, plan, names)
         _write_config(rendered, plan, package, names, state["copy"], _schema(train_frame, new_frame))
         reqs = requirements(plan, modules, package)
@@ -144,7 +152,6 @@ def convert_notebook(
         extra_context={"description": f"Converted from the notebook {plan.notebook.name} by mlship."},
         postprocess=write,
     )
-    del train_frame_cols
     return ConvertResult(result, plan, state["copy"], bool(state["formatted"]))
 
 
@@ -168,17 +175,24 @@ def _write_tests(rendered: Path, plan: Plan, package: str, names: dict[str, str]
     )
 
 
-def _write_data(rendered: Path, train_file: Path, new_file: Path, names: dict[str, str]) -> None:
+def _write_data(
+    rendered: Path, train_file: Path, new_file: Path | None, names: dict[str, str], new_frame: Any
+) -> None:
     data = rendered / "data"
     if data.is_dir():
         shutil.rmtree(data)  # the template's example data belongs to the example model
     data.mkdir()
     shutil.copy2(train_file, data / names["train"])
-    shutil.copy2(new_file, data / names["predict"])
+    if new_file is not None:
+        shutil.copy2(new_file, data / names["predict"])
+    else:
+        new_frame.to_csv(data / names["predict"], index=False)
 
 
 def _rewrite_paths(source: str, plan: Plan, names: dict[str, str]) -> str:
     for literal, key in ((plan.train_data, "train"), (plan.predict_data, "predict")):
+        if not literal:
+            continue
         target = f"../data/{names[key]}"
 
         def quoted(match: re.Match[str], target: str = target) -> str:

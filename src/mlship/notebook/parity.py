@@ -227,8 +227,10 @@ def verify_project(project: Project, *, on_progress: Callable[[str], None] = lam
     if predict_data is None or not predict_data.is_file():
         raise UsageError("mlship.yaml data.predict (the records the notebook scores) is missing")
     started = time.perf_counter()
-    nb = run_notebook(notebook, output=plan.serve.output, metrics=plan.metrics, timeout=source.timeout,
-                      on_progress=on_progress)  # fmt: skip
+    output = plan.serve.capture or plan.serve.output
+    nb = run_notebook(
+        notebook, output=output, metrics=plan.metrics, timeout=source.timeout, on_progress=on_progress
+    )
     nb_seconds = time.perf_counter() - started
     on_progress("generated pipeline in a fresh python process")
     started = time.perf_counter()

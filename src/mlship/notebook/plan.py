@@ -16,6 +16,7 @@ from typing import Any
 from mlship.errors import InputError
 from mlship.notebook import flow
 from mlship.notebook.assign import CellPlan, assign_stages, is_display
+from mlship.notebook.fallback import build_fallback_serve_path
 from mlship.notebook.read import Cell, Notebook, read_notebook
 from mlship.notebook.rewrite import Rewriter, seed_literals
 from mlship.notebook.serve import ServePath, build_serve_path
@@ -299,7 +300,10 @@ def plan_notebook(path: Path | str) -> Plan:
     )
     if seed:
         train_written.add(seed[0])
-    serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
+    if serve_body:
+        serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
+    else:
+        serve = build_fallback_serve_path(notebook, train_body, train_written, taken, warnings)
     metrics = _metrics(segments)
     _segment_io(
         segments,

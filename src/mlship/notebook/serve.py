@@ -39,6 +39,9 @@ class ServePath:
     output: str
     state: dict[str, str] = field(default_factory=dict)  # artifact key -> expression in train's scope
     uses: dict[str, list[str]] = field(default_factory=dict)  # function -> artifact keys it reads
+    capture: str = ""  # the expression verify evaluates in the kernel for the notebook's predictions
+    target_columns: list[str] = field(default_factory=list)
+    synthesized: bool = False  # no scoring cells: transform replays how training built the features
 
     @property
     def train_names(self) -> list[str]:
@@ -55,6 +58,7 @@ class ServePath:
             "predictions": self.predictions,
             "output": self.output,
             "postprocess": bool(self.post),
+            "replayed_from_training": self.synthesized,
             "artifacts": self.uses,
         }
 
