@@ -9,7 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from mlship.notebook.plan import Plan, Segment, Stmt
+from mlship.notebook.plan import Plan, Segment
+from mlship.notebook.stmts import Stmt
 from mlship.templates_dir import templates_dir
 
 DISTRIBUTIONS = {

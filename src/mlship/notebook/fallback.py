@@ -16,9 +16,9 @@ from mlship.notebook import flow
 from mlship.notebook.rewrite import ServeRewriter, columns_only
 
 if TYPE_CHECKING:
-    from mlship.notebook.plan import Stmt
     from mlship.notebook.read import Notebook
     from mlship.notebook.serve import ServePath
+    from mlship.notebook.stmts import Stmt
 
 SAMPLE_ROWS = 20
 ROW_DROPPERS = {"dropna", "drop_duplicates", "query", "sample", "head", "tail"}
@@ -128,8 +128,8 @@ class _IgnoreMissingDrop(ast.NodeTransformer):
 def build_fallback_serve_path(
     notebook: Notebook, body: list[Stmt], train_written: set[str], taken: set[str], warnings: list[str]
 ) -> ServePath:
-    from mlship.notebook.plan import apply_rewrite, fresh
     from mlship.notebook.serve import ALIGN, ServePath
+    from mlship.notebook.stmts import apply_rewrite, fresh
 
     fit = _model_fit(body)
     if fit is None:

@@ -17,21 +17,15 @@ from mlship.errors import InputError
 from mlship.notebook import flow
 from mlship.notebook.assign import CellPlan, assign_stages, is_display
 from mlship.notebook.fallback import build_fallback_serve_path
-from mlship.notebook.read import Cell, Notebook, read_notebook
+from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.rewrite import Rewriter, seed_literals
 from mlship.notebook.serve import ServePath, build_serve_path
+from mlship.notebook.stmts import Stmt, all_names, apply_rewrite, fresh, stmt_text
 
 TRAIN_PATH = ("preprocess", "train", "evaluate")
 SERVE_PATH = ("predict", "postprocess")
 FUNCTION_NAMES = {"preprocess": "prepare_data", "train": "train_model", "evaluate": "evaluate_model"}
 SEED_PARAMS = {"seed", "random_state", "random_seed", "rng_seed"}
-
-
-@dataclass
-class Stmt:
-    node: ast.stmt
-    text: str  # what the generated module shows: the cell's own text (with comments) unless rewritten
-    cell: int
 
 
 @dataclass
@@ -97,56 +91,6 @@ class Plan:
 
 def fail(notebook: Notebook, message: str, hint: str | None = None) -> InputError:
     return InputError(f"{notebook.path}: {message}", hint=hint)
-
-
-def stmt_text(cell: Cell, stmt: ast.stmt, previous_end: int) -> str:
-    """The statement's own lines plus the comment lines right above it."""
-    lines = cell.code.splitlines()
-    start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-    first = start - 1
-    while first - 1 >= previous_end and lines[first - 1].strip().startswith("#"):
-        first -= 1
-    return "\n".join(lines[first : stmt.end_lineno or start])
-
-
-def _leading_comments(text: str) -> str:
-    kept = []
-    for line in text.splitlines():
-        if not line.strip().startswith("#"):
-            break
-        kept.append(line.strip())
-    return "\n".join(kept)
-
-
-def apply_rewrite(stmt: Stmt, rewriter: ast.NodeTransformer) -> Stmt:
-    before = ast.dump(stmt.node)
-    node = rewriter.visit(copy.deepcopy(stmt.node))
-    ast.fix_missing_locations(node)
-    if ast.dump(node) == before:
-        return Stmt(node, stmt.text, stmt.cell)
-    comments = _leading_comments(stmt.text)
-    return Stmt(node, (comments + "\n" if comments else "") + ast.unparse(node), stmt.cell)
-
-
-def _all_names(notebook: Notebook) -> set[str]:
-    names: set[str] = set()
-    for cell in notebook.code_cells:
-        for node in ast.walk(cell.tree or ast.Module(body=[], type_ignores=[])):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-            elif isinstance(node, ast.arg):
-                names.add(node.arg)
-            elif isinstance(node, ast.FunctionDef | ast.ClassDef):
-                names.add(node.name)
-    return names
-
-
-def fresh(base: str, taken: set[str]) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
 
 
 @dataclass
@@ -256,7 +200,7 @@ def plan_notebook(path: Path | str) -> Plan:
     cells = assign_stages(notebook)
     stages = {c.index: c.stage for c in cells}
     collected = _collect(notebook, stages)
-    taken = _all_names(notebook)
+    taken = all_names(notebook)
     warnings = _order_warning(notebook) + collected.warnings
 
     train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]

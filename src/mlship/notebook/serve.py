@@ -16,8 +16,8 @@ from mlship.notebook import flow
 from mlship.notebook.rewrite import ServeRewriter, columns_only, find_model_call
 
 if TYPE_CHECKING:
-    from mlship.notebook.plan import Stmt
     from mlship.notebook.read import Notebook
+    from mlship.notebook.stmts import Stmt
 
 ALIGN = "align_columns"
 
@@ -78,7 +78,7 @@ def build_serve_path(
     *,
     constants: dict[str, Any],
 ) -> ServePath:
-    from mlship.notebook.plan import Stmt, fresh
+    from mlship.notebook.stmts import Stmt, fresh
 
     if not body:
         raise _fail(
@@ -139,7 +139,7 @@ def build_serve_path(
     )
 
     def serve_rewrite(stmt: Stmt) -> Stmt:
-        from mlship.notebook.plan import apply_rewrite
+        from mlship.notebook.stmts import apply_rewrite
 
         return apply_rewrite(stmt, rewriter)
 
@@ -198,7 +198,7 @@ def _predict_body(
     stmt: Stmt, call: ast.Call, features_var: str, taken: set[str], rewriter: ServeRewriter
 ) -> tuple[list[str], str]:
     """predict(): the model statement with its features argument replaced by the parameter."""
-    from mlship.notebook.plan import fresh
+    from mlship.notebook.stmts import fresh
 
     node = stmt.node
     call.args[0] = ast.Name(id=features_var, ctx=ast.Load())
