@@ -117,3 +117,16 @@ def test_plan_reports_the_same_errors(capsys, tmp_path):
 def test_data_without_from_is_a_usage_error(capsys, tmp_path, args):
     assert run(*args[:1], str(tmp_path / "x"), *args[2:]) == 2
     assert "--data goes with --from" in capsys.readouterr().err
+
+
+def test_unknown_cell_magic_in_a_skipped_cell_is_fine(tmp_path, small_notebook):
+    from mlship.notebook.plan import plan_notebook
+
+    data = json.loads(small_notebook.read_text())
+    # last: in a tagged notebook, untagged cells after it would follow `skip` too
+    data["cells"].append({"cell_type": "code", "metadata": {"tags": ["skip"]}, "source": "%%bash\nls",
+                             "outputs": [], "execution_count": None})  # fmt: skip
+    small_notebook.write_text(json.dumps(data))
+    plan = plan_notebook(small_notebook)
+    assert plan.cells[-1].stage == "skip"
+    assert any("%%bash cell skipped" in w for w in plan.warnings)

@@ -168,6 +168,9 @@ def translate_magics(path: Path, cell: Cell) -> str:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         name = lines[first].strip()[2:].split()[0] if lines[first].strip()[2:] else ""
+        if name not in WRAPPER_CELL_MAGICS and "skip" in cell.tags:
+            cell.notes.append(f"%%{name} cell skipped (tagged `skip`)")
+            return ""
         if name not in WRAPPER_CELL_MAGICS:
             raise _fail(
                 path,
