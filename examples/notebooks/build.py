@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (notebook cell sources are kept on one line each, as a reader sees them)
 """Write the example notebooks and their small data files, deterministically.
 
     python examples/notebooks/build.py      # rewrites data/*.csv and *.ipynb next to this file
