@@ -188,6 +188,15 @@ class Monitor(_Section):
     min_samples: int = Field(default=100, ge=1)
 
 
+class NotebookSource(_Section):
+    """Where a project converted by `mlship init --from` keeps its notebook, and parity tolerances."""
+
+    path: str = Field(description="the copy of the source notebook inside the project")
+    rtol: float = Field(default=1e-6, ge=0)
+    atol: float = Field(default=1e-9, ge=0)
+    timeout: float = Field(default=600.0, gt=0, description="seconds a notebook cell may run in verify")
+
+
 class Config(_Section):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     version: str = "0.1.0"
@@ -207,6 +216,7 @@ class Config(_Section):
     image: Image = Field(default_factory=Image)
     serving: Serving = Field(default_factory=Serving)
     monitor: Monitor = Field(default_factory=Monitor)
+    notebook: NotebookSource | None = None
 
     def environment(self, name: str) -> Environment:
         """The named environment; `local` exists by default (the local engine, no registry)."""

@@ -37,7 +37,7 @@ def _root(
 
 
 # Each module registers its commands on `app`; imports stay light (heavy ones live in the core).
-from mlship.cli import config_cmd, deploy, deps, init, stages, test_cmd  # noqa: E402,F401
+from mlship.cli import config_cmd, deploy, deps, init, notebook, stages, test_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         app(args=argv)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        return  # click's standalone mode exits 0 on success; callers of main() get a plain return
     except MlshipError as exc:
         _report(exc, debug=debug)
         sys.exit(int(exc.exit_code))

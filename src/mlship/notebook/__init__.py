@@ -1,0 +1,1 @@
+"""Notebook to project: read -> plan (which cell is which stage) -> flow (names) -> emit -> parity."""

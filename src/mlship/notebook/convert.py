@@ -1,0 +1,279 @@
+"""`mlship init --from NOTEBOOK`: plan, render, and write the project through the same template.
+
+The project is rendered into a temporary directory by `mlship.scaffold.init_project`; the hook below
+replaces the template's example model with the notebook's code before anything is moved into place,
+so a failure at any step leaves no partial project behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlship.errors import InputError
+from mlship.notebook.emit import format_code, render_modules, requirements
+from mlship.notebook.fallback import SAMPLE_ROWS
+from mlship.notebook.plan import Plan, plan_notebook
+from mlship.scaffold import InitResult, init_project
+
+STAGE_TAGS = {
+    "parameters",
+    "imports",
+    "functions",
+    "preprocess",
+    "train",
+    "evaluate",
+    "predict",
+    "postprocess",
+    "skip",
+}
+NOTEBOOK_DIR = "notebooks"
+
+
+@dataclass
+class ConvertResult:
+    init: InitResult
+    plan: Plan
+    notebook_copy: str
+    formatted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.init.to_dict(),
+            "notebook": str(self.plan.notebook),
+            "notebook_copy": self.notebook_copy,
+            "formatted": self.formatted,
+            "plan": self.plan.to_dict(),
+        }
+
+
+def _resolve_data(plan: Plan, literal: str, extra: list[Path], what: str) -> Path:
+    """A data path as the notebook wrote it -> the file: next to the notebook, --data, or cwd."""
+    candidates = [plan.notebook.parent / literal, Path(literal)]
+    by_name = [p for p in extra if p.name == Path(literal).name]
+    for candidate in by_name + candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise InputError(
+        f"{plan.notebook}: the notebook reads its {what} from {literal!r}, which is not next to the notebook",
+        hint=f"pass the file with --data PATH (matched by its name, {Path(literal).name})",
+    )
+
+
+def _columns(path: Path) -> tuple[list[str], Any]:
+    from mlship.stages import read_table
+
+    frame = read_table(path)
+    return [str(c) for c in frame.columns], frame
+
+
+def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
+    """The contract schema of a request: the new records' fields, typed from the data."""
+    import pandas as pd
+
+    schema: dict[str, dict[str, Any]] = {}
+    for column in new.columns:
+        values = train[column] if column in train.columns else new[column]
+        if pd.api.types.is_bool_dtype(values):
+            schema[str(column)] = {"type": "boolean"}
+        elif pd.api.types.is_integer_dtype(values):
+            schema[str(column)] = {"type": "integer"}
+        elif pd.api.types.is_numeric_dtype(values):
+            schema[str(column)] = {"type": "number"}
+        else:
+            seen = sorted(str(v) for v in values.dropna().unique())
+            schema[str(column)] = (
+                {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
+            )
+    return schema
+
+
+def convert_notebook(
+    *,
+    notebook: Path,
+    directory: Path,
+    name: str | None = None,
+    data: list[Path] | None = None,
+    template: str | None = None,
+    force: bool = False,
+) -> ConvertResult:
+    plan = plan_notebook(notebook)
+    extra = [Path(p) for p in data or []]
+    for path in extra:
+        if not path.is_file():
+            raise InputError(f"--data {path}: no such file")
+    train_file = _resolve_data(plan, plan.train_data, extra, "training data")
+    _, train_frame = _columns(train_file)
+    if plan.serve.synthesized:
+        # No new records in the notebook: the first training rows, without the target, stand in.
+        new_file = None
+        new_frame = train_frame.drop(columns=plan.serve.target_columns, errors="ignore").head(SAMPLE_ROWS)
+        names = {"train": train_file.name, "predict": f"{train_file.stem}-sample.csv"}
+    else:
+        new_file = _resolve_data(plan, plan.predict_data, extra, "new records to score")
+        _, new_frame = _columns(new_file)
+        names = {"train": train_file.name, "predict": new_file.name}
+        if new_file != train_file and new_file.name == train_file.name:
+            names["predict"] = f"{new_file.stem}-predict{new_file.suffix}"
+    raw_columns = [str(c) for c in new_frame.columns]
+    state: dict[str, Any] = {}
+
+    def write(rendered: Path) -> None:
+        package = next(p.name for p in (rendered / "src").iterdir() if p.is_dir())
+        pkg = rendered / "src" / package
+        modules = render_modules(plan, package, raw_columns)
+        for old in ("preprocess.py", "train.py", "predict.py"):
+            (pkg / old).unlink(missing_ok=True)
+        for file_name, code in modules.items():
+            (pkg / file_name).write_text(code, encoding="utf-8")
+        _write_tests(rendered, plan, package, names)
+        state["formatted"] = format_code([*pkg.glob("*.py"), *(rendered / "tests").glob("*.py")])
+        _write_data(rendered, train_file, new_file, names, new_frame)
+        state["copy"] = _write_notebook_copy(rendered, plan, names)
+        _write_config(rendered, plan, package, names, state["copy"], _schema(train_frame, new_frame))
+        reqs = requirements(plan, modules, package)
+        (rendered / "requirements.txt").write_text(
+            "# What the model needs at train and serve time (from the notebook's imports and %pip lines).\n"
+            + "\n".join(reqs)
+            + "\n"
+        )
+        _write_readme(rendered, plan, package, names, state["copy"])
+
+    result = init_project(
+        directory=directory,
+        name=name,
+        template=template,
+        no_input=True,
+        force=force,
+        extra_context={"description": f"Converted from the notebook {plan.notebook.name} by mlship."},
+        postprocess=write,
+    )
+    return ConvertResult(result, plan, state["copy"], bool(state["formatted"]))
+
+
+def _write_tests(rendered: Path, plan: Plan, package: str, names: dict[str, str]) -> None:
+    from mlship.notebook.emit import _render
+
+    tests = rendered / "tests"
+    for old in ("test_model.py", "test_preprocess.py"):
+        (tests / old).unlink(missing_ok=True)
+    (tests / "conftest.py").write_text(_render("conftest.py.j2"))
+    params = {plan.param_keys[k]: v for k, v in plan.params.items()}
+    (tests / "test_pipeline.py").write_text(
+        _render(
+            "test_pipeline.py.j2",
+            package=package,
+            train_data=f"data/{names['train']}",
+            predict_data=f"data/{names['predict']}",
+            params=repr(params),
+            postprocess=bool(plan.serve.post) and not plan.serve.uses["postprocess"],
+        )
+    )
+
+
+def _write_data(
+    rendered: Path, train_file: Path, new_file: Path | None, names: dict[str, str], new_frame: Any
+) -> None:
+    data = rendered / "data"
+    if data.is_dir():
+        shutil.rmtree(data)  # the template's example data belongs to the example model
+    data.mkdir()
+    shutil.copy2(train_file, data / names["train"])
+    if new_file is not None:
+        shutil.copy2(new_file, data / names["predict"])
+    else:
+        new_frame.to_csv(data / names["predict"], index=False)
+
+
+def _rewrite_paths(source: str, plan: Plan, names: dict[str, str]) -> str:
+    for literal, key in ((plan.train_data, "train"), (plan.predict_data, "predict")):
+        if not literal:
+            continue
+        target = f"../data/{names[key]}"
+
+        def quoted(match: re.Match[str], target: str = target) -> str:
+            return f"{match.group(1)}{target}{match.group(1)}"
+
+        source = re.sub(r"([\"'])" + re.escape(literal) + r"\1", quoted, source)
+    return source
+
+
+def _write_notebook_copy(rendered: Path, plan: Plan, names: dict[str, str]) -> str:
+    """The original notebook with the plan as cell tags and data paths that work from the project."""
+    data = json.loads(json.dumps(plan.notebook_data))
+    stage_of = {c.index: c.stage for c in plan.cells}
+    for number, cell in enumerate(data["cells"], start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.setdefault("metadata", {})
+        tags = [
+            t for t in meta.get("tags", []) if t not in STAGE_TAGS and not t.startswith(("step:", "block:"))
+        ]
+        meta["tags"] = [*tags, stage_of[number]]
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        cell["source"] = _rewrite_paths(text, plan, names)
+    out = rendered / NOTEBOOK_DIR / plan.notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return f"{NOTEBOOK_DIR}/{plan.notebook.name}"
+
+
+def _write_config(
+    rendered: Path, plan: Plan, package: str, names: dict[str, str], copy: str, schema: dict[str, Any]
+) -> None:
+    import yaml
+
+    path = rendered / "mlship.yaml"
+    config = yaml.safe_load(path.read_text())
+    entrypoints = {
+        "preprocess": f"{package}.preprocess:transform",
+        "train": f"{package}.train:main",
+        "load": f"{package}.predict:load",
+        "predict": f"{package}.predict:predict",
+    }
+    if plan.serve.post and not plan.serve.uses["postprocess"]:
+        entrypoints["postprocess"] = f"{package}.predict:postprocess"
+    config["entrypoints"] = entrypoints
+    config["data"] = {"train": f"data/{names['train']}", "predict": f"data/{names['predict']}"}
+    config["params"] = {plan.param_keys[k]: v for k, v in plan.params.items()}
+    config["contract"] = {"schema": schema}
+    config["notebook"] = {"path": copy}
+    header = "# mlship.yaml: the one source of truth for this project. `mlship config` prints it resolved.\n"
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100))
+
+
+def _write_readme(rendered: Path, plan: Plan, package: str, names: dict[str, str], copy: str) -> None:
+    from mlship.notebook.emit import _render
+
+    def cells(stages: set[str]) -> str:
+        return ", ".join(str(c.index) for c in plan.cells if c.stage in stages)
+
+    rows = [
+        (f"src/{package}/preprocess.py", cells({"preprocess", "predict"}), "raw records -> features"),
+        (
+            f"src/{package}/train.py",
+            cells({"parameters", "train", "evaluate"}),
+            "trains, evaluates, saves artifacts",
+        ),
+        (
+            f"src/{package}/predict.py",
+            cells({"predict", "postprocess"}),
+            "`load`, `predict` (and `postprocess`)",
+        ),
+    ]
+    if plan.helpers:
+        rows.append((f"src/{package}/helpers.py", cells({"functions"}), "the notebook's own functions"))
+    (rendered / "README.md").write_text(
+        _render(
+            "README.md.j2",
+            name=package.replace("_", "-"),
+            notebook_copy=copy,
+            rows=rows,
+            predict_data=f"data/{names['predict']}",
+        )
+    )

@@ -1,0 +1,278 @@
+"""`mlship verify`: run the notebook (a real kernel) and the generated pipeline (a fresh `python`),
+compare predictions and metrics within a tolerance, and turn the notebook's values into a golden test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlship.errors import ProjectCodeError, UsageError
+from mlship.project import Project
+
+CAPTURE = """
+import json as _mlship_json, numbers as _mlship_numbers
+
+def _mlship_plain(value):
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    elif hasattr(value, "to_numpy"):
+        value = value.to_numpy().tolist()
+    return [v.item() if hasattr(v, "item") else v for v in list(value)]
+
+_mlship_metrics = {{}}
+for _mlship_name in {metrics!r}:
+    _mlship_value = globals().get(_mlship_name)
+    if isinstance(_mlship_value, _mlship_numbers.Real):
+        _mlship_metrics[_mlship_name] = float(_mlship_value)
+with open({path!r}, "w") as _mlship_file:
+    _mlship_json.dump({{"predictions": _mlship_plain({output}), "metrics": _mlship_metrics}}, _mlship_file,
+                      default=str)
+"""
+
+
+@dataclass
+class ParityRow:
+    check: str
+    notebook: str
+    pipeline: str
+    difference: str
+    ok: bool
+
+
+@dataclass
+class VerifyResult:
+    project: str
+    notebook: str
+    ok: bool
+    rtol: float
+    atol: float
+    rows: list[ParityRow] = field(default_factory=list)
+    notebook_seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    golden_test: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def same(a: Any, b: Any, rtol: float, atol: float) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y, rtol, atol) for x, y in zip(a, b, strict=False))
+    numeric = (int, float)
+    if (
+        isinstance(a, numeric)
+        and isinstance(b, numeric)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    return bool(a == b)
+
+
+def _abs_diff(a: Any, b: Any) -> float:
+    if isinstance(a, list) and isinstance(b, list):
+        return max((_abs_diff(x, y) for x, y in zip(a, b, strict=False)), default=0.0)
+    try:
+        return abs(float(a) - float(b))
+    except (TypeError, ValueError):
+        return 0.0 if a == b else math.inf
+
+
+def _kernel_manager(workdir: Path) -> Any:
+    """A kernel of this very interpreter: the notebook runs with the packages the pipeline uses."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec_dir = workdir / "kernels" / "mlship-python"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec_dir / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "mlship", "language": "python"})
+    )
+    specs = KernelSpecManager(kernel_dirs=[str(workdir / "kernels")], ensure_native_kernel=False)
+    return KernelManager(kernel_name="mlship-python", kernel_spec_manager=specs)
+
+
+def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
+                 on_progress: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Execute the notebook top to bottom in a real kernel; returns its predictions and metrics."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    notebook = nbformat.read(str(path), as_version=4)
+    total = len(notebook.cells)
+    with tempfile.TemporaryDirectory(prefix="mlship-verify-") as tmp:
+        capture = Path(tmp) / "notebook.json"
+        notebook.cells.append(
+            nbformat.v4.new_code_cell(CAPTURE.format(metrics=metrics, path=str(capture), output=output))
+        )
+        client = NotebookClient(
+            notebook,
+            km=_kernel_manager(Path(tmp)),
+            timeout=int(timeout),
+            resources={"metadata": {"path": str(path.parent)}},
+            on_cell_start=lambda cell, cell_index: on_progress(
+                f"notebook cell {min(cell_index + 1, total)}/{total}"
+            ),
+        )
+        kernel_log = (Path(tmp) / "kernel.log").open("w")
+        try:
+            # The kernel's own chatter (transport warnings) goes to a log, not the user's terminal.
+            client.execute(stderr=kernel_log)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+            failed = next((i for i, c in enumerate(notebook.cells, 1) if _has_error(c)), None)
+            where = "the capture step" if failed == total + 1 else f"cell {failed}" if failed else "a cell"
+            raise ProjectCodeError(
+                f"{path}: the notebook failed in {where} when run top to bottom",
+                hint="fix the notebook so it runs top to bottom in a fresh kernel (Restart & Run All)",
+                details=str(exc)[-2000:],
+            ) from None
+        except RuntimeError as exc:  # the kernel did not start or answer
+            raise ProjectCodeError(
+                f"{path}: could not run the notebook: {exc}",
+                hint=f"check that ipykernel works: {sys.executable} -m ipykernel_launcher --help",
+            ) from None
+        finally:
+            kernel_log.close()
+        return json.loads(capture.read_text())
+
+
+def _has_error(cell: Any) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def run_pipeline(project: Project, *, predict_data: Path, timeout: float) -> dict[str, Any]:
+    """Train and predict with the generated modules in a fresh plain `python` process."""
+    cfg = project.config
+    args = {
+        "name": cfg.name,
+        "version": cfg.version,
+        "source": str(project.source_dir),
+        "entrypoints": cfg.entrypoints.model_dump(),
+        "data": str(project.data_path("train")),
+        "predict": str(predict_data),
+        "params": dict(cfg.params),
+    }
+    with tempfile.TemporaryDirectory(prefix="mlship-verify-") as tmp:
+        out = Path(tmp) / "pipeline.json"
+        argv = [sys.executable, "-m", "mlship.notebook.runner", json.dumps(args), str(out)]
+        try:
+            done = subprocess.run(argv, cwd=project.root, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"the pipeline ran longer than {timeout:.0f}s"}
+        if done.returncode != 0 or not out.is_file():
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+            return {"error": tail or f"exited with {done.returncode}"}
+        return json.loads(out.read_text())
+
+
+def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: float) -> list[ParityRow]:
+    if "error" in pipe:
+        return [ParityRow("pipeline runs", "ran", "failed", pipe["error"], False)]
+    expected, got = nb["predictions"], pipe["predictions"]
+    rows = []
+    if len(expected) != len(got):
+        rows.append(ParityRow("predictions", f"{len(expected)} rows", f"{len(got)} rows", "row count", False))
+    else:
+        bad = [i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if not same(a, b, rtol, atol)]
+        diff = max((_abs_diff(a, b) for a, b in zip(expected, got, strict=False)), default=0.0)
+        detail = f"max |diff| {diff:.3g}" + (f"; {len(bad)} differ, first row {bad[0]}" if bad else "")
+        rows.append(ParityRow(f"predictions ({len(got)} rows)", _show(expected), _show(got), detail, not bad))
+    for row, value in pipe.get("singles", {}).items():
+        index = int(row)
+        want = expected[index] if index < len(expected) else None
+        ok = same(want, value, rtol, atol)
+        rows.append(
+            ParityRow(f"single record, row {index}", _show([want]), _show([value]), "scored alone", ok)
+        )
+    for name, value in nb["metrics"].items():
+        mine = pipe["metrics"].get(name)
+        ok = mine is not None and same(value, mine, rtol, atol)
+        gap = f"{abs(value - mine):.3g}" if mine is not None else "missing in train's metrics"
+        rows.append(
+            ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", gap, ok)
+        )
+    return rows
+
+
+def _show(values: list[Any]) -> str:
+    text = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in values[:3])
+    return text + (", ..." if len(values) > 3 else "")
+
+
+def verify_project(project: Project, *, on_progress: Callable[[str], None] = lambda _: None) -> VerifyResult:
+    from mlship.notebook.plan import plan_notebook
+
+    source = project.config.notebook
+    if source is None:
+        raise UsageError(
+            f"{project.root} was not made from a notebook (mlship.yaml has no `notebook:` section)",
+            hint="convert one with `mlship init DIR --from NOTEBOOK`",
+        )
+    notebook = project.root / source.path
+    plan = plan_notebook(notebook)
+    predict_data = project.data_path("predict") if "predict" in project.config.data else None
+    if predict_data is None or not predict_data.is_file():
+        raise UsageError("mlship.yaml data.predict (the records the notebook scores) is missing")
+    started = time.perf_counter()
+    output = plan.serve.capture or plan.serve.output
+    nb = run_notebook(
+        notebook, output=output, metrics=plan.metrics, timeout=source.timeout, on_progress=on_progress
+    )
+    nb_seconds = time.perf_counter() - started
+    on_progress("generated pipeline in a fresh python process")
+    started = time.perf_counter()
+    pipe = run_pipeline(project, predict_data=predict_data, timeout=max(source.timeout, 60))
+    result = VerifyResult(
+        project=str(project.root),
+        notebook=source.path,
+        ok=False,
+        rtol=source.rtol,
+        atol=source.atol,
+        rows=compare(nb, pipe, rtol=source.rtol, atol=source.atol),
+        notebook_seconds=round(nb_seconds, 2),
+        pipeline_seconds=round(time.perf_counter() - started, 2),
+    )
+    result.ok = all(r.ok for r in result.rows)
+    if result.ok:
+        result.golden_test = write_golden(project, plan, nb)
+    return result
+
+
+def write_golden(project: Project, plan: Any, nb: dict[str, Any]) -> str:
+    """The notebook's values as a test of the generated project (rewritten by every passing verify)."""
+    from mlship.notebook.emit import _render
+
+    cfg, source = project.config, project.config.notebook
+    assert source is not None
+    golden = {
+        "notebook": source.path,
+        "train_data": cfg.data["train"],
+        "predict_data": cfg.data["predict"],
+        "params": dict(cfg.params),
+        "rtol": source.rtol,
+        "atol": source.atol,
+        "predictions": nb["predictions"],
+        "metrics": nb["metrics"],
+    }
+    tests = project.root / "tests"
+    (tests / "golden").mkdir(parents=True, exist_ok=True)
+    (tests / "golden" / "notebook.json").write_text(json.dumps(golden, indent=1) + "\n")
+    package = cfg.entrypoints.train.split(".")[0]
+    test = tests / "test_golden.py"
+    test.write_text(
+        _render("test_golden.py.j2", package=package, postprocess=bool(cfg.entrypoints.postprocess))
+    )
+    return str(test.relative_to(project.root))

@@ -1,0 +1,384 @@
+"""The conversion plan: stages per cell, the code of each stage, the names flowing between them.
+
+`plan_notebook` changes nothing on disk; `mlship plan` prints its result and `init --from` emits it.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlship.errors import InputError
+from mlship.notebook import flow
+from mlship.notebook.assign import CellPlan, assign_stages, is_display
+from mlship.notebook.fallback import build_fallback_serve_path
+from mlship.notebook.read import Notebook, read_notebook
+from mlship.notebook.rewrite import Rewriter, seed_literals
+from mlship.notebook.serve import ServePath, build_serve_path
+from mlship.notebook.stmts import Stmt, all_names, apply_rewrite, fresh, stmt_text
+
+TRAIN_PATH = ("preprocess", "train", "evaluate")
+SERVE_PATH = ("predict", "postprocess")
+FUNCTION_NAMES = {"preprocess": "prepare_data", "train": "train_model", "evaluate": "evaluate_model"}
+SEED_PARAMS = {"seed", "random_state", "random_seed", "rng_seed"}
+
+
+@dataclass
+class Segment:
+    stage: str
+    function: str
+    cells: list[int]
+    stmts: list[Stmt]
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    notebook: Path
+    cells: list[CellPlan]
+    warnings: list[str]
+    imports: list[str]
+    import_names: dict[str, str]
+    helpers: list[Stmt]
+    helper_kwargs: dict[str, list[str]]
+    params: dict[str, Any]
+    param_keys: dict[str, str]  # local name -> key in mlship.yaml params
+    train_data: str
+    predict_data: str
+    segments: list[Segment]
+    serve: ServePath
+    metrics: list[str]
+    requirements: list[str]
+    names: set[str]
+    notebook_data: dict[str, Any] = field(default_factory=dict, repr=False)
+    seconds: float = 0.0
+
+    @property
+    def state(self) -> dict[str, str]:
+        """Artifact key -> expression in train's scope that is saved for serving."""
+        return self.serve.state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notebook": str(self.notebook),
+            "cells": [c.to_dict() for c in self.cells],
+            "stages": [
+                {
+                    "stage": s.stage,
+                    "function": s.function,
+                    "cells": s.cells,
+                    "inputs": s.inputs,
+                    "outputs": s.outputs,
+                }
+                for s in self.segments
+            ],
+            "serving": self.serve.to_dict(),
+            "artifacts": sorted(self.state),
+            "params": {self.param_keys.get(k, k): v for k, v in self.params.items()},
+            "data": {"train": self.train_data, "predict": self.predict_data},
+            "metrics": self.metrics,
+            "helpers": {name: kwargs for name, kwargs in self.helper_kwargs.items()},
+            "requirements": self.requirements,
+            "warnings": self.warnings,
+        }
+
+
+def fail(notebook: Notebook, message: str, hint: str | None = None) -> InputError:
+    return InputError(f"{notebook.path}: {message}", hint=hint)
+
+
+@dataclass
+class _Collected:
+    imports: dict[str, str] = field(default_factory=dict)  # text -> text, ordered
+    import_names: dict[str, str] = field(default_factory=dict)
+    helpers: dict[str, Stmt] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    body: list[tuple[str, Stmt]] = field(default_factory=list)  # (stage, statement)
+    requirements: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
+    out = _Collected()
+    for cell in notebook.code_cells:
+        stage = stages[cell.index]
+        # A magics-only cell is skipped as code, but its %pip lines and warnings still count.
+        out.requirements += cell.requirements
+        out.warnings += [f"cell {cell.index}: {note}" for note in cell.notes]
+        if stage == "skip":
+            continue
+        previous_end = 0
+        for stmt in cell.tree.body if cell.tree else []:
+            text = stmt_text(cell, stmt, previous_end)
+            previous_end = stmt.end_lineno or stmt.lineno
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
+                    unparsed = ast.unparse(stmt)
+                    out.imports.setdefault(unparsed, unparsed)
+                    for alias in stmt.names:
+                        out.import_names[(alias.asname or alias.name).split(".")[0]] = unparsed
+            elif isinstance(stmt, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
+                if stmt.name in out.helpers:
+                    out.warnings.append(
+                        f"cell {cell.index}: `{stmt.name}` is defined again; the last one is used"
+                    )
+                out.helpers[stmt.name] = Stmt(stmt, text, cell.index)
+            elif stage == "parameters" and _constant(stmt) is not None:
+                out.params[stmt.targets[0].id] = _constant(stmt)[0]  # type: ignore[attr-defined,index]
+            elif not is_display(stmt, keep_print=stage in {"train", "evaluate"}):
+                body_stage = "preprocess" if stage in {"parameters", "imports", "functions"} else stage
+                out.body.append((body_stage, Stmt(stmt, text, cell.index)))
+    return out
+
+
+def _constant(stmt: ast.stmt) -> tuple[Any] | None:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        try:
+            return (ast.literal_eval(stmt.value),)
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            return None
+    return None
+
+
+def _order_warning(notebook: Notebook) -> list[str]:
+    ran = [(c.index, c.execution_count) for c in notebook.code_cells if isinstance(c.execution_count, int)]
+    for (a, count_a), (b, count_b) in zip(ran, ran[1:], strict=False):
+        if count_b < count_a:
+            return [
+                f"cells ran out of order in the saved notebook (cell {a} ran as [{count_a}], the later cell "
+                f"{b} as [{count_b}]); mlship converts and verifies top to bottom"
+            ]
+    return []
+
+
+def _helper_kwargs(collected: _Collected) -> dict[str, list[str]]:
+    """Free globals each helper reads (its helpers' included): they become keyword parameters."""
+    source = "\n\n".join(s.text for s in collected.helpers.values())
+    names = set(collected.helpers) | set(collected.import_names)
+    direct = {
+        name: flow.function_globals(source, name) - names
+        for name, stmt in collected.helpers.items()
+        if isinstance(stmt.node, ast.FunctionDef)
+    }
+    calls = {
+        name: {
+            n.id for n in ast.walk(collected.helpers[name].node) if isinstance(n, ast.Name) and n.id in direct
+        }
+        for name in direct
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name in direct:
+            for callee in calls[name] - {name}:
+                if not direct[callee] <= direct[name]:
+                    direct[name] |= direct[callee]
+                    changed = True
+    return {name: sorted(found) for name, found in direct.items() if found}
+
+
+def _add_kwonly(stmt: Stmt, kwargs: list[str]) -> Stmt:
+    node = copy.deepcopy(stmt.node)
+    assert isinstance(node, ast.FunctionDef)
+    existing = {a.arg for a in node.args.args + node.args.kwonlyargs}
+    for name in kwargs:
+        if name not in existing:
+            node.args.kwonlyargs.append(ast.arg(arg=name))
+            node.args.kw_defaults.append(None)
+    return Stmt(node, ast.unparse(node), stmt.cell)
+
+
+def plan_notebook(path: Path | str) -> Plan:
+    started = time.perf_counter()
+    notebook = read_notebook(path)
+    cells = assign_stages(notebook)
+    stages = {c.index: c.stage for c in cells}
+    collected = _collect(notebook, stages)
+    taken = all_names(notebook)
+    warnings = _order_warning(notebook) + collected.warnings
+
+    train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]
+    serve_body = [s for stage, s in collected.body if stage in SERVE_PATH]
+    if not any(flow.calls_method(s.node, {"fit", "fit_transform", "fit_predict"}) for s in train_body):
+        raise fail(
+            notebook,
+            "no cell fits a model: there is no `.fit(` call outside skipped cells",
+            "mlship converts notebooks that train a model; check that the training cell is not tagged `skip`",
+        )
+    constants = dict(collected.params)
+    train_read = _first_read(notebook, train_body, constants, what="training data")
+    data_path = fresh("data_path", taken)
+
+    seed = _seed(collected, train_body + serve_body, taken, warnings)
+    helper_kwargs = _helper_kwargs(collected)
+    for name, kwargs in helper_kwargs.items():
+        warnings.append(
+            f"helper `{name}` reads the global(s) {', '.join(kwargs)}: they become keyword parameters"
+        )
+
+    def rewriter(stmt: Stmt, reads: dict[tuple[int, int], ast.expr] | None = None) -> Stmt:
+        return apply_rewrite(stmt, Rewriter(helper_kwargs=helper_kwargs, seed=seed, data_reads=reads or {}))
+
+    read_stmt, read_call = train_read
+    key = (read_call.lineno, read_call.col_offset)
+    train_body = [
+        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else None)
+        for s in train_body
+    ]
+    helpers = [
+        rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s)
+        for n, s in collected.helpers.items()
+    ]
+    serve_body = [rewriter(s) for s in serve_body]
+    train_path_text = flow.literal_path(read_call, constants)[0] or ""
+
+    segments = _segments(collected, train_body)
+    train_written = (
+        set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
+    )
+    if seed:
+        train_written.add(seed[0])
+    if serve_body:
+        serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
+    else:
+        serve = build_fallback_serve_path(notebook, train_body, train_written, taken, warnings)
+    metrics = _metrics(segments)
+    _segment_io(
+        segments,
+        known=set(collected.params) | {data_path} | ({seed[0]} if seed else set()),
+        needed=set(serve.train_names) | set(metrics),
+    )
+    _drop_unused_params(collected, segments, serve, data_path)
+    param_keys = {name: ("seed" if seed and name == seed[0] else name) for name in collected.params}
+    return Plan(
+        notebook=notebook.path,
+        cells=cells,
+        warnings=warnings,
+        imports=list(collected.imports),
+        import_names=collected.import_names,
+        helpers=helpers,
+        helper_kwargs=helper_kwargs,
+        params=collected.params,
+        param_keys=param_keys,
+        train_data=train_path_text,
+        predict_data=serve.data,
+        segments=segments,
+        serve=serve,
+        metrics=metrics,
+        requirements=_dedupe(collected.requirements),
+        names=taken | {data_path},
+        notebook_data=notebook.data,
+        seconds=round(time.perf_counter() - started, 4),
+    )
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _first_read(
+    notebook: Notebook, body: list[Stmt], constants: dict[str, Any], *, what: str
+) -> tuple[Stmt, ast.Call]:
+    for stmt in body:
+        for call in flow.data_reads(stmt.node):
+            path, _ = flow.literal_path(call, constants)
+            if path is None:
+                raise fail(
+                    notebook,
+                    f"cell {stmt.cell}: the {what} is read from an expression mlship cannot resolve "
+                    f"(line {call.lineno}: {ast.unparse(call)[:80]})",
+                    "read it from a string literal or a constant set in a `parameters` cell",
+                )
+            return stmt, call
+    raise fail(
+        notebook,
+        f"no cell reads the {what} from a file (pd.read_csv, read_parquet, ...)",
+        "mlship needs the data file the notebook trains on; read it with pandas in a cell",
+    )
+
+
+def _seed(
+    collected: _Collected, body: list[Stmt], taken: set[str], warnings: list[str]
+) -> tuple[str, int] | None:
+    for name, value in collected.params.items():
+        if name.lower() in SEED_PARAMS and type(value) is int:
+            return name, value
+    found = Counter(v for s in body for v in seed_literals(s.node))
+    if not found:
+        return None
+    value, _ = found.most_common(1)[0]
+    others = sorted(v for v in found if v != value)
+    if others:
+        warnings.append(
+            f"several seeds are used ({value}, {', '.join(map(str, others))}); only {value} becomes `seed`"
+        )
+    name = "seed" if "seed" not in taken else fresh("seed", taken)
+    taken.add(name)
+    collected.params[name] = value
+    return name, value
+
+
+def _segments(collected: _Collected, body: list[Stmt]) -> list[Segment]:
+    stage_of = {id(s.node): stage for stage, s in collected.body}
+    segments: list[Segment] = []
+    counts: Counter[str] = Counter()
+    for stmt in body:
+        stage = stage_of.get(id(stmt.node)) or _stage_by_cell(collected, stmt.cell)
+        if not segments or segments[-1].stage != stage:
+            counts[stage] += 1
+            suffix = f"_{counts[stage]}" if counts[stage] > 1 else ""
+            segments.append(Segment(stage, FUNCTION_NAMES[stage] + suffix, [], []))
+        segment = segments[-1]
+        segment.stmts.append(stmt)
+        if stmt.cell not in segment.cells:
+            segment.cells.append(stmt.cell)
+    return segments
+
+
+def _stage_by_cell(collected: _Collected, cell: int) -> str:
+    return next(stage for stage, s in collected.body if s.cell == cell)
+
+
+def _metrics(segments: list[Segment]) -> list[str]:
+    names: list[str] = []
+    for segment in segments:
+        if segment.stage != "evaluate":
+            continue
+        for stmt in segment.stmts:
+            if isinstance(stmt.node, ast.Assign):
+                names += [t.id for t in stmt.node.targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+
+def _segment_io(segments: list[Segment], *, known: set[str], needed: set[str]) -> None:
+    """Inputs come from parameters or earlier stages; a stage returns what a later one reads."""
+    everything = known | {n for s in segments for st in s.stmts for n in flow.access(st.node).writes}
+    free = [flow.stage_io([st.node for st in s.stmts], everything)[0] for s in segments]
+    writes = [flow.stage_io([st.node for st in s.stmts], set())[1] for s in segments]
+    available = set(known)
+    for i, segment in enumerate(segments):
+        segment.inputs = [n for n in free[i] if n in available]
+        available |= writes[i]
+    for i, segment in enumerate(segments):
+        later_reads: set[str] = set()
+        for j in range(i + 1, len(segments)):
+            # a later stage reads it before any stage in between assigns it anew
+            later_reads |= {n for n in free[j] if not any(n in writes[k] for k in range(i + 1, j))}
+        final = {n for n in needed if not any(n in writes[k] for k in range(i + 1, len(segments)))}
+        segment.outputs = sorted(writes[i] & (later_reads | final), key=lambda n: (n not in needed, n))
+
+
+def _drop_unused_params(
+    collected: _Collected, segments: list[Segment], serve: ServePath, data_path: str
+) -> None:
+    """A constant that only held the data path is not a parameter any more (data.train holds it)."""
+    used = {n for s in segments for n in s.inputs} | set(serve.train_names)
+    for name in list(collected.params):
+        if name not in used:
+            del collected.params[name]
