@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        # In standalone_mode=False click returns (does not raise) the code of a typer.Exit.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except MlshipError as exc:
         _report(exc, debug=debug)
         sys.exit(int(exc.exit_code))

@@ -1,8 +1,9 @@
 """The model inside a worker: loading and warm-up off the event loop, then batched predictions.
 
-One model thread runs every call into the project's code, so the event loop stays free to
-answer health checks and parse requests, and models that are not thread-safe stay correct.
-Requests that queue while the model is busy are scored together in one call (rows are
+Loading and warm-up run on a thread, so /healthz answers while the model loads. Predictions
+run on the event loop itself: a hop to a thread and back costs more than a small model call on
+a busy host (measured: bench/serve.py), and one thread keeps models that are not thread-safe
+correct. Requests that queue while the model is busy are scored together in one call (rows are
 independent by the project contract: preprocess uses only state fitted at train time), which
 is what lets one worker keep up with many concurrent one-row clients.
 """
@@ -60,7 +61,7 @@ class ModelRuntime:
         self.pipeline: Pipeline | None = None
         self.load_seconds: float | None = None
         self.on_fatal: Callable[[str], None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlship-model")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlship-load")
         self._queue: deque[tuple[list[dict[str, Any]], asyncio.Future[list[Any]]]] = deque()
         self._draining = False
 
@@ -127,59 +128,60 @@ class ModelRuntime:
             sys.stderr.write(f"mlship: warm-up call failed ({exc!r}); continuing without warm-up\n")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- predictions --------------------------------------------------------------------
     async def predict(self, records: list[dict[str, Any]]) -> list[Any]:
-        loop = asyncio.get_running_loop()
         if not self.settings.batching:
-            (outcome,) = await loop.run_in_executor(self._executor, self._score_jobs, [records])
-            return _unwrap(outcome)
-        future: asyncio.Future[list[Any]] = loop.create_future()
+            return _unwrap(self._score(records))
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((records, future))
         if not self._draining:
             self._draining = True
-            loop.create_task(self._drain())
+            asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         limit = self.settings.max_batch_rows
         try:
             while self._queue:
+                # One turn of the loop first: requests already read from sockets join this batch.
+                await asyncio.sleep(0)
                 jobs = [self._queue.popleft()]
                 rows = len(jobs[0][0])
                 while self._queue and rows + len(self._queue[0][0]) <= limit:
                     job = self._queue.popleft()
                     jobs.append(job)
                     rows += len(job[0])
-                try:
-                    outcomes = await loop.run_in_executor(
-                        self._executor, self._score_jobs, [records for records, _ in jobs]
-                    )
-                except BaseException as exc:  # the executor itself failed (shutdown)
-                    outcomes = [exc] * len(jobs)
+                outcomes = self._score_jobs([records for records, _ in jobs])
                 for (_, future), outcome in zip(jobs, outcomes, strict=True):
-                    if not future.done():
-                        if isinstance(outcome, BaseException):
-                            future.set_exception(outcome)
-                        else:
-                            future.set_result(outcome)
+                    if future.done():  # the client went away
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
         finally:
             self._draining = False
 
     def _score_jobs(self, jobs: list[list[dict[str, Any]]]) -> list[Any]:
-        """Runs on the model thread: one call for all jobs; on failure, each job alone."""
-        if len(jobs) > 1:
-            merged = [record for records in jobs for record in records]
-            outcome = self._score(merged)
-            if not isinstance(outcome, BaseException):
-                out, start = [], 0
-                for records in jobs:
-                    out.append(outcome[start : start + len(records)])
-                    start += len(records)
-                return out
-        return [self._score(records) for records in jobs]
+        """One call for the jobs whose records share one set of fields (a merged frame must not
+        give a record columns it lacks alone); on failure, each job alone, so errors stay theirs."""
+        if len(jobs) == 1:
+            return [self._score(jobs[0])]
+        keys = jobs[0][0].keys()
+        uniform = [all(r.keys() == keys for r in records) for records in jobs]
+        merged = [record for records, same in zip(jobs, uniform, strict=True) if same for record in records]
+        outcome = self._score(merged) if sum(uniform) > 1 else None
+        out: list[Any] = []
+        start = 0
+        for records, same in zip(jobs, uniform, strict=True):
+            if same and isinstance(outcome, list):
+                out.append(outcome[start : start + len(records)])
+                start += len(records)
+            else:
+                out.append(self._score(records))
+        return out
 
     def _score(self, records: list[dict[str, Any]]) -> Any:
         assert self.pipeline is not None

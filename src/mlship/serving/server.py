@@ -6,12 +6,14 @@ SIGTERM/SIGINT: uvicorn stops accepting, lets in-flight requests finish (up to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -33,6 +35,22 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         "lifespan": "on",
         "server_header": False,
     }
+
+
+@contextlib.contextmanager
+def quiet_signals() -> Iterator[None]:
+    """After uvicorn's graceful shutdown it re-raises SIGTERM/SIGINT to the handlers it found;
+    these handlers absorb that, so a clean shutdown exits 0 instead of dying by the signal."""
+
+    def absorb(signum: int, frame: Any) -> None:
+        return None
+
+    previous = {sig: signal.signal(sig, absorb) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_device(spec: RuntimeSpec) -> str | None:
@@ -97,7 +115,8 @@ def run(
         server.should_exit = True  # read by uvicorn's main loop every 0.1 s
 
     runtime.on_fatal = stop
-    server.run()
+    with quiet_signals():
+        server.run()
     if runtime.state == "failed":
         return EXIT_FAILED
     return 0 if server.started else 1
@@ -112,12 +131,13 @@ def _run_workers(spec: RuntimeSpec, settings: Settings, log_level: str) -> int:
         json.dump({"spec": spec.to_dict(), "settings": asdict(settings)}, handle, default=str)
     os.environ[CONFIG_VARIABLE] = path
     try:
-        uvicorn.run(
-            "mlship.serving.server:app_from_env",
-            factory=True,
-            workers=settings.workers,
-            **_uvicorn_options(settings, log_level),
-        )
+        with quiet_signals():
+            uvicorn.run(
+                "mlship.serving.server:app_from_env",
+                factory=True,
+                workers=settings.workers,
+                **_uvicorn_options(settings, log_level),
+            )
     finally:
         os.unlink(path)
     return 0

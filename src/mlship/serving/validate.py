@@ -144,7 +144,13 @@ class Validator:
                 errors.append(_error(index, None, f"must be an object, got {_describe(record)}"))
             elif rules:
                 for rule in rules:
-                    problem = rule.check(record.get(rule.name), strict)
+                    value = record.get(rule.name)
+                    if value is None and not rule.required:
+                        # An optional field left out is sent to the model as missing (null),
+                        # so every record carries the same columns, alone or batched.
+                        record[rule.name] = None
+                        continue
+                    problem = rule.check(value, strict)
                     if problem is not None:
                         errors.append(_error(index, rule.name, problem))
             elif not record:
