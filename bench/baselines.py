@@ -109,6 +109,8 @@ def mlflow_target(python: str, spec_file: Path, port: int, work: Path) -> Target
     argv += ["-h", "127.0.0.1", "-p", str(port), "-w", "1"]
     # MLflow starts its server as `uvicorn ...` found on PATH: its own environment's.
     env = {"PATH": f"{Path(python).parent}:{os.environ.get('PATH', '')}"}
+    # The pickled wrapper refers to the project's modules by name: put them on the path.
+    env["PYTHONPATH"] = json.loads(spec_file.read_text())["source_dir"]
     return Target("mlflow", argv, port, "/invocations", "dataframe_records", env=env, ready_path="/ping")
 
 

@@ -11,6 +11,7 @@ is what lets one worker keep up with many concurrent one-row clients.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -87,6 +88,10 @@ class ModelRuntime:
         except Exception as exc:  # the project's load raised something unexpected
             return self._fail(f"loading the model failed: {exc!r}\n{traceback.format_exc()}")
         self.load_seconds = time.perf_counter() - started
+        # The model and the imported libraries live for the whole process: moving them out of the
+        # collector's sight keeps full collections (triggered by pandas' allocations) short.
+        gc.collect()
+        gc.freeze()
         self.state = "ready"
         sys.stderr.write(
             f"mlship: model {self.spec.name} {self.spec.model_version} ready on {self.device.kind} "

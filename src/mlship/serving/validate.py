@@ -158,6 +158,7 @@ class Validator:
             if len(errors) >= MAX_ERRORS:
                 break
         if errors:
+            errors = errors[:MAX_ERRORS]
             first = errors[0]["message"]
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise RequestError(422, first + more, errors)
