@@ -17,8 +17,14 @@ from typing import Any
 # spends tens of milliseconds waking OpenMP threads for each tiny prediction.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import warnings  # noqa: E402
+
 import httpx  # noqa: E402
 import pytest  # noqa: E402
+
+with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import starlette.testclient  # noqa: F401
 
 from mlship.serving.pipeline import RuntimeSpec  # noqa: E402
 

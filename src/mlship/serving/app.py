@@ -125,7 +125,7 @@ class Service:
         if kind is not None:
             self.metrics.error(kind if status != 503 else "not_ready")
             payload["request_id"] = request_id
-        self.metrics.observe(endpoint, status, seconds, len(records) if status == 200 else None)
+        self.metrics.observe(endpoint, status, seconds, len(records) if status == 200 and records else None)
         self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error)
         return answer(payload, status, request_id)
 

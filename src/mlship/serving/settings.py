@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mlship.serving.pipeline import RuntimeSpec
@@ -44,8 +44,8 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
 
 
-def _pick(data: Mapping[str, Any], cls: type, ignore: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
-    names = set(cls.__dataclass_fields__) - set(ignore)
+def _pick(data: Mapping[str, Any], cls: type, ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)} - ignore
     return {k: v for k, v in data.items() if k in names and v is not None}
 
 
@@ -65,7 +65,7 @@ def resolve(
     log = LogSettings(**_pick(extra.get("logging") or {}, LogSettings))
     if "max_batch_rows" in serving:
         serving["max_batch_rows"] = max(1, int(serving["max_batch_rows"]))
-    settings = Settings(**_pick(serving, Settings, {"host", "log"}), log=log)
+    settings = Settings(**_pick(serving, Settings, frozenset({"host", "log"})), log=log)
     path = log_dir or env.get("MLSHIP_LOG_DIR") or log.path
     return replace(
         settings,
