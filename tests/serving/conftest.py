@@ -23,7 +23,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 
 with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx is what we have
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     import starlette.testclient  # noqa: F401
 
 from mlship.serving.pipeline import RuntimeSpec  # noqa: E402

@@ -194,3 +194,14 @@ def test_mlship_serve_errors(project_dir: Path, tmp_path: Path) -> None:
         argv = [mlship, "serve", str(project_dir), "--port", str(busy.getsockname()[1])]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "choose another --port" in result.stderr
+
+
+def test_unwritable_log_dir_refuses_to_start(spec: RuntimeSpec, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    spec_file = tmp_path / "runtime.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    argv = [sys.executable, "-m", "mlship.serving", "--spec", str(spec_file), "--port", str(free_port())]
+    argv += ["--log-dir", str(blocker / "log")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "cannot write the prediction log" in result.stderr

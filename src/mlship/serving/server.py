@@ -76,6 +76,23 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def log_problem(settings: Settings) -> str | None:
+    """Why the prediction log cannot be written (checked before serving: never serve unlogged)."""
+    if not settings.log.enabled:
+        return None
+    directory = settings.log.path
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return (
+            f"cannot write the prediction log to {directory}: {exc.strerror or exc}; "
+            "set --log-dir or MLSHIP_LOG_DIR to a writable directory (or logging.enabled: false)"
+        )
+    return None
+
+
 def run(
     spec: RuntimeSpec,
     *,
@@ -92,7 +109,7 @@ def run(
     if refusal:
         sys.stderr.write(f"mlship: refusing to start: {refusal}\n")
         return EXIT_FAILED
-    problem = port_problem(settings.host, settings.port)
+    problem = port_problem(settings.host, settings.port) or log_problem(settings)
     if problem:
         sys.stderr.write(f"mlship: {problem}\n")
         return EXIT_FAILED
