@@ -192,3 +192,23 @@ def test_v2_errors(client: TestClient, spec: RuntimeSpec) -> None:
     missing["inputs"] = missing["inputs"][1:]
     response = client.post(url, json=missing)
     assert response.status_code == 422 and "records[0].price is required" in response.json()["error"]
+
+
+def test_v2_infer_flat_tensors(client: TestClient, spec: RuntimeSpec, expected: list[Any]) -> None:
+    body = v2_request(ROWS[:2])
+    for tensor in body["inputs"]:
+        tensor["shape"] = [2]
+        tensor["data"] = [value for (value,) in tensor["data"]]
+    response = client.post(f"/v2/models/{spec.name}/infer", json=body)
+    assert response.json()["outputs"][0]["data"] == expected[:2]
+
+
+def test_not_ready_before_the_model_loads(spec: RuntimeSpec, tmp_path: Path) -> None:
+    served = spec_with(spec, tmp_path)
+    unstarted = TestClient(create_app(served, resolve(served)))  # no lifespan: the model never loads
+    ready = unstarted.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["status"] == "loading"
+    assert unstarted.get("/healthz").status_code == 200
+    assert unstarted.get("/v2/health/ready").status_code == 503
+    response = unstarted.post("/predict", json={"records": [ROW]})
+    assert response.status_code == 503 and "not ready" in response.json()["error"]
