@@ -178,6 +178,14 @@ class Serving(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    threads: int = Field(default=1, ge=1, description="native (OpenMP/BLAS) threads per worker")
+    batching: bool = Field(default=True, description="score requests that queue together in one call")
+    max_batch_rows: int = Field(default=512, ge=1)
+    strict_schema: bool = Field(default=False, description="also reject out-of-range values and categories")
+    graceful_timeout: float = Field(
+        default=30.0, gt=0, description="seconds in-flight requests get at SIGTERM"
+    )
+    access_log: bool = False
 
 
 class Monitor(_Section):

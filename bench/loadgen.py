@@ -1,0 +1,133 @@
+"""A small closed-loop HTTP/1.1 load generator on raw asyncio sockets (loopback only).
+
+Each of `concurrency` keep-alive connections sends one request, waits for the whole response,
+and sends the next. Bounded twice: by `duration` seconds and by `max_requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.percentile(0.50), 2),
+            "p99_ms": round(self.percentile(0.99), 2),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 2) if self.latencies_ms else float("nan"),
+            "requests": self.requests,
+            "errors": self.errors,
+        }
+
+
+def build_request(host: str, port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = None
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        lowered = name.strip().lower()
+        if lowered == b"content-length":
+            length = int(value.strip())
+        elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if length is not None:
+        await reader.readexactly(length)
+    elif chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def _worker(
+    host: str,
+    port: int,
+    request: bytes,
+    stop_at: float,
+    budget: list[int],
+    latencies: list[float],
+    errors: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < stop_at and budget[0] > 0:
+            budget[0] -= 1
+            started = time.perf_counter()
+            try:
+                writer.write(request)
+                status = await _read_response(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors[0] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                continue
+            if status != 200:
+                errors[0] += 1
+            else:
+                latencies.append((time.perf_counter() - started) * 1000.0)
+    finally:
+        writer.close()
+
+
+async def _run(
+    host: str, port: int, path: str, body: bytes, concurrency: int, duration: float, max_requests: int
+) -> LoadResult:
+    request = build_request(host, port, path, body)
+    latencies: list[float] = []
+    errors = [0]
+    budget = [max_requests]
+    started = time.perf_counter()
+    stop_at = started + duration
+    await asyncio.gather(
+        *(_worker(host, port, request, stop_at, budget, latencies, errors) for _ in range(concurrency))
+    )
+    seconds = time.perf_counter() - started
+    return LoadResult(len(latencies), errors[0], seconds, latencies)
+
+
+def run_load(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    duration: float,
+    max_requests: int = 200_000,
+) -> LoadResult:
+    """Closed-loop load for at most `duration` seconds and `max_requests` requests."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only targets loopback")
+    return asyncio.run(_run(host, port, path, body, concurrency, duration, max_requests))

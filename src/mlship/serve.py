@@ -1,0 +1,67 @@
+"""`mlship serve`'s core: the runtime spec of a project (with its serving settings), served locally."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from mlship.config import Config
+from mlship.errors import ProjectCodeError, UsageError
+from mlship.project import Project
+from mlship.serving.pipeline import RuntimeSpec
+
+
+def runtime_extra(config: Config, root: Path | None = None) -> dict[str, Any]:
+    """The `extra` the serving runtime reads: logging, serving, contract schema and examples.
+
+    With `root`, a relative logging.path is made absolute against the project (local serving);
+    without, it stays relative to the runtime's working directory (inside an image).
+    """
+    data = config.to_data()
+    logging = dict(data["logging"])
+    if root is not None and not Path(logging["path"]).is_absolute():
+        logging["path"] = str(root / logging["path"])
+    contract = data["contract"]
+    return {
+        "logging": logging,
+        "serving": data["serving"],
+        "contract_schema": contract["schema"],
+        "examples": [{"input": e["input"]} for e in contract["examples"]],
+    }
+
+
+def serving_spec(project: Project) -> RuntimeSpec:
+    from mlship.stages import runtime_spec
+
+    spec = runtime_spec(project)
+    if spec.model_sha256 is None:
+        raise ProjectCodeError(f"no trained model in {project.artifact_dir}", hint="run `mlship train` first")
+    return dataclasses.replace(spec, extra=runtime_extra(project.config, project.root))
+
+
+def serve(
+    project: Project,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    log_dir: Path | None = None,
+    log_level: str = "info",
+) -> int:
+    """Serve the project's model until interrupted; returns the exit code."""
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port number (1-65535)")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    from mlship.serving.server import run
+
+    spec = serving_spec(project)
+    return run(
+        spec,
+        host=host,
+        port=port,
+        workers=workers,
+        log_dir=str(log_dir.resolve()) if log_dir else None,
+        log_level=log_level,
+    )

@@ -1,0 +1,169 @@
+"""Request validation: the body's shape, then each record against the contract schema.
+
+Every problem names the record index and the field, so a client can fix its input. Types and
+required fields are always checked when a schema exists; ranges and category values only in
+strict mode (`serving.strict_schema`), because a model may be asked outside its training range
+on purpose (the log then shows it to `mlship monitor`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_ERRORS = 20
+
+
+class RequestError(Exception):
+    """The client's request is unusable; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: NaN and Infinity are refused (they cannot be logged or answered as JSON)."""
+    if not body:
+        raise RequestError(400, "the request body is empty; send JSON")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise RequestError(400, "the request body is not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    return _is_number(value) and (isinstance(value, int) or float(value).is_integer())
+
+
+TYPE_CHECKS = {
+    "number": (_is_number, "a number"),
+    "integer": (_is_integer, "an integer"),
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+    "category": (lambda v: isinstance(v, (str, int)) and not isinstance(v, bool), "a category (string)"),
+}
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    kind: str
+    required: bool
+    minimum: float | None
+    maximum: float | None
+    values: frozenset[Any] | None
+    test: Any = None
+    wanted: str = "a value"
+
+    def check(self, value: Any, strict: bool) -> str | None:
+        if value is None:
+            return "is required" if self.required else None
+        if self.test is not None and not self.test(value):
+            return f"must be {self.wanted}, got {_describe(value)}"
+        if self.kind in ("number", "integer") and not math.isfinite(value):
+            return "must be a finite number"
+        if not strict:
+            return None
+        if self.minimum is not None and value < self.minimum:
+            return f"must be >= {self.minimum:g}, got {_describe(value)}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be <= {self.maximum:g}, got {_describe(value)}"
+        if self.values is not None and value not in self.values:
+            return f"must be one of {sorted(map(str, self.values))}, got {_describe(value)}"
+        return None
+
+
+def compile_schema(schema: Mapping[str, Any] | None) -> list[FieldRule]:
+    rules = []
+    for name, spec in (schema or {}).items():
+        spec = spec or {}
+        values = spec.get("values")
+        kind = str(spec.get("type", "any"))
+        test, wanted = TYPE_CHECKS.get(kind, (None, "a value"))
+        rules.append(
+            FieldRule(
+                name=str(name),
+                kind=kind,
+                required=bool(spec.get("required", True)),
+                minimum=spec.get("min"),
+                maximum=spec.get("max"),
+                values=frozenset(values) if values is not None else None,
+                test=test,
+                wanted=wanted,
+            )
+        )
+    return rules
+
+
+class Validator:
+    """Checks a decoded body `{"records": [...]}` and returns the list of records."""
+
+    def __init__(self, schema: Mapping[str, Any] | None, *, strict: bool = False):
+        self.rules = compile_schema(schema)
+        self.strict = strict
+
+    def records(self, payload: Any) -> list[dict[str, Any]]:
+        if not isinstance(payload, dict):
+            raise RequestError(422, 'the body must be a JSON object like {"records": [{...}, ...]}')
+        records = payload.get("records")
+        if records is None:
+            raise RequestError(422, 'the body has no "records" list')
+        if not isinstance(records, list):
+            raise RequestError(422, f'"records" must be a list of objects, got {type(records).__name__}')
+        if not records:
+            raise RequestError(422, '"records" is empty; send at least one record')
+        self.check(records)
+        return records
+
+    def check(self, records: list[Any]) -> None:
+        errors: list[dict[str, Any]] = []
+        rules, strict = self.rules, self.strict
+        for index, record in enumerate(records):
+            if not isinstance(record, dict):
+                errors.append(_error(index, None, f"must be an object, got {_describe(record)}"))
+            elif rules:
+                for rule in rules:
+                    value = record.get(rule.name)
+                    if value is None and not rule.required:
+                        # An optional field left out is sent to the model as missing (null),
+                        # so every record carries the same columns, alone or batched.
+                        record[rule.name] = None
+                        continue
+                    problem = rule.check(value, strict)
+                    if problem is not None:
+                        errors.append(_error(index, rule.name, problem))
+            elif not record:
+                errors.append(_error(index, None, "is an empty object"))
+            if len(errors) >= MAX_ERRORS:
+                break
+        if errors:
+            errors = errors[:MAX_ERRORS]
+            first = errors[0]["message"]
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise RequestError(422, first + more, errors)
+
+
+def _error(index: int, field: str | None, problem: str) -> dict[str, Any]:
+    where = f"records[{index}]" + (f".{field}" if field else "")
+    return {"record": index, "field": field, "message": f"{where} {problem}"}
