@@ -21,9 +21,7 @@ def docker_client(timeout: int = 120) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as exc:
-        raise UnreachableError(
-            f"cannot reach the docker engine ({_short(exc)})", hint=START_HINT
-        ) from None
+        raise UnreachableError(f"cannot reach the docker engine ({_short(exc)})", hint=START_HINT) from None
     return client
 
 

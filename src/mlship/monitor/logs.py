@@ -130,7 +130,7 @@ def _read_file(
         out = entry.get("outputs")
         if not isinstance(out, list) or len(out) != len(inputs):
             out = [None] * len(inputs)
-        for record, value in zip(inputs, out):
+        for record, value in zip(inputs, out, strict=True):
             if isinstance(record, dict):
                 batch.append(record)
                 outputs.append(value)

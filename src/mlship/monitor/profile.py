@@ -47,7 +47,9 @@ def numeric_profile(values: np.ndarray, missing: int, *, seed: int = 0) -> dict[
         std=float(values.std()),
         min=float(values.min()),
         max=float(values.max()),
-        percentiles={str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))},
+        percentiles={
+            str(p): float(v) for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES), strict=True)
+        },
         edges=[float(e) for e in edges],
         bin_counts=np.bincount(idx, minlength=len(edges) + 1).astype(int).tolist(),
         sample=[float(v) for v in np.sort(sample)],
