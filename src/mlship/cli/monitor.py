@@ -79,3 +79,66 @@ def _render_monitor(result) -> None:  # type: ignore[no-untyped-def]
     if result.verdict != "drift":  # drift is reported as the command's error (exit 1)
         colour = "green" if result.verdict == "ok" else "yellow"
         stderr.print(f"verdict: [{colour}]{result.verdict}[/]")
+
+
+@app.command("replay")
+def replay_command(
+    log: list[Path] = typer.Argument(..., help="Prediction log files or directories."),
+    model: str = typer.Option(..., "--model", "-m", help="A project directory, or a local image to run."),
+    since: str = typer.Option(
+        None, "--since", help="Only requests newer than this: 30m, 6h, 7d or an ISO time."
+    ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="Replay at most this many records (oldest first)."
+    ),
+    tolerance: float = typer.Option(1e-6, "--tolerance", min=0, help="Numeric outputs within this agree."),
+    min_agreement: float = typer.Option(
+        None, "--min-agreement", min=0, max=1, help="Exit 1 when the share of agreeing records is lower."
+    ),
+    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Re-score logged inputs with another model version: agreement and how far outputs moved."""
+    from mlship.monitor.replay import check, replay
+
+    with progress(f"Replaying logged requests through {model}", json_mode=json_mode) as update:
+        result = replay(
+            logs=log,
+            model=model,
+            since=since,
+            limit=limit,
+            tolerance=tolerance,
+            min_agreement=min_agreement,
+            progress=update,
+        )
+    emit(result, json_mode=json_mode, render=_render_replay)
+    check(result)
+
+
+def _render_replay(result) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    versions = ", ".join(f"{v} ({n})" for v, n in result.logged_versions.items())
+    stderr.print(f"logged by {versions}; replayed with {result.model_version}")
+    agreement = "n/a" if result.agreement is None else f"{result.agreement:.2%}"
+    stdout.print(
+        f"agreement: {agreement} ({result.agreed}/{result.compared} records within {result.tolerance:g})"
+        f"; {result.rejected} rejected by the new model; {result.no_output} logged without output"
+    )
+    if result.differences:
+        table = Table(show_edge=False, pad_edge=False, title="new - logged")
+        for column in ("output", "n", "mean", "mean |d|", "p1", "p50", "p99", "max |d|"):
+            table.add_column(column, justify="left" if column == "output" else "right")
+        for name, d in result.differences.items():
+            p = d["percentiles"]
+            table.add_row(
+                name,
+                str(d["count"]),
+                *(f"{v:.4g}" for v in (d["mean"], d["mean_abs"], p["1"], p["50"], p["99"])),
+                f"{d['max_abs']:.4g}",
+            )
+        stdout.print(table)
+    for change in result.changes:
+        stdout.print(
+            f"  {change['output']}: {change['logged']} -> {change['replayed']} ({change['count']}x)",
+            markup=False,
+        )

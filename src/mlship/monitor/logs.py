@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -93,26 +94,51 @@ def read_logs(
     return live
 
 
-def _read_file(
-    path: Path, live: LiveData, loads: Any, cutoff: str | None, fields: list[str], keep_outputs: bool
-) -> None:
+def _entries(path: Path, loads: Any, cutoff: str | None, bad: list[int]) -> Iterator[dict[str, Any]]:
+    """The request lines of one file at or after the cutoff; unparsable lines are counted in bad[0]."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-    batch: list[dict[str, Any]] = []
-    outputs: list[Any] = []
     for line in data.splitlines():
         if not line.strip():
             continue
         try:
             entry = loads(line)
             ts = entry.get("ts") or ""
-        except (ValueError, AttributeError):
-            live.bad_lines += 1  # a line cut short by a crash must not stop the report
+        except (ValueError, AttributeError, TypeError):
+            bad[0] += 1  # a line cut short by a crash must not stop the report
             continue
-        if cutoff is not None and ts[:19] < cutoff:
-            continue
+        if cutoff is None or ts[:19] >= cutoff:
+            yield entry
+
+
+def scored_records(entry: dict[str, Any]) -> list[tuple[dict[str, Any], Any]] | None:
+    """(input record, logged output) pairs of a successful request; None for a failed one."""
+    status, inputs = entry.get("status"), entry.get("inputs")
+    if entry.get("error") or not isinstance(status, int) or status >= 400 or not isinstance(inputs, list):
+        return None
+    out = entry.get("outputs")
+    if not isinstance(out, list) or len(out) != len(inputs):
+        out = [None] * len(inputs)
+    return [(r, o) for r, o in zip(inputs, out, strict=True) if isinstance(r, dict)]
+
+
+def iter_requests(files: list[Path], *, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Every logged request (failed ones too) in the files, at or after `since`."""
+    loads, bad = _json_loads(), [0]
+    cutoff = _ts_key(since) if since else None
+    for path in files:
+        yield from _entries(path, loads, cutoff, bad)
+
+
+def _read_file(
+    path: Path, live: LiveData, loads: Any, cutoff: str | None, fields: list[str], keep_outputs: bool
+) -> None:
+    batch: list[dict[str, Any]] = []
+    outputs: list[Any] = []
+    bad = [0]
+    for entry in _entries(path, loads, cutoff, bad):
         live.requests += 1
         status = entry.get("status")
         live.statuses[status] += 1
@@ -120,20 +146,18 @@ def _read_file(
         latency = entry.get("latency_ms")
         if isinstance(latency, (int, float)):
             live.latency_ms.append(latency)
+        ts = entry.get("ts")
         if ts:
             live.first_ts = ts if live.first_ts is None or ts < live.first_ts else live.first_ts
             live.last_ts = ts if live.last_ts is None or ts > live.last_ts else live.last_ts
-        inputs = entry.get("inputs")
-        if entry.get("error") or not isinstance(status, int) or status >= 400 or not isinstance(inputs, list):
+        pairs = scored_records(entry)
+        if pairs is None:
             live.failed += 1
             continue
-        out = entry.get("outputs")
-        if not isinstance(out, list) or len(out) != len(inputs):
-            out = [None] * len(inputs)
-        for record, value in zip(inputs, out, strict=True):
-            if isinstance(record, dict):
-                batch.append(record)
-                outputs.append(value)
+        for record, value in pairs:
+            batch.append(record)
+            outputs.append(value)
+    live.bad_lines += bad[0]
     _append(live, batch, outputs, fields, keep_outputs)
 
 
