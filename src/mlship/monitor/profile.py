@@ -171,7 +171,7 @@ def write_reference(project: Any, data_path: Path, artifact_dir: Path) -> Path |
     except Exception as exc:  # noqa: BLE001 - the project's code may raise anything here
         log.warning("mlship: no reference profile for monitoring (%s: %s)", type(exc).__name__, exc)
         profile = {"format": FORMAT, "error": f"{type(exc).__name__}: {exc}"}
-    target.write_text(json.dumps(profile, indent=1, sort_keys=True) + "\n")
+    target.write_text(json.dumps(profile, indent=1) + "\n")
     return target if "error" not in profile else None
 
 

@@ -1,0 +1,164 @@
+"""Fixtures for monitor tests: the example project, trained for real, and traffic logged in its name."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Prediction log lines in the serving runtime's documented format (one request per line).
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def log_lines(
+    records: list[dict[str, Any]],
+    outputs: list[Any],
+    *,
+    model_version: str = "0.1.0+test",
+    start: datetime | None = None,
+    batch: int = 1,
+    step: timedelta = timedelta(seconds=1),
+) -> list[str]:
+    start = start or datetime.now(timezone.utc) - timedelta(minutes=30)
+    lines = []
+    for i in range(0, len(records), batch):
+        inputs = [{k: _clean(v) for k, v in r.items()} for r in records[i : i + batch]]
+        entry = {
+            "ts": (start + step * (i // batch)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "request_id": uuid.uuid4().hex,
+            "model_version": model_version,
+            "endpoint": "/predict",
+            "status": 200,
+            "latency_ms": 3.5 + (i % 7),
+            "inputs": inputs,
+            "outputs": [_clean(o) for o in outputs[i : i + batch]],
+            "error": None,
+        }
+        lines.append(json.dumps(entry))
+    return lines
+
+
+def failed_line(record: dict[str, Any], *, status: int = 422, ts: datetime | None = None) -> str:
+    ts = ts or datetime.now(timezone.utc)
+    return json.dumps(
+        {
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "request_id": uuid.uuid4().hex,
+            "model_version": "0.1.0+test",
+            "endpoint": "/predict",
+            "status": status,
+            "latency_ms": 1.0,
+            "inputs": [record],
+            "outputs": None,
+            "error": "preprocess rejected the input",
+        }
+    )
+
+
+def write_log(log_dir: Path, lines: list[str], *, stamp: str = "20240101T000000", pid: int = 4242) -> Path:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"predictions-{stamp}-{pid}.jsonl"
+    with path.open("a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def make_project(root: Path, name: str, *, params: dict[str, Any] | None = None):
+    from mlship.project import Project
+    from mlship.scaffold import init_project
+    from mlship.stages import train
+
+    init_project(directory=root / name, no_input=True)
+    if params:
+        config = root / name / "mlship.yaml"
+        text = config.read_text()
+        for key, value in params.items():
+            text = text.replace("params:\n", f"params:\n  {key}: {value}\n", 1)
+        config.write_text(text)
+    project = Project.load(root / name)
+    train(project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The example model (templates/project), rendered and trained with `mlship train`'s code."""
+    return make_project(tmp_path_factory.mktemp("monitor"), "t9demo")
+
+
+@pytest.fixture(scope="session")
+def pipeline(demo):
+    from mlship.stages import load_pipeline
+
+    return load_pipeline(demo)
+
+
+@pytest.fixture(scope="session")
+def training_inputs(demo):
+    """The training records as clients would send them (no target column)."""
+    import pandas as pd
+
+    return pd.read_csv(demo.data_path()).drop(columns=["demand"])
+
+
+@pytest.fixture
+def write_traffic(demo, pipeline, tmp_path) -> Callable[..., Path]:
+    """Log `records` as served traffic; returns the log directory.
+
+    Until `mlship serve` writes the log in this branch, this scores the records with the real
+    pipeline and writes the documented JSON Lines format. Swapping in the real server means
+    POSTing the records to /predict of `python -m mlship.serving --log-dir DIR` here instead.
+    """
+
+    def write(
+        records,
+        *,
+        log_dir: Path | None = None,
+        batch: int = 1,
+        failed: int = 0,
+        unsent: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> Path:
+        import pandas as pd
+
+        frame = records if isinstance(records, pd.DataFrame) else pd.DataFrame.from_records(records)
+        frame = frame.reset_index(drop=True)
+        outputs = pipeline.predict_frame(frame)
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        for row in rows:  # fields a client left out (the server filled them in)
+            for name in unsent:
+                row.pop(name, None)
+        lines = log_lines(rows, outputs, model_version=pipeline.spec.model_version, batch=batch, **kwargs)
+        lines += [failed_line(rows[i % len(rows)]) for i in range(failed)]
+        target = log_dir or tmp_path / "logs"
+        write_log(target, lines)
+        return target
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if in_ci():
+            pytest.fail("chromium is required in CI (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return found
