@@ -80,18 +80,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def make_project(root: Path, name: str, *, params: dict[str, Any] | None = None):
+def make_project(root: Path, name: str, *, replace: dict[str, str] | None = None):
+    """Render the example project and train it; `replace` edits mlship.yaml's text first."""
     from mlship.project import Project
     from mlship.scaffold import init_project
     from mlship.stages import train
 
     init_project(directory=root / name, no_input=True)
-    if params:
-        config = root / name / "mlship.yaml"
-        text = config.read_text()
-        for key, value in params.items():
-            text = text.replace("params:\n", f"params:\n  {key}: {value}\n", 1)
-        config.write_text(text)
+    config = root / name / "mlship.yaml"
+    text = config.read_text()
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)
     project = Project.load(root / name)
     train(project)
     return project
@@ -101,6 +102,12 @@ def make_project(root: Path, name: str, *, params: dict[str, Any] | None = None)
 def demo(tmp_path_factory):
     """The example model (templates/project), rendered and trained with `mlship train`'s code."""
     return make_project(tmp_path_factory.mktemp("monitor"), "t9demo")
+
+
+@pytest.fixture(scope="session")
+def retrained(tmp_path_factory):
+    """The same example project trained on another split: a new model version."""
+    return make_project(tmp_path_factory.mktemp("replay"), "t9demo_v2", replace={"seed: 42": "seed: 7"})
 
 
 @pytest.fixture(scope="session")
@@ -162,3 +169,11 @@ def chromium() -> str:
             pytest.fail("chromium is required in CI (apt-get install -y chromium)")
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     return found
+
+
+@pytest.fixture(scope="session")
+def logfmt():
+    """The log-line writers, for tests that build logs by hand."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(lines=log_lines, failed=failed_line, write=write_log)
