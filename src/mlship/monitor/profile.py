@@ -38,7 +38,7 @@ def numeric_profile(values: np.ndarray, missing: int, *, seed: int = 0) -> dict[
         out.update(edges=[], bin_counts=[0], sample=[], percentiles={})
         return out
     # Decile edges; duplicates collapse, so a 0/1 column gets the bins (-inf,0], (0,1], (1,inf).
-    edges = np.unique(np.percentile(values, DECILES))
+    edges = np.unique(np.percentile(values, DECILES, method="inverted_cdf"))
     idx = np.searchsorted(edges, values, side="left")
     rng = np.random.default_rng(seed)
     sample = values if len(values) <= SAMPLE_SIZE else rng.choice(values, SAMPLE_SIZE, replace=False)
@@ -111,7 +111,9 @@ def profile_column(series: Any, declared: str | None = None) -> dict[str, Any]:
 
 def prediction_columns(predictions: list[Any]) -> dict[str, list[Any]]:
     """Predictions as named columns: scalars -> `prediction`, dicts of scalars -> `prediction.KEY`."""
-    if predictions and all(isinstance(p, dict) for p in predictions[:100]):
+    if not predictions:
+        return {}
+    if all(isinstance(p, dict) for p in predictions[:100]):
         keys = sorted(
             {k for p in predictions[:1000] for k, v in p.items() if not isinstance(v, (list, dict))}
         )
@@ -119,7 +121,7 @@ def prediction_columns(predictions: list[Any]) -> dict[str, list[Any]]:
             f"{PREDICTION}.{k}": [p.get(k) if isinstance(p, dict) else None for p in predictions]
             for k in keys
         }
-    if predictions and any(isinstance(p, (list, dict)) for p in predictions[:100]):
+    if any(isinstance(p, (list, dict)) for p in predictions[:100]):
         return {}  # vectors (embeddings, per-class lists) have no single distribution to watch
     return {PREDICTION: list(predictions)}
 
