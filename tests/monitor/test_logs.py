@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mlship.errors import InputError, UsageError
-from mlship.monitor.logs import find_log_files, parse_since, read_logs
+from mlship.monitor.logs import find_log_files, parse_since
+from mlship.monitor.reader import read_logs
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -55,10 +56,40 @@ def test_columns_batches_failures_and_window(tmp_path, logfmt):
     )
     lines.append(logfmt.failed({"x": "oops"}, ts=NOW))
     path = logfmt.write(tmp_path, lines)
-    live = read_logs([path], fields=["x", "c", "absent"])
+    fields = {"x": "numeric", "c": "categorical", "absent": "numeric"}
+    live = read_logs([path], fields=fields, predictions={"prediction": "numeric"})
     assert live.requests == 5 and live.failed == 1 and live.records == 10
-    assert live.columns["x"] == [float(i) for i in range(10)] and live.outputs == [i * 2 for i in range(10)]
-    assert live.columns["absent"] == [None] * 10 and live.seen == {"x", "c"}
-    recent = read_logs([path], fields=["x"], since=NOW - timedelta(minutes=45))
-    # Requests at -2h, -1.5h, -1h, -30m (records 9..) and the failed one at NOW.
-    assert recent.requests == 2 and recent.columns["x"] == [9.0]
+    assert live.columns["x"].values.tolist() == [float(i) for i in range(10)]
+    assert live.columns["c"].counts == {"a": 5, "b": 5}
+    assert live.predictions["prediction"].values.tolist() == [i * 2 for i in range(10)]
+    absent = live.columns["absent"]
+    assert absent.missing == 10 and not absent.present and live.columns["x"].present
+    recent = read_logs([path], fields={"x": "numeric"}, since=NOW - timedelta(minutes=45))
+    # Requests at -2h, -1.5h, -1h, -30m (record 9) and the failed one at NOW.
+    assert recent.requests == 2 and recent.columns["x"].values.tolist() == [9.0]
+
+
+def test_chunks_and_workers_give_the_same_answer(tmp_path, logfmt, monkeypatch):
+    from mlship.monitor import reader
+
+    records = [{"x": i % 17 if i % 11 else None, "c": ["a", "b", 3, 3.0, True][i % 5]} for i in range(3000)]
+    path = logfmt.write(tmp_path, logfmt.lines(records, list(range(3000)), batch=2))
+    with path.open("a") as handle:
+        handle.write('{"cut short\n[1, 2]\n\n')
+    fields = {"x": "numeric", "c": "categorical"}
+    whole = read_logs([path], fields=fields, workers=1)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 10_000)
+    assert len(reader._chunks(path)) > 20
+    split = read_logs([path], fields=fields, workers=2)
+    for live in (whole, split):
+        assert (live.requests, live.records, live.bad_lines) == (1500, 3000, 2)
+        assert live.columns["c"].counts == {"a": 600, "b": 600, "3": 1200, "true": 600}
+        assert live.columns["x"].missing == 273
+    assert sorted(split.columns["x"].values) == sorted(whole.columns["x"].values)
+
+
+def test_values_that_are_not_numbers_count_as_missing():
+    from mlship.monitor.reader import make_column
+
+    column = make_column("numeric", [1, "2.5", None, "abc", {"a": 1}, float("nan"), True])
+    assert column.values.tolist() == [1.0, 2.5, 1.0] and column.missing == 4 and column.invalid == 2

@@ -11,8 +11,9 @@ import numpy as np
 
 from mlship.errors import ConfigError, UsageError
 from mlship.monitor.drift import FeatureDrift, compare, compare_predictions
-from mlship.monitor.logs import LiveData, find_log_files, parse_since, read_logs
+from mlship.monitor.logs import find_log_files, parse_since
 from mlship.monitor.profile import load_reference
+from mlship.monitor.reader import LiveData, read_logs
 
 
 @dataclass
@@ -85,10 +86,11 @@ def monitor(
     thresholds = project.config.monitor
     files = find_log_files(log_sources(project, env=env, logs=logs))
     moment: datetime | None = parse_since(since) if since else None
-    fields = list(reference["features"])
-    live = read_logs(files, fields=fields, since=moment, keep_outputs=bool(reference.get("predictions")))
-    features = compare(reference, live.columns, live.seen, thresholds)
-    predictions = compare_predictions(reference, live.outputs, thresholds)
+    kinds = {name: ref["kind"] for name, ref in reference["features"].items()}
+    outputs = {name: ref["kind"] for name, ref in reference.get("predictions", {}).items()}
+    live = read_logs(files, fields=kinds, predictions=outputs, since=moment)
+    features = compare(reference, live, thresholds)
+    predictions = compare_predictions(reference, live, thresholds)
     result = MonitorResult(
         verdict=_overall(live, features, predictions, thresholds),
         project=project.config.name,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlship.monitor import stats
-from mlship.monitor.profile import category_key, prediction_columns
+from mlship.monitor.reader import Column, LiveData
 
 PLOT_BINS = 30
 PLOT_CATEGORIES = 12
@@ -39,26 +39,13 @@ class FeatureDrift:
         return data
 
 
-def numeric_values(column: list[Any]) -> tuple[np.ndarray, int]:
-    """Floats (NaN where missing) and how many present values were not numbers."""
-    try:
-        return np.array(column, dtype=float), 0
-    except (TypeError, ValueError):
-        import pandas as pd
-
-        raw = pd.Series(column, dtype=object)
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return values, int((raw.notna() & np.isnan(values)).sum())
-
-
-def compare_numeric(name: str, ref: dict[str, Any], column: list[Any], thresholds: Any) -> FeatureDrift:
-    values, invalid = numeric_values(column)
-    finite = values[np.isfinite(values)]
+def compare_numeric(name: str, ref: dict[str, Any], column: Column, thresholds: Any) -> FeatureDrift:
+    finite = column.values
     row = FeatureDrift(name, "feature", "numeric", "ok", int(len(finite)))
     row.missing_reference = ref["missing_rate"]
-    row.missing_live = (len(values) - len(finite)) / len(values) if len(values) else 0.0
-    if invalid:
-        row.reasons.append(f"{invalid} values were not numbers (counted as missing)")
+    row.missing_live = column.missing / column.total if column.total else 0.0
+    if column.invalid:
+        row.reasons.append(f"{column.invalid} values were not numbers (counted as missing)")
     if len(finite):
         row.summary = {
             "reference_median": ref.get("percentiles", {}).get("50"),
@@ -71,15 +58,15 @@ def compare_numeric(name: str, ref: dict[str, Any], column: list[Any], threshold
         row.statistic, row.p_value = stats.ks_2samp(np.asarray(ref["sample"]), finite)
         row.test = "ks"
         row.plot = _numeric_plot(np.asarray(ref["sample"]), finite)
-    return _verdict(row, thresholds, thresholds.ks_pvalue, len(values))
+    return _verdict(row, thresholds, thresholds.ks_pvalue, column.total)
 
 
-def compare_categorical(name: str, ref: dict[str, Any], column: list[Any], thresholds: Any) -> FeatureDrift:
-    live = Counter(category_key(v) for v in column if v is not None and v == v)
+def compare_categorical(name: str, ref: dict[str, Any], column: Column, thresholds: Any) -> FeatureDrift:
+    live = Counter(column.counts)
     present = sum(live.values())
     row = FeatureDrift(name, "feature", "categorical", "ok", present)
     row.missing_reference = ref["missing_rate"]
-    row.missing_live = (len(column) - present) / len(column) if column else 0.0
+    row.missing_live = column.missing / column.total if column.total else 0.0
     known = ref["counts"]
     if ref["truncated"]:
         # The reference kept only its top categories: the rest are "other", and nothing is "new".
@@ -104,7 +91,7 @@ def compare_categorical(name: str, ref: dict[str, Any], column: list[Any], thres
     if row.new_categories:
         shown = ", ".join(f"{k} ({v:.0%})" for k, v in list(row.new_categories.items())[:5])
         row.reasons.append(f"categories not seen in training: {shown}")
-    return _verdict(row, thresholds, thresholds.chi2_pvalue, len(column))
+    return _verdict(row, thresholds, thresholds.chi2_pvalue, column.total)
 
 
 def _verdict(row: FeatureDrift, thresholds: Any, alpha: float, records: int) -> FeatureDrift:
@@ -134,11 +121,12 @@ def _verdict(row: FeatureDrift, thresholds: Any, alpha: float, records: int) -> 
     return row
 
 
-def compare(reference: dict[str, Any], columns: dict[str, list[Any]], seen: set[str], thresholds: Any):
+def compare(reference: dict[str, Any], live: LiveData, thresholds: Any) -> list[FeatureDrift]:
     """Rows for the reference's features, in the reference's order."""
     rows = []
     for name, ref in reference["features"].items():
-        if name not in seen and any(columns.values()):
+        column = live.columns[name]
+        if not column.present and live.records:
             row = FeatureDrift(
                 name, "feature", ref["kind"], "absent", 0, missing_reference=ref["missing_rate"]
             )
@@ -146,16 +134,15 @@ def compare(reference: dict[str, Any], columns: dict[str, list[Any]], seen: set[
             rows.append(row)
             continue
         compare_one = compare_numeric if ref["kind"] == "numeric" else compare_categorical
-        rows.append(compare_one(name, ref, columns[name], thresholds))
+        rows.append(compare_one(name, ref, column, thresholds))
     return rows
 
 
-def compare_predictions(reference: dict[str, Any], outputs: list[Any], thresholds: Any) -> list[FeatureDrift]:
+def compare_predictions(reference: dict[str, Any], live: LiveData, thresholds: Any) -> list[FeatureDrift]:
     rows = []
-    live = prediction_columns([o for o in outputs if o is not None])
     for name, ref in reference.get("predictions", {}).items():
         compare_one = compare_numeric if ref["kind"] == "numeric" else compare_categorical
-        row = compare_one(name, ref, live.get(name, []), thresholds)
+        row = compare_one(name, ref, live.predictions[name], thresholds)
         row.role = "prediction"
         rows.append(row)
     return rows
