@@ -167,7 +167,7 @@ def _read_chunk(
     live = LiveData(bad_lines=bad, requests=len(entries))
     live.statuses.update([e.get("status") for e in entries])
     live.model_versions.update([e.get("model_version") for e in entries])
-    live.latency_ms = [x for e in entries if type(x := e.get("latency_ms")) in (float, int)]
+    live.latency_ms = [e["latency_ms"] for e in entries if type(e.get("latency_ms")) in (float, int)]
     stamps = [ts for e in entries if type(ts := e.get("ts")) is str]
     if stamps:
         live.first_ts, live.last_ts = min(stamps), max(stamps)

@@ -161,7 +161,7 @@ def _compare(result: ReplayResult, pairs: list[tuple[dict, Any]], new_outputs: l
         for key in old_flat.keys() | new_flat.keys():
             a, b = old_flat.get(key), new_flat.get(key)
             if _numeric(a) and _numeric(b):
-                delta = float(b) - float(a)
+                delta = float(b) - float(a)  # type: ignore[arg-type]
                 diffs.setdefault(key, []).append(delta)
                 largest = max(largest, abs(delta))
                 same = same and abs(delta) <= result.tolerance

@@ -11,7 +11,7 @@ import numpy as np
 PSI_FLOOR = 1e-4
 
 
-def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
     """Population stability index between two count (or share) vectors over the same bins."""
     e = np.asarray(expected, dtype=float)
     a = np.asarray(actual, dtype=float)
