@@ -152,7 +152,8 @@ def write_traffic(demo, pipeline, tmp_path) -> Callable[..., Path]:
         for row in rows:  # fields a client left out (the server filled them in)
             for name in unsent:
                 row.pop(name, None)
-        lines = log_lines(rows, outputs, model_version=pipeline.spec.model_version, batch=batch, **kwargs)
+        kwargs.setdefault("model_version", pipeline.spec.model_version)
+        lines = log_lines(rows, outputs, batch=batch, **kwargs)
         lines += [failed_line(rows[i % len(rows)]) for i in range(failed)]
         target = log_dir or tmp_path / "logs"
         write_log(target, lines)

@@ -64,6 +64,7 @@ def test_training_like_traffic_reports_no_drift(demo, training_inputs, write_tra
     assert set(verdicts(data).values()) == {"ok"}
     assert data["traffic"]["requests"] == 603 and data["traffic"]["failed"] == 3
     assert data["traffic"]["records"] == 600 and data["traffic"]["statuses"] == {"200": 600, "422": 3}
+    assert data["notes"] == []
 
 
 def test_shifted_feature_and_new_category_are_exactly_what_is_reported(demo, training_inputs, write_traffic):
@@ -177,3 +178,12 @@ def test_monitor_without_a_reference_says_how_to_get_one(tmp_path, training_inpu
     result = run("monitor", str(tmp_path / "untrained"), "--log", str(logs))
     assert result.exception.exit_code == 2
     assert "mlship train" in result.exception.hint
+
+
+def test_logs_of_another_model_version_are_flagged(demo, training_inputs, write_traffic):
+    logs = write_traffic(training_inputs.head(150), model_version="0.0.9+0123456789ab")
+    code, data = monitor_json(demo, "--log", str(logs))
+    assert code == 0
+    assert any(
+        "0.0.9+0123456789ab" in note and "reference belongs to model" in note for note in data["notes"]
+    )

@@ -115,7 +115,7 @@ def monitor(
             "created": reference["created"],
             "data": (reference.get("data") or {}).get("path"),
         },
-        notes=_notes(live, reference),
+        notes=_notes(live, reference, project),
     )
     if report is not None:
         from mlship.monitor.report import write_report
@@ -152,12 +152,25 @@ def _traffic(live: LiveData) -> dict[str, Any]:
     }
 
 
-def _notes(live: LiveData, reference: dict[str, Any]) -> list[str]:
+def _notes(live: LiveData, reference: dict[str, Any], project: Any) -> list[str]:
     notes = []
     if live.bad_lines:
         notes.append(f"{live.bad_lines} log lines were not JSON and were skipped")
     if len(live.model_versions) > 1:
         notes.append(f"the log holds {len(live.model_versions)} model versions; all are compared together")
+    sha = project.artifact_sha256 or ""
+    current = f"{project.config.version}+{sha[:12]}" if sha else project.config.version
+    others = [str(v) for v in live.model_versions if v != current]
+    if live.model_versions and others:
+        notes.append(
+            f"the reference belongs to model {current}; the log was written by {', '.join(others[:3])}"
+            " (prediction drift may be a model change, not a data change)"
+        )
+    rate = project.config.logging.sample_rate
+    if rate < 1:
+        notes.append(
+            f"logging.sample_rate is {rate:g}: the log keeps every failure, so error_rate overstates"
+        )
     if reference.get("prediction_error"):
         notes.append(f"no prediction reference: {reference['prediction_error']}")
     return notes
