@@ -51,13 +51,19 @@ def log_lines(
     return lines
 
 
-def failed_line(record: dict[str, Any], *, status: int = 422, ts: datetime | None = None) -> str:
+def failed_line(
+    record: dict[str, Any],
+    *,
+    status: int = 422,
+    ts: datetime | None = None,
+    model_version: str = "0.1.0+test",
+) -> str:
     ts = ts or datetime.now(timezone.utc)
     return json.dumps(
         {
             "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "request_id": uuid.uuid4().hex,
-            "model_version": "0.1.0+test",
+            "model_version": model_version,
             "endpoint": "/predict",
             "status": status,
             "latency_ms": 1.0,
@@ -154,7 +160,8 @@ def write_traffic(demo, pipeline, tmp_path) -> Callable[..., Path]:
                 row.pop(name, None)
         kwargs.setdefault("model_version", pipeline.spec.model_version)
         lines = log_lines(rows, outputs, batch=batch, **kwargs)
-        lines += [failed_line(rows[i % len(rows)]) for i in range(failed)]
+        version = kwargs["model_version"]
+        lines += [failed_line(rows[i % len(rows)], model_version=version) for i in range(failed)]
         target = log_dir or tmp_path / "logs"
         write_log(target, lines)
         return target
