@@ -187,3 +187,16 @@ def test_logs_of_another_model_version_are_flagged(demo, training_inputs, write_
     assert any(
         "0.0.9+0123456789ab" in note and "reference belongs to model" in note for note in data["notes"]
     )
+
+
+def test_without_log_or_env_reads_the_local_logging_path(demo, training_inputs, write_traffic):
+    import shutil
+
+    local = demo.root / demo.config.logging.path  # where `mlship serve` writes on this machine
+    try:
+        write_traffic(training_inputs.sample(200, random_state=12), log_dir=local)
+        code, data = monitor_json(demo)
+        assert code == 0 and data["traffic"]["records"] == 200
+        assert all(source.startswith(str(local)) for source in data["sources"])
+    finally:
+        shutil.rmtree(local, ignore_errors=True)

@@ -106,13 +106,23 @@ def read_logs(
     tasks = [
         (str(p), start, end, cutoff, fields, predictions or {}) for p in chosen for start, end in _chunks(p)
     ]
-    count = min(workers or os.cpu_count() or 1, len(tasks), MAX_WORKERS)
+    count = min(workers or idle_cores(), len(tasks), MAX_WORKERS)
     live = LiveData(files=[str(p) for p in chosen])
     live.columns = {name: Column(kind) for name, kind in fields.items()}
     live.predictions = {name: Column(kind) for name, kind in (predictions or {}).items()}
     for part in _run(tasks, count):
         live.merge(part)
     return live
+
+
+def idle_cores() -> int:
+    """Cores not already busy: on a loaded machine extra processes only add pickling and forking."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))
 
 
 def _run(tasks: list[tuple], count: int):
