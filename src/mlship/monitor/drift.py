@@ -57,6 +57,7 @@ def compare_numeric(name: str, ref: dict[str, Any], column: Column, thresholds: 
         row.psi = stats.psi(ref["bin_counts"], stats.bin_counts(finite, ref["edges"]))
         row.statistic, row.p_value = stats.ks_2samp(np.asarray(ref["sample"]), finite)
         row.test = "ks"
+    if len(finite) and ref["sample"]:  # a few values are still worth looking at
         row.plot = _numeric_plot(np.asarray(ref["sample"]), finite)
     return _verdict(row, thresholds, thresholds.ks_pvalue, column.total)
 
@@ -87,6 +88,7 @@ def compare_categorical(name: str, ref: dict[str, Any], column: Column, threshol
         row.psi = stats.psi(ref_counts, live_counts)
         row.statistic, row.p_value, _ = stats.chi2_2samp(ref_counts, live_counts)
         row.test = "chi2"
+    if present:
         row.plot = _categorical_plot(categories, ref_counts, live_counts, set(row.new_categories))
     if row.new_categories:
         shown = ", ".join(f"{k} ({v:.0%})" for k, v in list(row.new_categories.items())[:5])
