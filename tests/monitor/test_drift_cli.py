@@ -54,6 +54,16 @@ def test_train_writes_the_reference_profile(demo):
     assert sum(temperature["bin_counts"]) == 389 and len(temperature["sample"]) == 389
     prediction = profile["predictions"]["prediction"]
     assert prediction["kind"] == "numeric" and prediction["count"] == 400
+    assert profile["data"]["path"] == "data/train.csv"
+
+
+def test_the_profile_keeps_training_reproducible(demo):
+    from mlship.stages import train
+
+    before = (demo.artifact_dir / "reference.json").read_bytes()
+    first = train(demo).artifact_sha256
+    assert train(demo).artifact_sha256 == first
+    assert (demo.artifact_dir / "reference.json").read_bytes() == before
 
 
 def test_training_like_traffic_reports_no_drift(demo, training_inputs, write_traffic):

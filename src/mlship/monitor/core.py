@@ -112,8 +112,8 @@ def monitor(
         predictions=predictions,
         reference={
             "rows": reference["rows"],
-            "created": reference["created"],
             "data": (reference.get("data") or {}).get("path"),
+            "data_sha256": (reference.get("data") or {}).get("sha256"),
         },
         notes=_notes(live, reference, project),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +136,10 @@ def build_profile(
     preds: dict[str, Any] = {}
     for name, column in prediction_columns(predictions or []).items():
         preds[name] = profile_column(pd.Series(column, dtype=object).infer_objects())
+    # No timestamp: the same data and model give the same file, so the artifacts' digest (the model
+    # version) stays reproducible.
     return {
         "format": FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": int(len(frame)),
         "features": features,
         "predictions": preds,
@@ -203,13 +203,21 @@ def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[st
         log.warning("mlship: reference profile without predictions (%s)", prediction_error)
     profile = build_profile(frame, predictions, declared=declared)
     profile["data"] = {
-        "path": str(data_path),
+        "path": _shown(data_path, project.root),
         "sha256": _sha256(data_path),
         "columns": list(map(str, raw.columns)),
     }
     if prediction_error:
         profile["prediction_error"] = prediction_error
     return profile
+
+
+def _shown(path: Path, root: Path) -> str:
+    # Relative to the project, so the file (and the artifacts' digest) is the same on every machine.
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _sha256(path: Path) -> str:
