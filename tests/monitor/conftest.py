@@ -169,6 +169,82 @@ def write_traffic(demo, pipeline, tmp_path) -> Callable[..., Path]:
     return write
 
 
+def serving_runtime() -> bool:
+    """Whether this checkout has `mlship serve` (the serving issue's runtime, which writes the log)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mlship.serve") is not None and os.environ.get("MLSHIP_T9_WRITER") != "1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post(url: str, records: list[dict[str, Any]]) -> int:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"records": records}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture
+def served_traffic(demo, write_traffic, tmp_path) -> Callable[..., Path]:
+    """Send `records` to the real `mlship serve` of the example model and return its log directory.
+
+    Where this checkout has no serving runtime yet, the records are logged by `write_traffic`
+    (same line format). `failed` adds requests the server rejects (422).
+    """
+
+    def serve(records, *, batch: int = 1, failed: int = 0) -> Path:
+        import signal
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        if not serving_runtime():
+            return write_traffic(records, batch=batch, failed=failed)
+        log_dir, port = tmp_path / "served-logs", _free_port()
+        argv = [sys.executable, "-m", "mlship", "serve", str(demo.root), "--port", str(port)]
+        server = subprocess.Popen(
+            [*argv, "--log-dir", str(log_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlship serve did not become ready: {server.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+            frame = records.reset_index(drop=True)
+            rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+            statuses = [_post(f"{url}/predict", rows[i : i + batch]) for i in range(0, len(rows), batch)]
+            statuses += [_post(f"{url}/predict", [{"price": "not a number"}]) for _ in range(failed)]
+            assert statuses.count(200) == -(-len(rows) // batch), statuses
+        finally:
+            server.send_signal(signal.SIGTERM)  # the runtime flushes its log on SIGTERM
+            server.wait(timeout=30)
+        return log_dir
+
+    return serve
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -66,8 +66,8 @@ def test_the_profile_keeps_training_reproducible(demo):
     assert (demo.artifact_dir / "reference.json").read_bytes() == before
 
 
-def test_training_like_traffic_reports_no_drift(demo, training_inputs, write_traffic):
-    logs = write_traffic(training_inputs.sample(600, replace=True, random_state=1), failed=3)
+def test_training_like_traffic_reports_no_drift(demo, training_inputs, served_traffic):
+    logs = served_traffic(training_inputs.sample(600, replace=True, random_state=1), failed=3)
     code, data = monitor_json(demo, "--log", str(logs))
     assert code == 0, data
     assert data["verdict"] == "ok" and data["drifted"] == []
@@ -77,8 +77,8 @@ def test_training_like_traffic_reports_no_drift(demo, training_inputs, write_tra
     assert data["notes"] == []
 
 
-def test_shifted_feature_and_new_category_are_exactly_what_is_reported(demo, training_inputs, write_traffic):
-    logs = write_traffic(shifted(training_inputs, seed=2), batch=4)
+def test_shifted_feature_and_new_category_are_exactly_what_is_reported(demo, training_inputs, served_traffic):
+    logs = served_traffic(shifted(training_inputs, seed=2), batch=4)
     code, data = monitor_json(demo, "--log", str(logs))
     assert code == 1
     assert data["verdict"] == "drift"

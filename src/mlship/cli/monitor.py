@@ -117,7 +117,7 @@ def replay_command(
 def _render_replay(result) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    versions = ", ".join(f"{v} ({n})" for v, n in result.logged_versions.items())
+    versions = ", ".join(f"{v} ({n} requests)" for v, n in result.logged_versions.items())
     stderr.print(f"logged by {versions}; replayed with {result.model_version}")
     agreement = "n/a" if result.agreement is None else f"{result.agreement:.2%}"
     stdout.print(
