@@ -194,6 +194,11 @@ class Monitor(_Section):
     chi2_pvalue: float = Field(default=0.01, gt=0, lt=1)
     missing_rate_delta: float = Field(default=0.1, gt=0, le=1)
     min_samples: int = Field(default=100, ge=1)
+    features: list[str] | None = Field(
+        default=None, description="request fields to watch (default: inferred)"
+    )
+    exclude: list[str] = Field(default_factory=list, description="training columns that are not inputs")
+    predictions: bool = Field(default=True, description="prediction drift counts towards the verdict")
 
 
 class NotebookSource(_Section):

@@ -69,6 +69,7 @@ class TrainResult:
     metrics: dict[str, Any]
     seconds: float
     files: list[str] = field(default_factory=list)
+    reference: str | None = None  # the drift reference profile, None when it could not be computed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,10 +110,15 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
         raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
     metrics = json.loads(json.dumps(metrics, default=float))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    from mlship.monitor.profile import write_reference
+
+    # What `mlship monitor` compares live traffic with: the training data and the new model's outputs.
+    reference = write_reference(project, data_path, staging)
     _swap_into_place(staging, final)
     seconds = time.perf_counter() - started
     files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
-    return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files)
+    ref_path = str(final / reference.name) if reference else None
+    return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files, ref_path)
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:

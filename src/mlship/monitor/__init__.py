@@ -1,0 +1,1 @@
+"""Monitoring: the training reference profile, prediction-log reading, drift statistics, report, replay."""
