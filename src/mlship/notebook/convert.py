@@ -15,22 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
+from mlship.notebook.assign import STAGES
 from mlship.notebook.emit import format_code, render_modules, requirements
 from mlship.notebook.fallback import SAMPLE_ROWS
 from mlship.notebook.plan import Plan, plan_notebook
 from mlship.scaffold import InitResult, init_project
 
-STAGE_TAGS = {
-    "parameters",
-    "imports",
-    "functions",
-    "preprocess",
-    "train",
-    "evaluate",
-    "predict",
-    "postprocess",
-    "skip",
-}
+STAGE_TAGS = set(STAGES)
 NOTEBOOK_DIR = "notebooks"
 
 
