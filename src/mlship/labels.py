@@ -7,6 +7,7 @@ MODEL_SHA256 = f"{PREFIX}.model-sha256"
 LOCK_SHA256 = f"{PREFIX}.lock-sha256"
 GPU = f"{PREFIX}.gpu"
 MIN_DRIVER = f"{PREFIX}.min-driver"
+CUDA = f"{PREFIX}.cuda"
 # Written by deploy on containers / services:
 ENVIRONMENT = f"{PREFIX}.environment"
 IMAGE_DIGEST = f"{PREFIX}.image-digest"

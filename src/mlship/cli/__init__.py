@@ -37,7 +37,7 @@ def _root(
 
 
 # Each module registers its commands on `app`; imports stay light (heavy ones live in the core).
-from mlship.cli import config_cmd, init, stages  # noqa: E402,F401
+from mlship.cli import build, config_cmd, init, stages  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
