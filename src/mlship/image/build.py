@@ -97,15 +97,16 @@ def build_image(
     builder = builder or default_builder()
     target = wheelhouse.Target(platform or engine_platform(builder), cfg.python, choice.glibc)
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
-    context_dir, dockerfile_text, counts = assemble(project, plan, choice, target, lock.options)
+    context_dir, counts = assemble(project, plan, target, lock.options)
     image_labels = make_labels(project, plan, choice, context_dir, lock.path)
+    write_dockerfile(project, context_dir, plan, choice, counts, image_labels)
     log = BuildLog()
     network = "default" if (cfg.image.system_packages or choice.system_cuda) else "none"
     with tempfile.TemporaryFile(prefix="mlship-context-", dir=project.state_dir) as tar:
         ctx.tar_context(context_dir, tar, mtime=LAYER_MTIME)
         image_id = builder.build(
             tar,
-            labels=image_labels,
+            labels={},  # they are in the Dockerfile's last instruction
             platform=platform,
             network=network,
             nocache=nocache,
@@ -149,13 +150,9 @@ def build_image(
 
 
 def assemble(
-    project: Project,
-    plan: GpuPlan,
-    choice: dockerfile.BaseChoice,
-    target: wheelhouse.Target,
-    index_options: list[str],
-) -> tuple[Path, str, dict[str, int]]:
-    """Write the build context under .mlship/build/context (and the Dockerfile beside it)."""
+    project: Project, plan: GpuPlan, target: wheelhouse.Target, index_options: list[str]
+) -> tuple[Path, dict[str, int]]:
+    """Write the build context under .mlship/build/context (all but the Dockerfile)."""
     cfg = project.config
     build_dir = project.state_dir / "build"
     context_dir = build_dir / "context"
@@ -178,6 +175,19 @@ def assemble(
     ctx.copy_tree(project.artifact_dir, context_dir / "model" / "artifacts", cfg.image.exclude)
     ctx.copy_tree(project.source_dir, context_dir / "src", cfg.image.exclude)
     ctx.write_json(context_dir / "model" / "runtime.json", image_runtime_spec(project))
+    return context_dir, {"deps": len(deps), "runtime": len(runtime)}
+
+
+def write_dockerfile(
+    project: Project,
+    context_dir: Path,
+    plan: GpuPlan,
+    choice: dockerfile.BaseChoice,
+    counts: dict[str, int],
+    labels: dict[str, str],
+) -> None:
+    """The Dockerfile, into the context and beside it (.mlship/build/Dockerfile) for people to read."""
+    cfg = project.config
     text = dockerfile.render(
         name=cfg.name,
         version=cfg.version,
@@ -187,12 +197,12 @@ def assemble(
         port=cfg.serving.port,
         mtime=LAYER_MTIME,
         system_packages=list(cfg.image.system_packages),
-        has_deps=bool(deps),
-        has_runtime_wheels=bool(runtime),
+        has_deps=counts["deps"] > 0,
+        has_runtime_wheels=counts["runtime"] > 0,
+        labels=labels,
     )
     (context_dir / "Dockerfile").write_text(text)
-    (build_dir / "Dockerfile").write_text(text)
-    return context_dir, text, {"deps": len(deps), "runtime": len(runtime)}
+    (context_dir.parent / "Dockerfile").write_text(text)
 
 
 def image_runtime_spec(project: Project) -> dict[str, Any]:

@@ -79,6 +79,12 @@ def choose_base(*, python: str, plan: GpuPlan, flag: str | None, config_base: st
     return BaseChoice(image, "default", GLIBC_DEFAULT)
 
 
+def label_value(value: str) -> str:
+    """A LABEL value in Dockerfile syntax: double-quoted, with quotes, backslashes and `$` escaped."""
+    text = " ".join(str(value).split())
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
 def render(
     *,
     name: str,
@@ -91,6 +97,7 @@ def render(
     system_packages: list[str],
     has_deps: bool,
     has_runtime_wheels: bool,
+    labels: dict[str, str],
 ) -> str:
     import jinja2
 
@@ -105,7 +112,9 @@ def render(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
     )
+    env.filters["label"] = label_value
     return env.get_template("Dockerfile.j2").render(
+        labels=dict(sorted(labels.items())),
         mlship_version=__version__,
         name=name,
         version=version,

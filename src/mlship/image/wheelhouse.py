@@ -7,6 +7,8 @@ build (or an air-gapped one with a pre-filled cache) needs no index at all.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -185,9 +187,16 @@ def prepare(
     and the runtime layer never replaces a package the model was trained with.
     """
     wheels = context / "wheels"
-    shutil.rmtree(wheels, ignore_errors=True)
     hashed = any(r.hashes for r in deps)
     lines = [r.line(with_hashes=hashed) for r in deps]
+    # The same inputs as last time: the wheels already in the context are the answer (no pip run).
+    key = hashlib.sha256(
+        json.dumps([lines, target.key, index_args, list(training_pins), runtime_requirements()]).encode()
+    ).hexdigest()
+    stamp = wheels / "inputs.sha256"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return sorted((wheels / "deps").glob("*.whl")), sorted((wheels / "runtime").glob("*.whl"))
+    shutil.rmtree(wheels, ignore_errors=True)
     trained_with = None
     if training_pins:
         trained_with = wheels / "trained-with.txt"
@@ -226,4 +235,5 @@ def prepare(
             shutil.move(str(wheel), runtime_dir / wheel.name)
     shutil.rmtree(scratch)
     constraints.unlink()
+    stamp.write_text(key + "\n")
     return dep_wheels, sorted(runtime_dir.glob("*.whl"))
