@@ -6,6 +6,7 @@ only what it changes. Images and containers are named `mlship-t6-*` and removed 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -104,21 +105,23 @@ class Built:
 
 
 @pytest.fixture(scope="session")
-def built(
-    docker: Any, build_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Built]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example project, trained (tests that change it work on a copy)."""
+    return make_project(tmp_path_factory.mktemp("build") / "demo")
+
+
+@pytest.fixture(scope="session")
+def built(docker: Any, build_env: dict[str, str], trained: Path) -> Iterator[Built]:
     """The example project's image, built once on the real engine."""
     from mlship.image.build import build_image
 
-    project = make_project(tmp_path_factory.mktemp("build") / "demo")
+    project = trained
     holder = Built(project, None, [])
     holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True)
     yield holder
     for ref in reversed(holder.tags):
-        try:
+        with contextlib.suppress(Exception):
             docker.images.remove(ref, force=True)
-        except Exception:
-            pass
 
 
 @pytest.fixture
@@ -143,7 +146,5 @@ def container(docker: Any) -> Iterator[Any]:
 
     yield run
     for c in started:
-        try:
+        with contextlib.suppress(Exception):
             c.remove(force=True)
-        except Exception:
-            pass
