@@ -142,5 +142,40 @@ def test_failed_build_exits_4_with_the_step_log_and_tags_nothing(
     ref = built.tag("never")
     code, _, err = cli("build", str(project_copy), "--base", broken, "--tag", ref, "--skip-check")
     assert code == 4, err
-    assert "python3: not found" in err and "Step 4/" in err
+    assert "python3: not found" in err and "returned a non-zero code" in err
     assert not docker.images.list(filters={"reference": ref})
+
+
+@pytest.fixture
+def registry() -> Any:
+    """A real registry (scripts/registry.sh) on a free loopback port, stopped afterwards."""
+    import socket
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "registry.sh"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([str(script), "start", str(port)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.fail(f"registry did not start: {proc.stderr[-2000:]}")
+    yield proc.stdout.strip()
+    subprocess.run([str(script), "stop", str(port)], capture_output=True, timeout=60)
+
+
+def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, registry: str, cli: Any) -> None:
+    import httpx
+
+    ref = f"{registry}/mlship-t6-demo:push"
+    built.tags.append(ref)
+    code, out, err = cli("build", str(built.project), "--tag", ref, "--push", "--skip-check", "--json")
+    assert code == 0, err
+    digest = json.loads(out)["digest"]
+    assert digest.startswith(f"{registry}/mlship-t6-demo@sha256:")
+    manifest = httpx.get(
+        f"http://{registry}/v2/mlship-t6-demo/manifests/push",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    )
+    assert manifest.status_code == 200
+    assert manifest.headers["Docker-Content-Digest"] == digest.split("@", 1)[1]

@@ -121,7 +121,8 @@ def test_tensorflow_cpu_and_gpu() -> None:
     )
 
 
-def test_old_tensorflow_needs_system_cuda_and_a_cuda_base_image() -> None:
+def test_old_tensorflow_needs_system_cuda_and_a_cuda_base_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLSHIP_BASE_IMAGE", raising=False)
     p = plan("tensorflow==2.13.1", flag=True)
     assert p.cuda == "11.8" and p.cuda_source == "system" and p.min_driver == "520.61.05"
     base = choose_base(python="3.10", plan=p, flag=None, config_base=None)
