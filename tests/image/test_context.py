@@ -179,6 +179,14 @@ def test_target_pip_args_cover_the_base_glibc() -> None:
     assert args[args.index("--abi") + 1] == "cp312" and "--only-binary=:all:" in args
 
 
+def test_push_needs_a_registry_in_the_reference() -> None:
+    from mlship.image.build import names_registry
+
+    assert names_registry("127.0.0.1:5000/demo:1") and names_registry("localhost/demo")
+    assert names_registry("ghcr.io/acme/demo:1") and names_registry("localhost:5000/demo")
+    assert not names_registry("demo:1") and not names_registry("acme/demo:1")
+
+
 def test_default_tag_names_the_model() -> None:
     assert default_tag("demo", "0.1.0", "abcdef0123456789", "") == "demo:0.1.0-abcdef012345"
     assert default_tag("demo", "1.0", "ff" * 32, "127.0.0.1:5000/") == f"127.0.0.1:5000/demo:1.0-{'f' * 12}"

@@ -118,7 +118,7 @@ def build_image(
     info = builder.inspect(image_id)
     digest = None
     if push:
-        if "/" not in ref.split(":")[0] and "." not in ref.split("/")[0]:
+        if not names_registry(ref):
             raise UsageError(
                 f"cannot push {ref}: it names no registry",
                 hint="pass --env with a registry (environments.<env>.registry) or --tag REGISTRY/NAME:TAG",
@@ -281,6 +281,12 @@ def default_tag(name: str, version: str, model_sha: str | None, registry: str) -
     """NAME:VERSION-MODEL12, under the environment's registry when it has one: a retrain is a new tag."""
     tag = f"{name}:{version}-{(model_sha or 'untrained')[:12]}"
     return f"{registry.rstrip('/')}/{tag}" if registry else tag
+
+
+def names_registry(ref: str) -> bool:
+    """Whether the reference starts with a registry host (docker's rule: a '.' or ':' or 'localhost')."""
+    first, sep, _ = ref.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
 
 
 def engine_platform(builder: ImageBuilder) -> str:
