@@ -39,7 +39,7 @@ CMD ["python", "-m", "mlship.serving", "--spec", "/app/runtime.json"]
 
 
 def mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.1f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
 
 
 def changed_bytes(client: Any, before: str, after: str) -> int:
