@@ -97,6 +97,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mlship-bench-"))
     os.environ.setdefault("MLSHIP_WHEELHOUSE", str(work / "wheelhouse"))
     tags: list[str] = []
+    from mlship.labels import BUILD_CACHE
+
+    def stage_images() -> set[str]:
+        return {i.id for i in client.images.list(filters={"dangling": True, "label": f"{BUILD_CACHE}=demo"})}
+
+    cache_before = stage_images()
 
     def tag(name: str) -> str:
         tags.append(f"{PREFIX}-{name}")
@@ -173,6 +179,9 @@ def main() -> int:
             for ref in reversed(tags):
                 with contextlib.suppress(Exception):
                     client.images.remove(ref, force=True)
+            for image_id in stage_images() - cache_before:
+                with contextlib.suppress(Exception):
+                    client.images.remove(image_id, force=True)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -117,11 +117,22 @@ def built(docker: Any, build_env: dict[str, str], trained: Path) -> Iterator[Bui
 
     project = trained
     holder = Built(project, None, [])
+    before = set(stage_images(docker))
     holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True)
     yield holder
     for ref in reversed(holder.tags):
         with contextlib.suppress(Exception):
             docker.images.remove(ref, force=True)
+    # The stage images this session left as build cache (deps, runtime, installer).
+    for image_id in set(stage_images(docker)) - before:
+        with contextlib.suppress(Exception):
+            docker.images.remove(image_id, force=True)
+
+
+def stage_images(docker: Any) -> list[str]:
+    from mlship.labels import BUILD_CACHE
+
+    return [i.id for i in docker.images.list(filters={"dangling": True, "label": f"{BUILD_CACHE}=demo"})]
 
 
 @pytest.fixture

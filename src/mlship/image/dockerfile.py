@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from mlship import labels as L
 from mlship.errors import ConfigError
 from mlship.image.gpu import GpuPlan
 
@@ -115,6 +116,7 @@ def render(
     env.filters["label"] = label_value
     return env.get_template("Dockerfile.j2").render(
         labels=dict(sorted(labels.items())),
+        build_cache_label=L.BUILD_CACHE,
         mlship_version=__version__,
         name=name,
         version=version,
