@@ -222,3 +222,40 @@ def test_build_needs_a_trained_model_and_a_consistent_gpu_request(trained: Path,
     shutil.rmtree(project / "artifacts")
     code, _, err = cli("build", str(project), "--skip-check")
     assert code == 2 and "mlship train" in err
+
+
+@pytest.mark.parametrize(
+    ("code", "stdout", "stderr", "expected"),
+    [
+        (0, "{}", "", None),
+        (2, "", "Error: No such command 'check'.", None),
+        (
+            1,
+            '{"findings": [{"severity": "error", "code": "P1", "message": "numpy too old"}]}',
+            "",
+            "CheckFailed",
+        ),
+        (3, "", "index unreachable", "UnreachableError"),
+    ],
+)
+def test_build_runs_mlship_check_first(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code, stdout, stderr, expected
+) -> None:
+    """`mlship check`'s exit code decides: 1 refuses, 3 is unreachable, a missing command is skipped."""
+    import sys
+
+    from mlship.image import build
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!/bin/sh\necho '{stdout}'\necho \"{stderr}\" >&2\nexit {code}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    lines: list[str] = []
+    if expected is None:
+        build.run_check(tmp_path, lines.append)
+        return
+    with pytest.raises(Exception) as err:
+        build.run_check(tmp_path, lines.append)
+    assert type(err.value).__name__ == expected
+    if expected == "CheckFailed":
+        assert "numpy too old" in (err.value.details or "") and "--skip-check" in (err.value.hint or "")
