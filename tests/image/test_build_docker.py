@@ -97,7 +97,7 @@ def test_image_metadata_user_labels_and_port(built: Any, docker: Any, container:
     assert user == "10001"
 
 
-def test_code_only_change_reuses_every_lower_layer(built: Any, project_copy: Path) -> None:
+def test_code_only_change_reuses_every_lower_layer(built: Any, project_copy: Path, cli: Any) -> None:
     predict_py = next(project_copy.glob("src/*/predict.py"))
     predict_py.write_text(predict_py.read_text() + "\n# a code-only change\n")
     ref = built.tag("code")
@@ -109,6 +109,13 @@ def test_code_only_change_reuses_every_lower_layer(built: Any, project_copy: Pat
     assert after[:-1] == before[:-1], "base, deps, runtime and model layers must be reused"
     assert after[-1] != before[-1], "the code layer must change"
     assert data["image"] == ref and data["image_id"].startswith("sha256:") and data["size"] > 0
+    # Without --json: the reference, id and size on stdout, the summary on stderr.
+    code, out, err = cli("build", str(project_copy), "--tag", ref, "--skip-check")
+    assert code == 0, err
+    assert (
+        out.splitlines()[0] == ref and out.splitlines()[1].startswith("id      sha256:") and "size    " in out
+    )
+    assert "Built" in err and "steps cached" in err
 
 
 def test_artifact_only_change_reuses_the_dependency_layers(built: Any, project_copy: Path) -> None:

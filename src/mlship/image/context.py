@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mlship.errors import InputError
+from mlship.errors import BuildError, InputError
 
 # Names that hold credentials far more often than not.
 SECRET_NAMES = (
@@ -160,6 +160,12 @@ def serving_package_files() -> list[tuple[Path, str]]:
 
     root = Path(mlship.__file__).resolve().parent
     serving = Path(mlship.serving.__file__).resolve().parent
+    if not (serving / "__main__.py").is_file():
+        # The image's CMD is `python -m mlship.serving`: without it the container could never start.
+        raise BuildError(
+            f"this mlship has no serving entry point ({serving}/__main__.py)",
+            hint="install a complete mlship (the serving runtime ships with it) and build again",
+        )
     files = [(root / "__init__.py", "mlship/__init__.py")]
     for path in walk(serving):
         files.append((path, f"mlship/serving/{path.relative_to(serving).as_posix()}"))
