@@ -4,6 +4,7 @@ are reused across code-only and model-only changes, and a failed build leaves no
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,9 @@ def test_failed_build_exits_4_with_the_step_log_and_tags_nothing(
 
 
 @pytest.fixture
-def registry() -> Any:
-    """A real registry (scripts/registry.sh) on a free loopback port, stopped afterwards."""
+def registry(tmp_path: Path) -> Any:
+    """A real registry (scripts/registry.sh) on a free loopback port, its state in tmp_path; stopped after."""
+    import os
     import socket
     import subprocess
 
@@ -163,11 +165,15 @@ def registry() -> Any:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.run([str(script), "start", str(port)], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "MLSHIP_REGISTRY_STATE_DIR": str(tmp_path / "registry")}
+    proc = subprocess.run(
+        [str(script), "start", str(port)], capture_output=True, text=True, timeout=120, env=env
+    )
     if proc.returncode != 0:
         pytest.fail(f"registry did not start: {proc.stderr[-2000:]}")
     yield proc.stdout.strip()
-    subprocess.run([str(script), "stop", str(port)], capture_output=True, timeout=60)
+    subprocess.run([str(script), "stop", str(port)], capture_output=True, timeout=60, env=env)
+    shutil.rmtree(tmp_path / "registry", ignore_errors=True)
 
 
 def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, registry: str, cli: Any) -> None:
