@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlship.errors import InputError
+from mlship.errors import BuildError, InputError
 from mlship.image import context as ctx
 from mlship.image.build import default_tag, image_runtime_spec
 from mlship.image.dockerfile import BaseChoice, label_value, render
@@ -120,10 +120,22 @@ def test_walk_leaves_out_caches_and_excluded_patterns(tmp_path: Path) -> None:
     assert names == ["pkg/m.py"]
 
 
-def test_serving_runtime_is_only_the_serving_package() -> None:
-    rels = [rel for _, rel in ctx.serving_package_files()]
-    assert "mlship/__init__.py" in rels and "mlship/serving/pipeline.py" in rels
-    assert all(rel == "mlship/__init__.py" or rel.startswith("mlship/serving/") for rel in rels)
+def test_serving_runtime_is_only_the_serving_package(tmp_path: Path) -> None:
+    package = tmp_path / "mlship"
+    for rel in ("__init__.py", "cli/build.py", "serving/__init__.py", "serving/pipeline.py", "engine.py"):
+        (package / rel).parent.mkdir(parents=True, exist_ok=True)
+        (package / rel).write_text("")
+    with pytest.raises(BuildError) as err:  # no `python -m mlship.serving`: the image could never start
+        ctx.serving_package_files(package)
+    assert "__main__.py" in err.value.message
+    (package / "serving" / "__main__.py").write_text("")
+    rels = sorted(rel for _, rel in ctx.serving_package_files(package))
+    assert rels == [
+        "mlship/__init__.py",
+        "mlship/serving/__init__.py",
+        "mlship/serving/__main__.py",
+        "mlship/serving/pipeline.py",
+    ]
 
 
 def _render(**overrides):  # type: ignore[no-untyped-def]

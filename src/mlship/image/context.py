@@ -152,14 +152,13 @@ def link_or_copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def serving_package_files() -> list[tuple[Path, str]]:
+def serving_package_files(package: Path | None = None) -> list[tuple[Path, str]]:
     """(file, path inside the image's site-packages) of mlship's serving runtime: the package root
-    `mlship/__init__.py` and `mlship/serving/`, nothing of the CLI."""
+    `mlship/__init__.py` and `mlship/serving/`, nothing of the CLI. `package`: the installed mlship."""
     import mlship
-    import mlship.serving
 
-    root = Path(mlship.__file__).resolve().parent
-    serving = Path(mlship.serving.__file__).resolve().parent
+    root = package or Path(mlship.__file__).resolve().parent
+    serving = root / "serving"
     if not (serving / "__main__.py").is_file():
         # The image's CMD is `python -m mlship.serving`: without it the container could never start.
         raise BuildError(
