@@ -170,8 +170,11 @@ class Policy(_Section):
 
 
 class Image(_Section):
-    base: str | None = None
-    system_packages: list[str] = Field(default_factory=list)
+    base: str | None = Field(default=None, description="base image (default python:X.Y-slim)")
+    system_packages: list[str] = Field(default_factory=list, description="apt packages (need network)")
+    exclude: list[str] = Field(
+        default_factory=list, description="glob patterns left out of the image's src/ and artifacts/"
+    )
 
 
 class Serving(_Section):

@@ -36,8 +36,12 @@ def _root(
     _state["debug"] = debug
 
 
-# Each module registers its commands on `app`; imports stay light (heavy ones live in the core).
-from mlship.cli import config_cmd, deploy, deps, init, monitor, notebook, serve, stages, test_cmd  # noqa: E402,F401
+# Each module registers its commands on `app`, in the order `mlship --help` lists them (the order of
+# the spine: notebook -> project -> deps -> contract -> serve -> image -> environments -> monitor).
+# Imports stay light: heavy ones live in the core functions the commands call.
+from mlship.cli import init, notebook, stages  # noqa: E402,F401,I001
+from mlship.cli import deps, test_cmd, serve, build  # noqa: E402,F401,I001
+from mlship.cli import deploy, monitor, config_cmd  # noqa: E402,F401,I001
 
 
 def main(argv: list[str] | None = None) -> None:

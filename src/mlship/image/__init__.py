@@ -1,0 +1,1 @@
+"""`mlship build`: the build context, the Dockerfile, the base image and GPU choice, the docker build."""

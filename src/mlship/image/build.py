@@ -1,0 +1,337 @@
+"""`mlship build`'s core: project -> checked, GPU-aware build context -> image on the engine -> result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlship import labels as L
+from mlship.errors import CheckFailed, UnreachableError, UsageError
+from mlship.image import context as ctx
+from mlship.image import dockerfile, wheelhouse
+from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
+from mlship.image.gpu import GpuPlan, plan_gpu
+from mlship.image.requirements import read_lock
+from mlship.project import Project
+from mlship.stages import runtime_spec
+
+# Every file in the context gets this mtime, so layers depend on content only (1980-01-01, zip-safe).
+LAYER_MTIME = 315532800
+APP = "/app"
+
+
+@dataclass
+class BuildResult:
+    image: str
+    image_id: str
+    digest: str | None
+    size: int
+    platform: str
+    base: dict[str, Any]
+    gpu: dict[str, Any]
+    labels: dict[str, str]
+    layers: list[str]
+    steps: int
+    cached_steps: int
+    seconds: float
+    dockerfile: str
+    context: str
+    wheels: dict[str, int]
+    builder: str
+    pushed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_image(
+    *,
+    directory: Path | str = ".",
+    env: str | None = None,
+    tag: str | None = None,
+    platform: str | None = None,
+    gpu: bool | None = None,
+    base: str | None = None,
+    push: bool = False,
+    skip_check: bool = False,
+    nocache: bool = False,
+    builder: ImageBuilder | None = None,
+    on_line: LineSink = lambda line: None,
+) -> BuildResult:
+    started = time.perf_counter()
+    project = Project.load(directory)
+    cfg = project.config
+    environment = cfg.environment(env or "local")
+    if not project.artifact_sha256:
+        raise UsageError(
+            f"no trained model in {cfg.artifacts}/: the image serves the trained artifacts",
+            hint="run `mlship train` first",
+        )
+    if not skip_check:
+        run_check(project.root, on_line)
+    lock = read_lock(project.root)
+    plan = plan_gpu(
+        lock.requirements,
+        project_gpu=cfg.gpu,
+        env_gpu=environment.gpu,
+        flag=gpu,
+        driver=environment.gpu_driver,
+    )
+    choice = dockerfile.choose_base(python=cfg.python, plan=plan, flag=base, config_base=cfg.image.base)
+    trees = {
+        "src": (project.source_dir, tuple(cfg.image.exclude)),
+        "artifacts": (project.artifact_dir, tuple(cfg.image.exclude)),
+    }
+    ctx.refuse_secrets(trees, project.root)
+    builder = builder or default_builder()
+    target = wheelhouse.Target(platform or engine_platform(builder), cfg.python, choice.glibc)
+    on_line(f"Preparing wheels for {target.platform} / python {target.python}")
+    context_dir, counts = assemble(project, plan, target, lock.options)
+    image_labels = make_labels(project, plan, choice, context_dir, lock.path)
+    write_dockerfile(project, context_dir, plan, choice, counts, image_labels)
+    log = BuildLog()
+    network = "default" if (cfg.image.system_packages or choice.system_cuda) else "none"
+    with tempfile.TemporaryFile(prefix="mlship-context-", dir=project.state_dir) as tar:
+        ctx.tar_context(context_dir, tar, mtime=LAYER_MTIME)
+        image_id = builder.build(
+            tar,
+            labels={},  # they are in the Dockerfile's last instruction
+            platform=platform,
+            network=network,
+            nocache=nocache,
+            on_line=on_line,
+            log=log,
+        )
+    ref = tag or default_tag(cfg.name, cfg.version, project.artifact_sha256, environment.registry)
+    builder.tag(image_id, ref)
+    info = builder.inspect(image_id)
+    digest = None
+    if push:
+        if not names_registry(ref):
+            raise UsageError(
+                f"cannot push {ref}: it names no registry",
+                hint="pass --env with a registry (environments.<env>.registry) or --tag REGISTRY/NAME:TAG",
+            )
+        on_line(f"Pushing {ref}")
+        digest = f"{ref.rsplit(':', 1)[0]}@{builder.push(ref, on_line)}"
+    result = BuildResult(
+        image=ref,
+        image_id=info.id,
+        digest=digest,
+        size=info.size,
+        platform=target.platform,
+        base=choice.to_dict(),
+        gpu=plan.to_dict(),
+        labels=image_labels,
+        layers=info.layers,
+        steps=len(log.steps),
+        cached_steps=len(log.cached),
+        seconds=round(time.perf_counter() - started, 2),
+        dockerfile=str(project.state_dir / "build" / "Dockerfile"),
+        context=str(context_dir),
+        wheels=counts,
+        builder=builder.name,
+        pushed=push,
+        notes=list(plan.notes),
+    )
+    ctx.write_json(project.state_dir / "build" / "last.json", result.to_dict())
+    return result
+
+
+def assemble(
+    project: Project, plan: GpuPlan, target: wheelhouse.Target, index_options: list[str]
+) -> tuple[Path, dict[str, int]]:
+    """Write the build context under .mlship/build/context (all but the Dockerfile)."""
+    cfg = project.config
+    build_dir = project.state_dir / "build"
+    context_dir = build_dir / "context"
+    for sub in ("model", "src", "runtime"):
+        shutil.rmtree(context_dir / sub, ignore_errors=True)
+    context_dir.mkdir(parents=True, exist_ok=True)
+    cache = wheelhouse.cache_dir(project.state_dir, target)
+    pins = wheelhouse.installed_pins(plan.requirements)
+    deps, runtime = wheelhouse.prepare(
+        plan.requirements,
+        context=context_dir,
+        cache=cache,
+        target=target,
+        index_args=[*index_options, *plan.pip_args],
+        training_pins=pins,
+    )
+    if pins:
+        plan.notes.append("no lock pins: unpinned requirements follow this environment's installed versions")
+    ctx.write_runtime_package(context_dir)
+    ctx.copy_tree(project.artifact_dir, context_dir / "model" / "artifacts", cfg.image.exclude)
+    ctx.copy_tree(project.source_dir, context_dir / "src", cfg.image.exclude)
+    ctx.write_json(context_dir / "model" / "runtime.json", image_runtime_spec(project))
+    return context_dir, {"deps": len(deps), "runtime": len(runtime)}
+
+
+def write_dockerfile(
+    project: Project,
+    context_dir: Path,
+    plan: GpuPlan,
+    choice: dockerfile.BaseChoice,
+    counts: dict[str, int],
+    labels: dict[str, str],
+) -> None:
+    """The Dockerfile, into the context and beside it (.mlship/build/Dockerfile) for people to read."""
+    cfg = project.config
+    text = dockerfile.render(
+        name=cfg.name,
+        version=cfg.version,
+        python=cfg.python,
+        base=choice,
+        plan=plan,
+        port=cfg.serving.port,
+        mtime=LAYER_MTIME,
+        system_packages=list(cfg.image.system_packages),
+        has_deps=counts["deps"] > 0,
+        has_runtime_wheels=counts["runtime"] > 0,
+        labels=labels,
+    )
+    (context_dir / "Dockerfile").write_text(text)
+    (context_dir.parent / "Dockerfile").write_text(text)
+
+
+def image_runtime_spec(project: Project) -> dict[str, Any]:
+    """runtime.json for the image: the project's spec with paths valid inside the container."""
+    cfg = project.config
+    data = runtime_spec(project).to_dict()
+    data["source_dir"] = f"{APP}/src"
+    data["artifact_dir"] = f"{APP}/artifacts"
+    logging = cfg.logging.model_dump(mode="json")
+    logging["path"] = dockerfile.LOG_DIR
+    data["extra"] = {
+        "logging": logging,
+        "serving": cfg.serving.model_dump(mode="json"),
+        "contract_schema": {k: v.model_dump(mode="json") for k, v in cfg.contract.schema_.items()},
+    }
+    return data
+
+
+def make_labels(
+    project: Project, plan: GpuPlan, choice: dockerfile.BaseChoice, context_dir: Path, lock_path: Path | None
+) -> dict[str, str]:
+    cfg = project.config
+    lock_bytes = (
+        lock_path.read_bytes() if lock_path else (context_dir / "wheels/deps/requirements.txt").read_bytes()
+    )
+    revision, source = git_facts(project.root)
+    labels = {
+        "org.opencontainers.image.title": cfg.name,
+        "org.opencontainers.image.description": cfg.description,
+        "org.opencontainers.image.version": cfg.version,
+        "org.opencontainers.image.created": created_timestamp(),
+        "org.opencontainers.image.source": source or project.root.as_uri(),
+        "org.opencontainers.image.revision": revision or "",
+        "org.opencontainers.image.base.name": choice.image,
+        L.PROJECT: cfg.name,
+        L.VERSION: cfg.version,
+        L.MODEL_SHA256: project.artifact_sha256 or "",
+        L.LOCK_SHA256: hashlib.sha256(lock_bytes).hexdigest(),
+        L.GPU: "true" if plan.gpu else "false",
+        L.MIN_DRIVER: plan.min_driver or "",
+        L.CUDA: plan.cuda or "",
+    }
+    return labels
+
+
+def created_timestamp() -> str:
+    """SOURCE_DATE_EPOCH when set (reproducible builds), otherwise now; RFC 3339 UTC."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        except ValueError:
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds") from None
+    else:
+        moment = datetime.now(tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def git_facts(root: Path) -> tuple[str | None, str | None]:
+    """(HEAD commit, origin URL) of the project's git repository, when it is one; '-dirty' marks changes."""
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+
+    revision = git("rev-parse", "HEAD")
+    if revision and git("status", "--porcelain", "--untracked-files=no"):
+        revision += "-dirty"
+    return revision, git("config", "--get", "remote.origin.url")
+
+
+def default_tag(name: str, version: str, model_sha: str | None, registry: str) -> str:
+    """NAME:VERSION-MODEL12, under the environment's registry when it has one: a retrain is a new tag."""
+    tag = f"{name}:{version}-{(model_sha or 'untrained')[:12]}"
+    return f"{registry.rstrip('/')}/{tag}" if registry else tag
+
+
+def names_registry(ref: str) -> bool:
+    """Whether the reference starts with a registry host (docker's rule: a '.' or ':' or 'localhost')."""
+    first, sep, _ = ref.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def engine_platform(builder: ImageBuilder) -> str:
+    arch = getattr(builder, "engine_arch", lambda: "amd64")()
+    return f"linux/{arch}"
+
+
+def run_check(root: Path, on_line: LineSink) -> None:
+    """Run `mlship check` on the project (the same command a user runs); refuse to build when it fails.
+
+    Where this mlship has no check command, say so and go on.
+    """
+    argv = [sys.executable, "-m", "mlship", "check", str(root), "--json"]
+    on_line("Running mlship check")
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+    if proc.returncode == 0:
+        return
+    if "No such command" in proc.stderr:
+        on_line("mlship check is not available in this installation; skipped")
+        return
+    summary = _check_summary(proc.stdout) or proc.stderr.strip()[-2000:]
+    if proc.returncode == 3:
+        raise UnreachableError(
+            "`mlship check` could not reach what it needs (exit 3); not building",
+            hint="build offline with --skip-check, or retry when the index is reachable",
+            details=summary or None,
+        )
+    if proc.returncode != 1:
+        raise UsageError(
+            f"`mlship check` failed (exit {proc.returncode}); not building", details=summary or None
+        )
+    raise CheckFailed(
+        f"`mlship check` found problems (exit {proc.returncode}); not building",
+        hint="fix them (see `mlship check`), or build anyway with --skip-check",
+        details=summary or None,
+    )
+
+
+def _check_summary(stdout: str) -> str | None:
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return stdout.strip()[-2000:] or None
+    findings = data.get("findings") if isinstance(data, dict) else None
+    if isinstance(findings, list):
+        lines = [f"{f.get('severity', '')} {f.get('code', '')}: {f.get('message', f)}" for f in findings[:20]]
+        return "\n".join(lines)
+    return json.dumps(data)[:2000]

@@ -1,0 +1,255 @@
+"""Image builders behind one interface; the docker engine's classic builder through the SDK is the one here.
+
+BuildKit is not reachable through the docker SDK for Python (it speaks only the engine's classic
+`/build` API; BuildKit needs the `/session` gRPC stream that the docker CLI's buildx drives), so
+mlship builds with the classic builder and gets cache-friendly, reproducible layers by itself:
+multi-stage Dockerfile, a normalized context tar, mtime clamping inside RUN steps.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from mlship.errors import BuildError, UnreachableError
+
+LineSink = Callable[[str], None]
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "dial tcp", "server gave HTTP response")
+
+
+@dataclass
+class BuildLog:
+    """What the engine said: every line, the steps, which came from the cache."""
+
+    lines: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            self.lines.append(line)
+            match = _STEP.match(line)
+            if match:
+                self.steps.append(match.group(3))
+            elif line.strip() == "---> Using cache" and self.steps:
+                self.cached.append(self.steps[-1])
+
+    def failing_step_tail(self, lines: int = 30) -> str:
+        """The output since the last step began (the failing step's own log), at most `lines` lines."""
+        start = max((i for i, line in enumerate(self.lines) if _STEP.match(line)), default=0)
+        return "\n".join(self.lines[start:][-lines:])
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    layers: list[str]
+    repo_digests: list[str]
+    labels: dict[str, str]
+    architecture: str
+
+
+class ImageBuilder(ABC):
+    """Build an image from a context tar and report it; a second backend is a new subclass."""
+
+    name: str
+
+    @abstractmethod
+    def build(
+        self,
+        context: IO[bytes],
+        *,
+        labels: Mapping[str, str],
+        platform: str | None,
+        network: str,
+        nocache: bool,
+        on_line: LineSink,
+        log: BuildLog,
+    ) -> str:
+        """Build; return the image id. Tags nothing: a failed build leaves no tag behind."""
+
+    @abstractmethod
+    def tag(self, image_id: str, ref: str) -> None: ...
+
+    @abstractmethod
+    def inspect(self, ref: str) -> ImageInfo: ...
+
+    @abstractmethod
+    def has_image(self, ref: str) -> bool: ...
+
+    @abstractmethod
+    def push(self, ref: str, on_line: LineSink) -> str:
+        """Push `ref`; return the registry's manifest digest."""
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+class DockerClassicBuilder(ImageBuilder):
+    name = "docker-classic"
+
+    def __init__(self, client: Any | None = None):
+        from mlship.engine import docker_client
+
+        # Builds can be silent for minutes (a large pip install): a long read timeout.
+        self.client = client or docker_client(timeout=3600)
+
+    def build(self, context, *, labels, platform, network, nocache, on_line, log) -> str:  # type: ignore[no-untyped-def]
+        from docker.errors import APIError
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+
+        kwargs: dict[str, Any] = dict(
+            fileobj=context,
+            custom_context=True,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            labels=dict(labels),
+            network_mode=network,
+            nocache=nocache,
+        )
+        if platform:
+            kwargs["platform"] = platform
+        image_id = None
+        try:
+            for event in self.client.api.build(**kwargs):
+                image_id = self._event(event, log, on_line) or image_id
+        except APIError as exc:
+            raise BuildError(
+                f"the docker engine refused the build: {exc.explanation or exc}",
+                details=log.failing_step_tail() or None,
+            ) from None
+        except RequestsConnectionError as exc:
+            raise UnreachableError(f"lost the docker engine during the build ({exc})") from None
+        if image_id is None:
+            raise BuildError(
+                "the build finished without an image id", details=log.failing_step_tail() or None
+            )
+        return image_id
+
+    @staticmethod
+    def _event(event: Mapping[str, Any], log: BuildLog, on_line: LineSink) -> str | None:
+        if "error" in event:
+            message = str(event.get("errorDetail", {}).get("message") or event["error"]).strip()
+            log.add(message)
+            step = log.steps[-1] if log.steps else "the build"
+            raise BuildError(
+                f"the image build failed at `{step[:160]}`: {message.splitlines()[-1][:300]}",
+                hint=_failure_hint(message),
+                details=log.failing_step_tail(),
+            )
+        if "stream" in event:
+            text = str(event["stream"])
+            log.add(text)
+            for line in text.splitlines():
+                if line.strip():
+                    on_line(line.rstrip())
+        elif "status" in event and "progressDetail" not in event:
+            on_line(str(event["status"]))
+        aux = event.get("aux")
+        if isinstance(aux, Mapping) and "ID" in aux:
+            return str(aux["ID"])
+        return None
+
+    def engine_arch(self) -> str:
+        return str(self.client.version().get("Arch") or "amd64")
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repo, tag = split_ref(ref)
+        self.client.api.tag(image_id, repo, tag=tag, force=True)
+
+    def has_image(self, ref: str) -> bool:
+        from docker.errors import ImageNotFound
+
+        try:
+            self.client.api.inspect_image(ref)
+        except ImageNotFound:
+            return False
+        return True
+
+    def inspect(self, ref: str) -> ImageInfo:
+        data = self.client.api.inspect_image(ref)
+        return ImageInfo(
+            id=data["Id"],
+            size=int(data.get("Size") or 0),
+            layers=list(data.get("RootFS", {}).get("Layers") or []),
+            repo_digests=list(data.get("RepoDigests") or []),
+            labels=dict((data.get("Config") or {}).get("Labels") or {}),
+            architecture=str(data.get("Architecture") or ""),
+        )
+
+    def push(self, ref: str, on_line: LineSink) -> str:
+        from docker.errors import APIError
+
+        repo, tag = split_ref(ref)
+        digest = None
+        try:
+            for event in self.client.api.push(repo, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise _push_error(ref, str(event["error"]))
+                aux = event.get("aux")
+                if isinstance(aux, Mapping) and aux.get("Digest"):
+                    digest = str(aux["Digest"])
+                status = event.get("status")
+                if status and "progressDetail" not in event:
+                    on_line(f"{event.get('id', '')} {status}".strip())
+        except APIError as exc:
+            raise _push_error(ref, str(exc.explanation or exc)) from None
+        if digest is None:
+            raise BuildError(f"pushing {ref} finished without a digest from the registry")
+        return digest
+
+
+def _push_error(ref: str, message: str) -> Exception:
+    if any(marker in message.lower() for marker in _UNREACHABLE):
+        return UnreachableError(
+            f"cannot push {ref}: the registry is unreachable ({message[:200]})",
+            hint="start the registry (scripts/registry.sh start) or fix environments.<env>.registry",
+        )
+    return BuildError(f"pushing {ref} failed: {message[:300]}")
+
+
+def _failure_hint(message: str) -> str | None:
+    lowered = message.lower()
+    if (
+        "pull access denied" in lowered
+        or "not found: manifest unknown" in lowered
+        or "no such image" in lowered
+    ):
+        return "the base image is not available here: set image.base or MLSHIP_BASE_IMAGE to a local image"
+    if "exec format error" in lowered:
+        return (
+            "the target platform differs from the engine's: "
+            "install qemu binfmt handlers or build on a matching host"
+        )
+    if "no matching distribution" in lowered:
+        return "the wheelhouse lacks a package: run `mlship build` again after `mlship lock`"
+    return "the failing step's output is above; the image was not tagged"
+
+
+def default_builder() -> ImageBuilder:
+    return DockerClassicBuilder()
+
+
+def layers_shared(a: Iterable[str], b: Iterable[str]) -> int:
+    """How many leading layers two images share (a layer is reused only if all below it are)."""
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count

@@ -1,0 +1,239 @@
+"""The wheelhouse: binary wheels for the image's platform and Python, fetched on the host with pip.
+
+Wheels are cached in a shared directory (`MLSHIP_WHEELHOUSE`, else `.mlship/wheelhouse/`) and copied
+into the build context from there without the network when the cache already holds them, so a second
+build (or an air-gapped one with a pre-filled cache) needs no index at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from mlship.errors import BuildError, UnreachableError, UsageError
+from mlship.image.requirements import Requirement, normalize
+
+PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
+OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
+# What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
+RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29")
+RUNTIME_ALWAYS = ("pandas>=2.0",)
+_OFFLINE_MISSES = ("No matching distribution", "Could not find a version", "ResolutionImpossible")
+_NETWORK_ERRORS = (
+    "NewConnectionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Could not fetch URL",
+    "ConnectTimeoutError",
+    "Network is unreachable",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The platform and interpreter the wheels must fit."""
+
+    platform: str  # linux/amd64
+    python: str  # 3.11
+    glibc: int = 36  # the base image's glibc minor (bookworm: 2.36)
+
+    @property
+    def arch(self) -> str:
+        try:
+            return PLATFORMS[self.platform]
+        except KeyError:
+            raise UsageError(
+                f"unsupported platform {self.platform!r}", hint="use " + " or ".join(PLATFORMS)
+            ) from None
+
+    @property
+    def key(self) -> str:
+        return f"{self.arch}-cp{self.python.replace('.', '')}-glibc2.{self.glibc}"
+
+    def pip_args(self) -> list[str]:
+        """pip's target options: every manylinux tag the base's glibc runs, newest first."""
+        args = ["--only-binary=:all:", "--python-version", self.python, "--implementation", "cp"]
+        args += ["--abi", f"cp{self.python.replace('.', '')}"]
+        for minor in range(self.glibc, OLDEST_GLIBC - 1, -1):
+            args += ["--platform", f"manylinux_2_{minor}_{self.arch}"]
+        args += ["--platform", f"manylinux2014_{self.arch}"]
+        return args
+
+
+def cache_dir(project_state: Path, target: Target) -> Path:
+    root = Path(os.environ["MLSHIP_WHEELHOUSE"]) if os.environ.get("MLSHIP_WHEELHOUSE") else project_state
+    path = (root if os.environ.get("MLSHIP_WHEELHOUSE") else root / "wheelhouse") / target.key
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runtime_requirements() -> list[str]:
+    """The serving runtime's own requirements: mlship's `serve` extra, plus pandas."""
+    try:
+        declared = metadata.requires("mlship") or []
+    except metadata.PackageNotFoundError:
+        declared = []
+    serve = [r.split(";")[0].strip() for r in declared if re.search(r"extra\s*==\s*['\"]serve['\"]", r)]
+    return [*(serve or RUNTIME_FALLBACK), *RUNTIME_ALWAYS]
+
+
+def installed_pins(requirements: list[Requirement]) -> list[str]:
+    """`name==version` of each unpinned requirement as installed here, where the model was trained.
+
+    Without a lock, the image would otherwise get whatever is newest on the index, which may not
+    load the artifacts this environment wrote.
+    """
+    pins = []
+    for req in requirements:
+        if req.version or not req.name:
+            continue
+        try:
+            pins.append(f"{req.name}=={metadata.version(req.name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def wheel_name_version(path: Path) -> tuple[str, str]:
+    from packaging.utils import parse_wheel_filename
+
+    name, version, _, _ = parse_wheel_filename(path.name)
+    return normalize(str(name)), str(version)
+
+
+def _pip_download(args: list[str], what: str) -> tuple[int, str]:
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _fail(output: str, what: str, target: Target) -> Exception:
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    if any(marker in output for marker in _NETWORK_ERRORS):
+        return UnreachableError(
+            f"cannot download the wheels for {what}: the package index is unreachable",
+            hint="build on a connected machine once (the wheels are cached), or pre-fill MLSHIP_WHEELHOUSE",
+            details=tail,
+        )
+    if any(marker in output for marker in _OFFLINE_MISSES):
+        return BuildError(
+            f"no binary wheel for {what} fits {target.platform} / python {target.python}",
+            hint="pin versions that publish manylinux wheels for the target (`mlship lock`), "
+            "or choose another --platform",
+            details=tail,
+        )
+    return BuildError(f"pip could not prepare the wheels for {what}", details=tail)
+
+
+def fetch(
+    requirements: list[str],
+    *,
+    dest: Path,
+    cache: Path,
+    target: Target,
+    what: str,
+    index_args: list[str] = (),  # type: ignore[assignment]
+    constraints: Path | None = None,
+) -> list[Path]:
+    """Copy the wheels of `requirements` (and their dependencies) into `dest`, from the cache when it can.
+
+    Returns the wheel files now in `dest`. The index is asked only for what the cache lacks.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    if not requirements:
+        return []
+    with tempfile.TemporaryDirectory(prefix="mlship-reqs-") as tmp:
+        req_file = Path(tmp) / "requirements.txt"
+        req_file.write_text("\n".join(requirements) + "\n")
+        common = [*target.pip_args(), "-r", str(req_file)]
+        if constraints is not None:
+            common += ["-c", str(constraints)]
+        offline = ["--no-index", "--find-links", str(cache), "-d", str(dest), *common]
+        code, output = _pip_download(offline, what)
+        if code != 0:
+            if not any(marker in output for marker in _OFFLINE_MISSES):
+                raise _fail(output, what, target)
+            online = ["--find-links", str(cache), "-d", str(cache), *index_args, *common]
+            code, output = _pip_download(online, what)
+            if code != 0:
+                raise _fail(output, what, target)
+            code, output = _pip_download(offline, what)
+            if code != 0:
+                raise _fail(output, what, target)
+    return sorted(dest.glob("*.whl"))
+
+
+def prepare(
+    deps: list[Requirement],
+    *,
+    context: Path,
+    cache: Path,
+    target: Target,
+    index_args: list[str],
+    training_pins: list[str] = (),  # type: ignore[assignment]
+) -> tuple[list[Path], list[Path]]:
+    """Fill `context/wheels/deps` (the locked closure) and `context/wheels/runtime` (what only serving adds).
+
+    The runtime is resolved under constraints pinning the project's own closure, so the two agree
+    and the runtime layer never replaces a package the model was trained with.
+    """
+    wheels = context / "wheels"
+    hashed = any(r.hashes for r in deps)
+    lines = [r.line(with_hashes=hashed) for r in deps]
+    # The same inputs as last time: the wheels already in the context are the answer (no pip run).
+    key = hashlib.sha256(
+        json.dumps([lines, target.key, index_args, list(training_pins), runtime_requirements()]).encode()
+    ).hexdigest()
+    stamp = wheels / "inputs.sha256"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        return sorted((wheels / "deps").glob("*.whl")), sorted((wheels / "runtime").glob("*.whl"))
+    shutil.rmtree(wheels, ignore_errors=True)
+    trained_with = None
+    if training_pins:
+        trained_with = wheels / "trained-with.txt"
+        trained_with.parent.mkdir(parents=True, exist_ok=True)
+        trained_with.write_text("".join(f"{pin}\n" for pin in training_pins))
+    dep_wheels = fetch(
+        lines,
+        dest=wheels / "deps",
+        cache=cache,
+        target=target,
+        what="the locked dependencies",
+        index_args=index_args,
+        constraints=trained_with,
+    )
+    if trained_with is not None:
+        trained_with.unlink()
+    pins = sorted(wheel_name_version(w) for w in dep_wheels)
+    (wheels / "deps" / "requirements.txt").write_text("".join(f"{n}=={v}\n" for n, v in pins))
+    constraints = wheels / "constraints.txt"
+    constraints.write_text("".join(f"{n}=={v}\n" for n, v in pins))
+    scratch = wheels / "runtime-all"
+    all_runtime = fetch(
+        runtime_requirements(),
+        dest=scratch,
+        cache=cache,
+        target=target,
+        what="the serving runtime",
+        index_args=index_args,
+        constraints=constraints,
+    )
+    have = {n for n, _ in pins}
+    runtime_dir = wheels / "runtime"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    for wheel in all_runtime:
+        if wheel_name_version(wheel)[0] not in have:
+            shutil.move(str(wheel), runtime_dir / wheel.name)
+    shutil.rmtree(scratch)
+    constraints.unlink()
+    stamp.write_text(key + "\n")
+    return dep_wheels, sorted(runtime_dir.glob("*.whl"))
