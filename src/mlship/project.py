@@ -36,6 +36,11 @@ class Project:
         """mlship's own working files (`.mlship/`): build context, journals, caches."""
         return self.root / ".mlship"
 
+    @property
+    def last_build_file(self) -> Path:
+        """What `mlship build` made last (image ref, id, digest); `mlship deploy` reads it."""
+        return self.state_dir / "build" / "last.json"
+
     def data_path(self, key: str = "train") -> Path:
         return self.root / self.config.data[key]
 

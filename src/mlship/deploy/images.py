@@ -22,17 +22,14 @@ class ImageInfo:
     image_id: str
 
 
-def build_record_image(state_dir: Path) -> str | None:
-    """The image `mlship build` recorded in .mlship/ (its field names vary; accept the likely ones)."""
-    for name in ("build.json", "image.json"):
-        try:
-            data = json.loads((state_dir / name).read_text())
-        except (OSError, ValueError):
-            continue
-        for key in ("image", "ref", "tag", "id", "image_id"):
-            if isinstance(data.get(key), str) and data[key]:
-                return data[key]
-    return None
+def build_record_image(record: Path) -> str | None:
+    """The image the last `mlship build` made (its record: `Project.last_build_file`)."""
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    image = data.get("image") if isinstance(data, dict) else None
+    return image if isinstance(image, str) and image else None
 
 
 def local_image(client: Any, ref: str) -> Any:

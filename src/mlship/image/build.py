@@ -145,7 +145,7 @@ def build_image(
         pushed=push,
         notes=list(plan.notes),
     )
-    ctx.write_json(project.state_dir / "build" / "last.json", result.to_dict())
+    ctx.write_json(project.last_build_file, result.to_dict())
     return result
 
 
