@@ -90,7 +90,8 @@ def deploy(
     env = project.config.environment(environment)  # unknown environment: exit 2 before anything else
     chosen = strategy or env.strategy
     client = docker_client()
-    ref = image or build_record_image(project.last_build_file) or f"{project.config.name}:{project.config.version}"
+    default_ref = f"{project.config.name}:{project.config.version}"
+    ref = image or build_record_image(project.last_build_file) or default_ref
     info = describe(local_image(client, ref), ref, project.config.version)
     if env.registry:
         repository = env.repository or project.config.name
