@@ -104,3 +104,41 @@ def test_bad_input_changes_nothing(project):
     assert predict(url) == (4.0, "1")
     nothing = mlship("rollback", "local", cwd=project)
     assert nothing.returncode == 2 and "no record of an earlier release" in nothing.stderr
+
+
+def test_log_dir_is_prepared_for_a_non_root_image(tmp_path, project_name, images):
+    """A missing log_dir is created for the image's user; one that user cannot write is refused first."""
+    import io
+
+    import docker
+
+    client = docker.from_env()
+    tag = f"mlship-t7-app:nonroot-{project_name}"
+    client.images.build(fileobj=io.BytesIO(b"FROM mlship-t7-app:v1\nUSER 10001\n"), tag=tag, rm=True)
+    try:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o755)
+        fresh = tmp_path / "new" / "logs"
+        gate = {"readiness_timeout": 10}
+        project = write_project(
+            tmp_path / "proj",
+            project_name,
+            {
+                "locked": {"port": free_port(), "gate": gate, "log_dir": str(locked)},
+                "fresh": {"port": free_port(), "gate": gate, "log_dir": str(fresh)},
+            },
+        )
+        refused = mlship("deploy", "locked", "--image", tag, cwd=project)
+        assert refused.returncode == 2, refused.stderr
+        assert "is not writable by the image's user (uid 10001)" in refused.stderr
+        assert not client.containers.list(all=True, filters={"label": f"io.mlship.project={project_name}"})
+
+        deployed = mlship_json("deploy", "fresh", "--image", tag, cwd=project)
+        assert predict(deployed["url"]) == (4.0, "1")
+        assert fresh.stat().st_uid == 10001
+    finally:
+        for container in client.containers.list(
+            all=True, filters={"label": f"io.mlship.project={project_name}"}
+        ):
+            container.remove(force=True)
+        client.images.remove(tag, force=True)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from mlship.config import Resources
 from mlship.deploy.gate import GateResult, run_gate
 from mlship.deploy.targets.base import Context
-from mlship.errors import DeployError
+from mlship.errors import DeployError, UsageError
 
 LOG_MOUNT = "/var/log/mlship"
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
@@ -40,6 +43,32 @@ def resource_kwargs(resources: Resources) -> dict[str, Any]:
     return kwargs
 
 
+def prepare_log_dir(client: Any, ctx: Context, image_ref: str) -> None:
+    """Make environments.X.log_dir usable by the image's (non-root) user before anything starts.
+
+    A missing directory is created and given to that user; an existing one it cannot write to is an
+    error, so the running version is never replaced by one that cannot log. Only for a local engine:
+    a remote engine's paths are not this machine's.
+    """
+    if not ctx.env.log_dir or ctx.host not in ("127.0.0.1", "localhost"):
+        return
+    user = str((client.images.get(image_ref).attrs.get("Config") or {}).get("User") or "0")
+    uid = int(user.split(":")[0]) if user.split(":")[0].isdigit() else None
+    directory = Path(ctx.env.log_dir)
+    if not directory.exists():
+        directory.mkdir(parents=True)
+        if uid and os.geteuid() == 0:
+            os.chown(directory, uid, uid)
+        return
+    info = directory.stat()
+    if uid and info.st_uid != uid and not info.st_mode & stat.S_IWOTH:
+        raise UsageError(
+            f"environments.{ctx.environment}.log_dir {directory} is not writable"
+            f" by the image's user (uid {uid})",
+            hint=f"chown {uid} {directory}, or name a directory that does not exist yet (mlship creates it)",
+        )
+
+
 def runtime_env(ctx: Context) -> dict[str, str]:
     env = {"PORT": str(ctx.container_port), "MLSHIP_ENVIRONMENT": ctx.environment}
     if ctx.env.log_dir:
@@ -53,6 +82,7 @@ def run_container(
     """Start `image_ref`; `port` None publishes the service port on an ephemeral loopback port."""
     from docker.errors import APIError
 
+    prepare_log_dir(client, ctx, image_ref)
     bind = ("127.0.0.1", None) if port is None and ctx.host in ("127.0.0.1", "localhost") else port
     volumes = {ctx.env.log_dir: {"bind": LOG_MOUNT, "mode": "rw"}} if ctx.env.log_dir else None
     try:

@@ -79,6 +79,7 @@ class SwarmTarget(Target):
             result.gates.append(gate)
             if not gate.passed:
                 raise _failed(release, previous, gate.failure(), "the service was not touched")
+        containers.prepare_log_dir(self.client, self.ctx, image.ref)
         if self.ctx.env.publish == "edge":
             self._ensure_edge(image.ref)
         spec = self._spec(image.ref, values, strategy)
