@@ -137,10 +137,7 @@ class ModelRuntime:
 
     # -- predictions --------------------------------------------------------------------
     async def predict(self, records: list[dict[str, Any]]) -> list[Any]:
-        # Alone (no other request in flight, none queued): score at once. Batching pays only when
-        # others wait; its extra turns of the event loop cost tens of microseconds per request.
-        alone = self.metrics.in_flight <= 1 and not self._draining
-        if not self.settings.batching or alone:
+        if not self.settings.batching:
             return _unwrap(self._score(records))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((records, future))
