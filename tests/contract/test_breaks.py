@@ -47,10 +47,8 @@ def test_a_preprocess_that_crashes_on_nan_fails_only_extremes(demand):
     edit_source(
         demand,
         "preprocess",
-        '        out[column] = values.fillna(state["fill"][column])',
-        '        if column == "promo":\n'
-        "            values = values.astype(int)\n"
-        '        out[column] = values.fillna(state["fill"][column])',
+        "    values = raw[column]\n",
+        '    values = raw[column]\n    if column == "promo":\n        values = values.astype(int)\n',
     )
     code, report = contract_json(demand)
     assert code == 1

@@ -70,7 +70,7 @@ def test_load_with_zero_errors(spec: RuntimeSpec, server_factory: Any, tmp_path:
         f'mlship_requests_total{{pid="{server.process.pid}",endpoint="/predict",status="200"}} 640' in metrics
     )
     batches = [ln for ln in metrics.splitlines() if ln.startswith("mlship_model_batch_rows_count")]
-    assert int(batches[0].rsplit(" ", 1)[1]) <= 640  # queued requests were scored together
+    assert int(batches[0].rsplit(" ", 1)[1]) < 640  # some queued requests were scored together
     assert server.stop() == 0
     assert {row["request_id"] for row in read_log(log_dir)} == set(ok)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 NUMERIC = ["price", "promo", "temperature"]
@@ -32,23 +33,41 @@ def apply(raw: pd.DataFrame, state: dict[str, Any]) -> pd.DataFrame:
     """Features from raw records with a fitted state. Unseen categories become all-zero columns.
 
     Errors name the field, so a client knows what to fix.
+
+    The features are built as numpy columns and put into a DataFrame once, at the end: the
+    server runs this for every request, often for one record, and there one pandas operation
+    per feature column costs more than the model's prediction.
     """
     missing = [c for c in FEATURES if c not in raw.columns and c not in OPTIONAL]
     if missing:
         raise KeyError(f"records lack the fields {missing}")
-    out = pd.DataFrame(index=raw.index)
-    for column in NUMERIC:
-        given = raw[column] if column in raw.columns else pd.Series(float("nan"), index=raw.index)
-        try:
-            values = pd.to_numeric(given, errors="raise").astype(float)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{column} must be a number: {exc}") from None
-        out[column] = values.fillna(state["fill"][column])
+    names = list(NUMERIC)
+    columns = [numbers(raw, column, fill=state["fill"][column]) for column in NUMERIC]
     for column in CATEGORICAL:
-        values = raw[column].astype(str)
-        for category in state["categories"][column]:
-            out[f"{column}={category}"] = (values == category).astype(float)
-    return out
+        categories = state["categories"][column]
+        names += [f"{column}={category}" for category in categories]
+        columns.append(one_hot(raw[column], categories))
+    return pd.DataFrame(np.column_stack(columns), columns=names, index=raw.index)
+
+
+def numbers(raw: pd.DataFrame, column: str, fill: float) -> np.ndarray:
+    """One numeric field as floats, gaps (or the whole field, when optional and left out) filled."""
+    if column not in raw.columns:
+        return np.full(len(raw), fill)
+    values = raw[column]
+    try:
+        if not pd.api.types.is_numeric_dtype(values):  # e.g. numbers sent as text: "2.5"
+            values = pd.to_numeric(values, errors="raise")
+        values = values.to_numpy(dtype=float, na_value=np.nan)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{column} must be a number: {exc}") from None
+    return np.where(np.isnan(values), fill, values)
+
+
+def one_hot(values: pd.Series, categories: list[str]) -> np.ndarray:
+    """A 0/1 column per training category, compared as text (store 1 and store "1" are one store)."""
+    text = values.astype(str).to_numpy(dtype=object)
+    return (text[:, None] == np.array(categories, dtype=object)).astype(float)
 
 
 def transform(raw: pd.DataFrame, model: Any) -> pd.DataFrame:
