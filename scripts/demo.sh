@@ -59,13 +59,13 @@ mlship build
 step "mlship deploy local (health gate: readiness, the contract's golden examples, latency)"
 logs="$work/demo/logs/local-env"
 svc_port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >> mlship.yaml <<YAML
-  # added by scripts/demo.sh: the local engine, logging into $logs
-  demo:
-    target: docker
-    port: $svc_port
-    log_dir: $logs
-YAML
+# A `demo` environment: the local engine, logging into $logs (written with PyYAML: a demo project).
+python - "$svc_port" "$logs" <<'PY'
+import sys, yaml
+config = yaml.safe_load(open("mlship.yaml"))
+config["environments"]["demo"] = {"target": "docker", "port": int(sys.argv[1]), "log_dir": sys.argv[2]}
+yaml.safe_dump(config, open("mlship.yaml", "w"), sort_keys=False)
+PY
 url=$(mlship deploy demo)
 echo "serving at $url"
 
