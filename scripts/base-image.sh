@@ -24,22 +24,8 @@ image_size() {
     docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{ printf "%.1f MB", $1 / 1000000 }'
 }
 
-# apt-get install that never starts services (a fresh machine may lack policy-rc.d).
-apt_install() {
-    local created_policy=""
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    log "installing $*"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; then
-        log "apt-get install failed; running apt-get update and retrying"
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
-    fi
-    [[ -z "$created_policy" ]] || rm -f /usr/sbin/policy-rc.d
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 # Print "deb URI SUITE COMPONENTS" lines for the bookworm suites found in apt's sources
 # (one-line .list and deb822 .sources formats). Only Debian-archive-like entries, i.e. ones

@@ -12,7 +12,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 step "installing mlship into $repo/.venv"
 [[ -x "$repo/.venv/bin/python" ]] || python3 -m venv "$repo/.venv"
-"$repo/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[serve,dev]"
+"$repo/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "${repo}[serve,dev]"
 export PATH="$repo/.venv/bin:$PATH"
 cd "$work"
 
@@ -44,7 +44,8 @@ for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>
 curl -fsS -X POST "http://127.0.0.1:$port/predict" -H 'content-type: application/json' \
     -d '{"records": [{"price": 4.5, "promo": 1, "day_of_week": "sat", "store": "city", "temperature": 21}]}'
 echo
-kill -TERM $server && wait $server || true
+kill -TERM "$server"
+wait "$server" || true  # exits 0 after a clean SIGTERM
 trap - EXIT
 
 if ! docker info >/dev/null 2>&1; then

@@ -30,24 +30,8 @@ CONFIG="${STATE_DIR}/config.yml"
 PID_FILE="${STATE_DIR}/registry.pid"
 LOG_FILE="${STATE_DIR}/registry.log"
 
-# apt-get install that never starts services: the package's postinst would otherwise start
-# a second registry on :5000 with the system config where no policy-rc.d forbids it.
-apt_install() {
-    [[ $EUID -eq 0 ]] || die "$* missing and not root: install it with apt-get"
-    local created_policy=""
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        created_policy=1
-    fi
-    log "installing $*"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; then
-        log "apt-get install failed; running apt-get update and retrying"
-        apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
-    fi
-    [[ -z "$created_policy" ]] || rm -f /usr/sbin/policy-rc.d
-}
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 ensure_tools() {
     local missing=()

@@ -12,14 +12,12 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 in_ci() { [[ "${CI:-}" =~ ^(1|true|yes)$ ]]; }
 
 started=$(date +%s)
-apt_updated=""
-apt_install() {  # apt_install CMD PACKAGE...: install when CMD is missing
+die() { log "error: $*"; exit 1; }
+# shellcheck source=scripts/apt.sh
+source scripts/apt.sh
+need() {  # need CMD PACKAGE...: install the packages when CMD is missing
     local cmd=$1; shift
-    command -v "$cmd" >/dev/null 2>&1 && return 0
-    if [[ $(id -u) -ne 0 ]]; then log "warning: $cmd is missing and this is not root"; return 0; fi
-    [[ -n $apt_updated ]] || { apt-get update -qq >/dev/null; apt_updated=1; }
-    log "installing $* (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    command -v "$cmd" >/dev/null 2>&1 || apt_install "$@"
 }
 
 PY=${PYTHON:-python3}
@@ -32,9 +30,9 @@ log "installing mlship[serve,dev] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[serve,dev]"
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
 
-apt_install git git
-apt_install curl curl
-apt_install chromium chromium
+need git git
+need curl curl
+need chromium chromium
 
 if docker info >/dev/null 2>&1; then
     scripts/base-image.sh >/dev/null
