@@ -96,29 +96,36 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     staging = Path(tempfile.mkdtemp(prefix=".artifacts-", dir=final.parent))
     started = time.perf_counter()
     try:
-        # The project's prints must not mix with mlship's data on stdout (`--json`).
-        with contextlib.redirect_stdout(sys.stderr):
-            metrics = train_fn(str(data_path), str(staging), dict(cfg.params)) or {}
-    except Exception as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise _project_failure("train", exc) from None
-    if not isinstance(metrics, dict):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ProjectCodeError(f"train returned {type(metrics).__name__}, expected a dict of metrics")
-    if not any(staging.iterdir()):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
-    metrics = json.loads(json.dumps(metrics, default=float))
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    from mlship.monitor.profile import write_reference
+        metrics = _run_train(train_fn, data_path, staging, dict(cfg.params))
+        from mlship.monitor.profile import write_reference
 
-    # What `mlship monitor` compares live traffic with: the training data and the new model's outputs.
-    reference = write_reference(project, data_path, staging)
+        # What `mlship monitor` compares live traffic with: the training data and the new model's outputs.
+        reference = write_reference(project, data_path, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     _swap_into_place(staging, final)
     seconds = time.perf_counter() - started
     files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
     ref_path = str(final / reference.name) if reference else None
     return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files, ref_path)
+
+
+def _run_train(train_fn: Any, data_path: Path, staging: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """Call the project's train into `staging`; its metrics, checked and written as metrics.json."""
+    try:
+        # The project's prints must not mix with mlship's data on stdout (`--json`).
+        with contextlib.redirect_stdout(sys.stderr):
+            metrics = train_fn(str(data_path), str(staging), params) or {}
+    except Exception as exc:
+        raise _project_failure("train", exc) from None
+    if not isinstance(metrics, dict):
+        raise ProjectCodeError(f"train returned {type(metrics).__name__}, expected a dict of metrics")
+    if not any(staging.iterdir()):
+        raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
+    metrics = json.loads(json.dumps(metrics, default=float))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:
