@@ -130,3 +130,23 @@ def test_unknown_cell_magic_in_a_skipped_cell_is_fine(tmp_path, small_notebook):
     plan = plan_notebook(small_notebook)
     assert plan.cells[-1].stage == "skip"
     assert any("%%bash cell skipped" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("layout", ["no src", "two packages"])
+def test_a_template_without_one_src_package(capsys, tmp_path, small_notebook, layout):
+    template = tmp_path / "tpl"
+    project = template / "{{cookiecutter.project_slug}}"
+    project.mkdir(parents=True)
+    (template / "cookiecutter.json").write_text(json.dumps({"project_slug": "made"}))
+    (project / "mlship.yaml").write_text("name: made\n")
+    if layout == "two packages":
+        for package in ("one", "two"):
+            (project / "src" / package).mkdir(parents=True)
+    target = tmp_path / "project"
+    code = run("init", str(target), "--from", str(small_notebook), "--template", str(template))
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert f"the template {template} does not render one package under src/" in err
+    assert "src/<package>/" in err and "Traceback" not in err
+    assert not target.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mlship-init-")]

@@ -80,6 +80,8 @@ def _render_parity(result) -> None:  # type: ignore[no-untyped-def]
     )
     if result.ok and result.golden_test:
         stderr.print(f"[green]Parity holds.[/] Golden test written: {result.golden_test}")
+        if result.examples:
+            stderr.print(escape(result.examples), highlight=False)
     elif not result.ok:
         stderr.print("[red]The generated pipeline does not reproduce the notebook.[/]")
 

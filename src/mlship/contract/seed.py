@@ -48,7 +48,7 @@ def init_schema(project: Any) -> SeedResult:
 def init_examples(project: Any, count: int = 5) -> SeedResult:
     """Golden examples: `count` training records spread over the range of predictions, with the
     trained model's outputs and a tolerance of 1% of each output (at least 0.01)."""
-    from mlship.contract.records import frame_records, input_columns, numeric
+    from mlship.contract.records import frame_records, input_columns
     from mlship.contract.targets import InProcessTarget
     from mlship.stages import load_pipeline, read_table
 
@@ -61,17 +61,35 @@ def init_examples(project: Any, count: int = 5) -> SeedResult:
     outcome = target.call(records)
     if outcome.kind != "answer":
         raise InputError(f"the model does not answer the records of {data}: {outcome.message}")
-    order = sorted(range(len(records)), key=lambda i: numeric(outcome.predictions[i], None) or 0.0)
-    picks = sorted({order[round(j * (len(order) - 1) / max(count - 1, 1))] for j in range(count)})
     version = target.pipeline.spec.model_version
-    lines = [f"# recorded by `mlship test --init-examples` from {data} and model {version}"]
+    return seed_examples(
+        project,
+        records,
+        outcome.predictions,
+        count=count,
+        source=data,
+        note=f"recorded by `mlship test --init-examples` from {data} and model {version}",
+    )
+
+
+def seed_examples(
+    project: Any, records: list[dict[str, Any]], outputs: list[Any], *, count: int, source: str, note: str
+) -> SeedResult:
+    """Write `contract.examples`: `count` of the records spread over the range of their outputs,
+    each with its output and a tolerance of 1% of it (at least 0.01); refuses an existing block.
+    The one seeding path: `mlship test --init-examples` and `mlship verify` both come here."""
+    from mlship.contract.records import numeric
+
+    order = sorted(range(len(records)), key=lambda i: numeric(outputs[i], None) or 0.0)
+    picks = sorted({order[round(j * (len(order) - 1) / max(count - 1, 1))] for j in range(count)})
+    lines = [f"# {note}"]
     for i in picks:
-        output = outcome.predictions[i]
+        output = outputs[i]
         number = numeric(output, None)
         tolerance = round(max(abs(number) * EXAMPLE_TOLERANCE_FRACTION, 0.01), 2) if number is not None else 0
         entry = {"input": records[i], "output": output, "tolerance": tolerance}
         lines.append(f"- {_flow(entry)}")
-    return _write(project, "examples", lines, len(picks), source=data)
+    return _write(project, "examples", lines, len(picks), source=source)
 
 
 def _training_data(project: Any) -> str:

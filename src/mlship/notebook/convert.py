@@ -63,7 +63,8 @@ def _columns(path: Path) -> tuple[list[str], Any]:
 
 
 def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
-    """The contract schema of a request: the new records' fields, typed from the data."""
+    """The contract schema of a request: the new records' fields, typed from the data; a field with
+    gaps in the training data is optional (the model learned from records without it)."""
     import pandas as pd
 
     schema: dict[str, dict[str, Any]] = {}
@@ -80,6 +81,8 @@ def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
             schema[str(column)] = (
                 {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
             )
+        if values.isna().any():
+            schema[str(column)]["required"] = False
     return schema
 
 
@@ -110,13 +113,13 @@ def convert_notebook(
         names = {"train": train_file.name, "predict": new_file.name}
         if new_file != train_file and new_file.name == train_file.name:
             names["predict"] = f"{new_file.stem}-predict{new_file.suffix}"
-    raw_columns = [str(c) for c in new_frame.columns]
+    schema = _schema(train_frame, new_frame)
     state: dict[str, Any] = {}
 
     def write(rendered: Path) -> None:
-        package = next(p.name for p in (rendered / "src").iterdir() if p.is_dir())
+        package = _template_package(rendered, template)
         pkg = rendered / "src" / package
-        modules = render_modules(plan, package, raw_columns)
+        modules = render_modules(plan, package, schema)
         for old in ("preprocess.py", "train.py", "predict.py"):
             (pkg / old).unlink(missing_ok=True)
         for file_name, code in modules.items():
@@ -125,7 +128,7 @@ def convert_notebook(
         state["formatted"] = format_code([*pkg.glob("*.py"), *(rendered / "tests").glob("*.py")])
         _write_data(rendered, train_file, new_file, names, new_frame)
         state["copy"] = _write_notebook_copy(rendered, plan, names)
-        _write_config(rendered, plan, package, names, state["copy"], _schema(train_frame, new_frame))
+        _write_config(rendered, plan, package, names, state["copy"], schema)
         reqs = requirements(plan, modules, package)
         (rendered / "requirements.txt").write_text(
             "# What the model needs at train and serve time (from the notebook's imports and %pip lines).\n"
@@ -144,6 +147,24 @@ def convert_notebook(
         postprocess=write,
     )
     return ConvertResult(result, plan, state["copy"], bool(state["formatted"]))
+
+
+def _template_package(rendered: Path, template: str | None) -> str:
+    """The one package under the rendered template's src/, where the notebook's modules go."""
+    src = rendered / "src"
+    packages = (
+        [p.name for p in src.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
+        if src.is_dir()
+        else []
+    )
+    if len(packages) != 1:
+        found = f"src/ holds {sorted(packages)}" if src.is_dir() else "it has no src/ directory"
+        raise InputError(
+            f"the template {template or '(built in)'} does not render one package under src/ ({found})",
+            hint="use a template whose project has the layout src/<package>/ (as `mlship init` makes), "
+            "or leave out --template",
+        )
+    return packages[0]
 
 
 def _write_tests(rendered: Path, plan: Plan, package: str, names: dict[str, str]) -> None:

@@ -22,6 +22,14 @@ DISTRIBUTIONS = {
     "bs4": "beautifulsoup4",
 }
 ALWAYS = ["pandas", "joblib"]
+# contract.schema's types -> what the generated `check_fields` accepts for the field.
+FIELD_KINDS = {
+    "number": "number",
+    "integer": "number",
+    "boolean": "number",
+    "category": "text",
+    "string": "text",
+}
 
 
 def _indent(text: str) -> str:
@@ -92,8 +100,8 @@ def _package_imports(package: str, module: str, names: list[str], code: str) -> 
     return [f"from {package}.{module} import {', '.join(used)}"] if used else []
 
 
-def render_modules(plan: Plan, package: str, raw_columns: list[str]) -> dict[str, str]:
-    """Module file name -> source for the generated package."""
+def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Module file name -> source for the generated package; `schema` is the records' contract.schema."""
     serve = plan.serve
     helper_names = [s.node.name for s in plan.helpers]  # type: ignore[attr-defined]
     modules: dict[str, str] = {}
@@ -112,7 +120,8 @@ def render_modules(plan: Plan, package: str, raw_columns: list[str]) -> dict[str
     pre_ctx = dict(
         notebook=plan.notebook.name,
         segments=[_segment_context(s, set(helper_names)) for s in pre_segments],
-        raw_columns=repr(raw_columns),
+        raw_fields=repr({name: FIELD_KINDS[spec["type"]] for name, spec in schema.items()}),
+        optional_fields=repr([name for name, spec in schema.items() if spec.get("required") is False]),
         raw_df=serve.raw_df,
         artifacts=serve.artifacts,
         serve_cells=", ".join(map(str, serve.cells)),

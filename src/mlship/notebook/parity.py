@@ -59,6 +59,7 @@ class VerifyResult:
     notebook_seconds: float = 0.0
     pipeline_seconds: float = 0.0
     golden_test: str | None = None
+    examples: str | None = None  # what became of contract.examples (seeded, or why not)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -248,7 +249,42 @@ def verify_project(project: Project, *, on_progress: Callable[[str], None] = lam
     result.ok = all(r.ok for r in result.rows)
     if result.ok:
         result.golden_test = write_golden(project, plan, nb)
+        result.examples = seed_contract_examples(project, pipe)
     return result
+
+
+def seed_contract_examples(project: Project, pipe: dict[str, Any]) -> str:
+    """`contract.examples` from the records verify scored one at a time (their values match the
+    notebook's), through the same path as `mlship test --init-examples`; examples already in
+    mlship.yaml are the user's and stay as they are."""
+    from mlship.contract.records import frame_records
+    from mlship.contract.schema import record_problems
+    from mlship.contract.seed import seed_examples
+    from mlship.errors import UsageError
+    from mlship.stages import read_table
+
+    data = project.config.data["predict"]
+    frame = read_table(project.data_path("predict"))
+    rows = sorted(int(row) for row in pipe.get("singles", {}))
+    records = frame_records(frame.iloc[rows])
+    schema = dict(project.config.contract.schema_)
+    keep = [i for i, record in enumerate(records) if not record_problems(schema, record)]
+    if not keep:
+        return "contract.examples not written: no record scored alone keeps contract.schema"
+    outputs = [pipe["singles"][str(rows[i])] for i in keep]
+    try:
+        seeded = seed_examples(
+            project,
+            [records[i] for i in keep],
+            outputs,
+            count=len(keep),
+            source=data,
+            note=f"recorded by `mlship verify`: rows {[rows[i] for i in keep]} of {data} scored alone,"
+            " equal to the notebook's predictions",
+        )
+    except UsageError as exc:  # the block is there and not empty: it is the user's now
+        return f"contract.examples left as it is: {exc.message}"
+    return f"contract.examples: {seeded.entries} examples written into {Path(seeded.path).name}:{seeded.line}"
 
 
 def write_golden(project: Project, plan: Any, nb: dict[str, Any]) -> str:
