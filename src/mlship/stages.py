@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, ProjectCodeError, UsageError
+from mlship.outfiles import check_target
 from mlship.project import Project, artifacts_sha256
 from mlship.serving.pipeline import Pipeline, PipelineError, RecordError, RuntimeSpec, resolve
 
@@ -145,8 +146,27 @@ def read_table(path: Path) -> Any:
     kwargs = {"lines": True} if path.suffix.lower() == ".jsonl" else {}
     try:
         return getattr(pd, reader)(path, **kwargs)
+    except ImportError:
+        raise _parquet_engine_missing(path) from None
     except Exception as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def _parquet_engine_missing(path: Path) -> InputError:
+    return InputError(
+        f"{path}: reading or writing parquet needs pyarrow, which is not installed",
+        hint="pip install pyarrow, or use .csv or .jsonl",
+    )
+
+
+def write_table(frame: Any, path: Path, option: str = "--output") -> None:
+    from mlship.outfiles import write_whole
+
+    writer, kwargs = WRITERS[path.suffix.lower()]
+    try:
+        write_whole(path, lambda tmp: getattr(frame, writer)(tmp, **kwargs), option)
+    except ImportError:
+        raise _parquet_engine_missing(path) from None
 
 
 @dataclass
@@ -163,6 +183,9 @@ class PredictResult:
 
 def predict_file(project: Project, *, input: Path, output: Path, force: bool = False) -> PredictResult:
     """Score a file through the project's preprocess -> predict path; writes a `prediction` column."""
+    if output.exists() and output.resolve() == input.resolve():
+        raise UsageError(f"--output {output} is the --input file", hint="write the scores to another file")
+    check_target(output, "--output")
     if output.exists() and not force:
         raise UsageError(f"{output} already exists", hint="choose another --output or pass --force")
     if output.suffix.lower() not in WRITERS:
@@ -181,8 +204,5 @@ def predict_file(project: Project, *, input: Path, output: Path, force: bool = F
     except Exception as exc:
         raise _project_failure("predict", exc) from None
     seconds = time.perf_counter() - started
-    frame = frame.assign(prediction=predictions)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    writer, kwargs = WRITERS[output.suffix.lower()]
-    getattr(frame, writer)(output, **kwargs)
+    write_table(frame.assign(prediction=predictions), output)
     return PredictResult(str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version)

@@ -82,6 +82,10 @@ def monitor(
     since: str | None = None,
     report: Path | None = None,
 ) -> MonitorResult:
+    if report is not None:
+        from mlship.monitor.report import check_report_target
+
+        check_report_target(Path(report))  # before the logs are read, not after
     reference = load_reference(project.artifact_dir)
     thresholds = project.config.monitor
     files = find_log_files(log_sources(project, env=env, logs=logs))
