@@ -85,8 +85,7 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     data_path = Path(data) if data else (project.data_path() if "train" in cfg.data else None)
     if data_path is None:
         raise UsageError("no training data", hint="set data.train in mlship.yaml or pass --data")
-    if not data_path.is_file():
-        raise InputError(f"training data {data_path} does not exist")
+    check_training_data(data_path)
     try:
         train_fn = resolve(cfg.entrypoints.train, project.source_dir)
     except PipelineError as exc:
@@ -109,7 +108,14 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     if not any(staging.iterdir()):
         shutil.rmtree(staging, ignore_errors=True)
         raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
-    metrics = json.loads(json.dumps(metrics, default=float))
+    try:
+        metrics = json.loads(json.dumps(metrics, default=float))
+    except (TypeError, ValueError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ProjectCodeError(
+            f"train returned metrics that are not numbers or strings ({exc})",
+            hint="return a dict such as {'mae': 3.2, 'rows': 400}",
+        ) from None
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     from mlship.monitor.profile import write_reference
 
@@ -120,6 +126,31 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
     ref_path = str(final / reference.name) if reference else None
     return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files, ref_path)
+
+
+# Table formats that are text: a NUL byte in their first block means a binary file under a wrong name.
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl"}
+
+
+def check_training_data(path: Path) -> None:
+    """The obvious ways a data file is unusable, told in mlship's words before the project's code
+    meets them (an empty or binary CSV would otherwise surface as a pandas traceback)."""
+    if path.is_dir():
+        raise InputError(f"training data {path} is a directory, not a file", hint="pass the data file")
+    if not path.is_file():
+        raise InputError(f"training data {path} does not exist")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        raise InputError(f"cannot read training data {path}: {exc.strerror or exc}") from None
+    if not head.strip():
+        raise InputError(f"training data {path} is empty")
+    if path.suffix.lower() in _TEXT_SUFFIXES and b"\0" in head:
+        raise InputError(
+            f"training data {path} is not a {path.suffix} text file (it holds binary data)",
+            hint="check the path, or export the data as CSV",
+        )
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:
