@@ -16,11 +16,17 @@ def check_target(path: Path, option: str) -> None:
     """Refuse a target that can never be written, before any work is done for it."""
     if path.is_dir():
         raise UsageError(f"{option} {path} is a directory", hint="give a file name")
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise InputError(f"cannot write {option} {path}: {blocker} is a file, not a directory")
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of `path` when it is a file (so nothing can be created under it)."""
     for parent in path.absolute().parents:
         if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"cannot write {option} {path}: {parent} is a file, not a directory")
-            break
+            return None if parent.is_dir() else parent
+    return None
 
 
 def write_whole(path: Path, write: Callable[[Path], None], option: str) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, UsageError
+from mlship.outfiles import file_in_the_way
 from mlship.templates_dir import templates_dir
 
 
@@ -109,6 +110,9 @@ def init_project(
     if not sys.stdin.isatty():
         no_input = True  # CI and pipes: never wait for a prompt
 
+    blocker = file_in_the_way(directory)
+    if blocker is not None:
+        raise UsageError(f"cannot create {directory}: {blocker} is a file, not a directory")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".mlship-init-", dir=directory.parent)
