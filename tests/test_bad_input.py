@@ -13,7 +13,10 @@ import importlib.util
 import json
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -76,6 +79,17 @@ def workspace(trained_template_project, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[str]:
+    """A web server that is not a model service (no POST /predict): a wrong --against URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 CASES = {
     # a directory without mlship.yaml / a file instead of a directory / a mlship.yaml that is not a file
     "config-missing-dir": Case(("config", "{root}/nowhere"), 2, "does not exist"),
@@ -131,6 +145,9 @@ CASES = {
     "monitor-log-not-a-log": Case(
         ("monitor", "{trained}", "--log", "{root}/notes.txt"), 2, "prediction log entry"
     ),
+    "test-against-not-a-service": Case(
+        ("test", "{trained}", "-k", "examples", "--against", "{web}"), 2, "is not a prediction service"
+    ),
     # dependencies
     "lock-unknown-platform": Case(("lock", "{trained}", "--platform", "windows"), 2, "unknown --platform"),
     "lock-index-not-url": Case(("lock", "{trained}", "--index-url", "pypi"), 2, "not an http(s) URL"),
@@ -156,11 +173,11 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input(name, workspace, trained_template_project):
+def test_bad_input(name, workspace, trained_template_project, web_server):
     case = CASES[name]
     if name == "predict-parquet-no-pyarrow" and HAS_PYARROW:
         pytest.skip("pyarrow is installed here, so parquet works")
-    paths = {"root": workspace, "trained": trained_template_project}
+    paths = {"root": workspace, "trained": trained_template_project, "web": web_server}
     args = [a.format(**paths) for a in case.args]
     kept = workspace / case.keep if case.keep else None
     before = _digest(kept) if kept else None

@@ -29,7 +29,7 @@ def file_in_the_way(path: Path) -> Path | None:
     return None
 
 
-def write_whole(path: Path, write: Callable[[Path], None], option: str) -> Path:
+def write_whole(path: Path, write: Callable[[Path], object], option: str) -> Path:
     """`write(tmp)` next to the target, then rename over it: a failed write never leaves half a file,
     and an existing file is only replaced by a complete one."""
     check_target(path, option)
