@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -315,6 +316,10 @@ def parse_config(text: str, source: str = CONFIG_FILE) -> Config:
 
 def load_config(project_dir: Path) -> Config:
     path = Path(project_dir) / CONFIG_FILE
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a file")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{path} is a broken link (to {os.readlink(path)})")
     if not path.is_file():
         raise ConfigError(
             f"no {CONFIG_FILE} in {project_dir}",
@@ -322,6 +327,8 @@ def load_config(project_dir: Path) -> Config:
         )
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text", hint="save it as UTF-8 YAML") from None
     return parse_config(text, source=str(path.name))

@@ -19,8 +19,15 @@ class Project:
     @classmethod
     def load(cls, directory: Path | str = ".") -> Project:
         root = Path(directory).resolve()
+        if not root.exists():
+            raise UsageError(
+                f"{directory} does not exist", hint="pass the project directory (with mlship.yaml)"
+            )
         if not root.is_dir():
-            raise UsageError(f"{directory} is not a directory")
+            hint = "pass the project directory (with mlship.yaml)"
+            if root.name == "mlship.yaml":
+                hint = f"pass the directory that holds it: {Path(directory).parent}"
+            raise UsageError(f"{directory} is a file, not a project directory", hint=hint)
         return cls(root=root, config=load_config(root))
 
     @property

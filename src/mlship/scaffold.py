@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, UsageError
+from mlship.outfiles import file_in_the_way
 from mlship.templates_dir import templates_dir
 
 
@@ -109,11 +110,20 @@ def init_project(
     if not sys.stdin.isatty():
         no_input = True  # CI and pipes: never wait for a prompt
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".mlship-init-", dir=directory.parent) as tmp:
+    blocker = file_in_the_way(directory)
+    if blocker is not None:
+        raise UsageError(f"cannot create {directory}: {blocker} is a file, not a directory")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".mlship-init-", dir=directory.parent)
+    except OSError as exc:
+        raise InputError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    try:
         rendered = render_template(template=chosen, context=context, no_input=no_input, output_dir=Path(tmp))
         if postprocess is not None:
             postprocess(rendered)
         directory.mkdir(parents=True, exist_ok=True)
         written, kept = merge_into(rendered, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return InitResult(str(directory), context["project_name"], chosen, written, kept)

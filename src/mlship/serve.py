@@ -11,6 +11,8 @@ from mlship.errors import ProjectCodeError, UsageError
 from mlship.project import Project
 from mlship.serving.pipeline import RuntimeSpec
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")  # uvicorn's (and `python -m mlship.serving`'s)
+
 
 def runtime_extra(config: Config, root: Path | None = None) -> dict[str, Any]:
     """The `extra` the serving runtime reads: logging, serving, contract schema and examples.
@@ -54,6 +56,9 @@ def serve(
         raise UsageError(f"--port {port} is not a port number (1-65535)")
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
+    log_level = log_level.lower()
+    if log_level not in LOG_LEVELS:
+        raise UsageError(f"--log-level {log_level!r} is not a log level", hint=f"use {', '.join(LOG_LEVELS)}")
     from mlship.serving.server import run
 
     spec = serving_spec(project)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, ProjectCodeError, UsageError
+from mlship.outfiles import check_target
 from mlship.project import Project, artifacts_sha256
 from mlship.serving.pipeline import Pipeline, PipelineError, RecordError, RuntimeSpec, resolve
 
@@ -84,8 +85,7 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     data_path = Path(data) if data else (project.data_path() if "train" in cfg.data else None)
     if data_path is None:
         raise UsageError("no training data", hint="set data.train in mlship.yaml or pass --data")
-    if not data_path.is_file():
-        raise InputError(f"training data {data_path} does not exist")
+    check_training_data(data_path)
     try:
         train_fn = resolve(cfg.entrypoints.train, project.source_dir)
     except PipelineError as exc:
@@ -123,9 +123,40 @@ def _run_train(train_fn: Any, data_path: Path, staging: Path, params: dict[str, 
         raise ProjectCodeError(f"train returned {type(metrics).__name__}, expected a dict of metrics")
     if not any(staging.iterdir()):
         raise ProjectCodeError("train wrote nothing into the artifact directory it was given")
-    metrics = json.loads(json.dumps(metrics, default=float))
+    try:
+        metrics = json.loads(json.dumps(metrics, default=float))
+    except (TypeError, ValueError) as exc:
+        raise ProjectCodeError(
+            f"train returned metrics that are not numbers or strings ({exc})",
+            hint="return a dict such as {'mae': 3.2, 'rows': 400}",
+        ) from None
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+# Table formats that are text: a NUL byte in their first block means a binary file under a wrong name.
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl"}
+
+
+def check_training_data(path: Path) -> None:
+    """The obvious ways a data file is unusable, told in mlship's words before the project's code
+    meets them (an empty or binary CSV would otherwise surface as a pandas traceback)."""
+    if path.is_dir():
+        raise InputError(f"training data {path} is a directory, not a file", hint="pass the data file")
+    if not path.is_file():
+        raise InputError(f"training data {path} does not exist")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        raise InputError(f"cannot read training data {path}: {exc.strerror or exc}") from None
+    if not head.strip():
+        raise InputError(f"training data {path} is empty")
+    if path.suffix.lower() in _TEXT_SUFFIXES and b"\0" in head:
+        raise InputError(
+            f"training data {path} is not a {path.suffix} text file (it holds binary data)",
+            hint="check the path, or export the data as CSV",
+        )
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:
@@ -152,8 +183,27 @@ def read_table(path: Path) -> Any:
     kwargs = {"lines": True} if path.suffix.lower() == ".jsonl" else {}
     try:
         return getattr(pd, reader)(path, **kwargs)
+    except ImportError:
+        raise _parquet_engine_missing(path) from None
     except Exception as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def _parquet_engine_missing(path: Path) -> InputError:
+    return InputError(
+        f"{path}: reading or writing parquet needs pyarrow, which is not installed",
+        hint="pip install pyarrow, or use .csv or .jsonl",
+    )
+
+
+def write_table(frame: Any, path: Path, option: str = "--output") -> None:
+    from mlship.outfiles import write_whole
+
+    writer, kwargs = WRITERS[path.suffix.lower()]
+    try:
+        write_whole(path, lambda tmp: getattr(frame, writer)(tmp, **kwargs), option)
+    except ImportError:
+        raise _parquet_engine_missing(path) from None
 
 
 @dataclass
@@ -170,6 +220,9 @@ class PredictResult:
 
 def predict_file(project: Project, *, input: Path, output: Path, force: bool = False) -> PredictResult:
     """Score a file through the project's preprocess -> predict path; writes a `prediction` column."""
+    if output.exists() and output.resolve() == input.resolve():
+        raise UsageError(f"--output {output} is the --input file", hint="write the scores to another file")
+    check_target(output, "--output")
     if output.exists() and not force:
         raise UsageError(f"{output} already exists", hint="choose another --output or pass --force")
     if output.suffix.lower() not in WRITERS:
@@ -188,8 +241,5 @@ def predict_file(project: Project, *, input: Path, output: Path, force: bool = F
     except Exception as exc:
         raise _project_failure("predict", exc) from None
     seconds = time.perf_counter() - started
-    frame = frame.assign(prediction=predictions)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    writer, kwargs = WRITERS[output.suffix.lower()]
-    getattr(frame, writer)(output, **kwargs)
+    write_table(frame.assign(prediction=predictions), output)
     return PredictResult(str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version)

@@ -49,9 +49,18 @@ def main(argv: list[str] | None = None) -> None:
 
     Usage errors (unknown command or option) are click's, which exits 2 by itself.
     """
+    from mlship.cli import _output
     from mlship.errors import MlshipError
 
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    # With --json, stdout holds the result and nothing else: whatever else writes to it (a print in the
+    # project's own code, at import or in train/predict) goes to stderr instead.
+    json_mode = "--json" in args
+    saved_stdout = sys.stdout
+    if json_mode:
+        _output.data_stream = saved_stdout
+        sys.stdout = sys.stderr
     try:
         app(args=argv)
     except SystemExit as exc:
@@ -61,14 +70,49 @@ def main(argv: list[str] | None = None) -> None:
     except MlshipError as exc:
         _report(exc, debug=debug)
         sys.exit(int(exc.exit_code))
+    except OSError as exc:
+        if debug or exc.errno not in _USER_FS_ERRORS:
+            _unexpected(exc, debug=debug)
+        # The user's file system refused (permissions, a read-only or full disk, a file where a
+        # directory belongs): an input problem, not a bug in mlship.
+        _report(_fs_error(exc), debug=False)
+        sys.exit(2)
     except Exception as exc:
-        if debug:
-            raise
-        sys.stderr.write(
-            f"mlship: unexpected error: {type(exc).__name__}: {exc}\n"
-            "Run again with --debug for the traceback, and report it if it persists.\n"
-        )
-        sys.exit(70)
+        _unexpected(exc, debug=debug)
+    finally:
+        if json_mode:
+            sys.stdout = saved_stdout
+            _output.data_stream = None
+
+
+def _unexpected(exc: Exception, *, debug: bool) -> None:
+    if debug:
+        raise exc
+    sys.stderr.write(
+        f"mlship: unexpected error: {type(exc).__name__}: {exc}\n"
+        "Run again with --debug for the traceback, and report it if it persists.\n"
+    )
+    sys.exit(70)
+
+
+def _fs_errors() -> frozenset[int]:
+    import errno
+
+    names = ("EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "ENOTDIR", "EISDIR")
+    return frozenset(getattr(errno, n) for n in names if hasattr(errno, n))
+
+
+_USER_FS_ERRORS = _fs_errors()
+
+
+def _fs_error(exc: OSError) -> Exception:
+    from mlship.errors import InputError
+
+    where = exc.filename if exc.filename is not None else "a file"
+    return InputError(
+        f"cannot use {where}: {exc.strerror or exc}",
+        hint="check the path and its permissions, and that the disk has room",
+    )
 
 
 def _report(exc: Exception, *, debug: bool) -> None:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -15,6 +15,10 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
 
 JSON_HELP = "Print the result as JSON on stdout (no colour, no progress)."
+
+# Where `--json` results go: `main()` points this at the real stdout and sends everything else that
+# writes to stdout (the project's own prints) to stderr. None: sys.stdout (e.g. under CliRunner).
+data_stream: TextIO | None = None
 
 
 def quiet_mode(json_mode: bool) -> bool:
@@ -25,7 +29,9 @@ def quiet_mode(json_mode: bool) -> bool:
 def emit(result: Any, *, json_mode: bool, render: Callable[[Any], None]) -> None:
     data = result.to_dict() if hasattr(result, "to_dict") else result
     if json_mode:
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        out = data_stream or sys.stdout
+        out.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        out.flush()
     else:
         render(result)
 

@@ -145,6 +145,9 @@ def history_command(
     result = history(directory=directory, environment=environment)
 
     def render(r) -> None:  # type: ignore[no-untyped-def]
+        if not r.entries:
+            stderr.print(f"nothing has been deployed to {environment} yet")
+            return
         table = Table("deployed at", "version", "result", "by", "strategy", "digest")
         for e in r.entries:
             table.add_row(

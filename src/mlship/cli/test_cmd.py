@@ -55,6 +55,10 @@ def test_command(
     from mlship.contract import run_contract
     from mlship.contract.junit import write_junit
 
+    if junit is not None:
+        from mlship.outfiles import check_target
+
+        check_target(junit, "--junit")  # before the checks run, not after
     with progress(f"Testing the contract of {project.config.name}", json_mode=json_mode) as update:
         report = run_contract(project, against=against, checks=check or None, on_check=update)
     if junit is not None:

@@ -68,6 +68,6 @@ def _clean(text: str) -> str:
 
 
 def write_junit(report: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_junit(report), encoding="utf-8")
-    return path
+    from mlship.outfiles import write_text
+
+    return write_text(path, to_junit(report), "--junit")

@@ -37,6 +37,8 @@ def run_contract(
     started = time.perf_counter()
     candidate = InProcessTarget(load_pipeline(project))
     deployed = HttpTarget(resolve_against(project, against)) if against else None
+    if deployed is not None:
+        deployed.probe()
     target = deployed or candidate
     results: list[CheckResult] = []
     for kind in selected:

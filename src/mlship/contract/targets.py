@@ -19,6 +19,8 @@ from typing import Any, Literal
 from mlship.errors import UnreachableError, UsageError
 
 OutcomeKind = Literal["answer", "rejected", "crashed"]
+# What a server answers when it has no POST /predict at all: not found, method not allowed, not implemented.
+_NO_PREDICT_HERE = {404, 405, 501}
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Outcome:
     predictions: list[Any] = field(default_factory=list)
     message: str = ""
     seconds: float = 0.0
+    status: int | None = None  # the HTTP status, over HTTP
 
 
 class InProcessTarget:
@@ -73,6 +76,16 @@ class HttpTarget:
         self.label = self.url
         self.timeout = timeout
 
+    def probe(self) -> None:
+        """Before any check: a URL with no POST /predict at all (a wrong port, path or server) is a
+        wrong --against, not a model that fails every check."""
+        status = self.call([]).status
+        if status in _NO_PREDICT_HERE:
+            raise UsageError(
+                f"{self.url} is not a prediction service: POST /predict answered HTTP {status}",
+                hint="--against takes the service's base URL (as `mlship status` shows it): http://HOST:PORT",
+            )
+
     def call(self, records: list[dict[str, Any]]) -> Outcome:
         body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
         request = urllib.request.Request(
@@ -92,9 +105,9 @@ class HttpTarget:
             ) from None
         seconds = time.perf_counter() - started
         if 400 <= status < 500:
-            return Outcome("rejected", message=f"HTTP {status}: {text[:500]}", seconds=seconds)
+            return Outcome("rejected", message=f"HTTP {status}: {text[:500]}", seconds=seconds, status=status)
         if status != 200:
-            return Outcome("crashed", message=f"HTTP {status}: {text[:500]}", seconds=seconds)
+            return Outcome("crashed", message=f"HTTP {status}: {text[:500]}", seconds=seconds, status=status)
         try:
             predictions = json.loads(text)["predictions"]
             if not isinstance(predictions, list):

@@ -13,7 +13,7 @@ from mlship.deploy.images import ImageInfo, build_record_image, describe, local_
 from mlship.deploy.registry import copy_image, repository_ref
 from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
 from mlship.deploy.targets.base import Context, RolloutResult, Target, choose_target, make_target
-from mlship.engine import docker_client
+from mlship.engine import check_image_ref, docker_client
 from mlship.errors import DeployError, InputError, MlshipError, UsageError
 from mlship.project import Project
 
@@ -89,6 +89,8 @@ def deploy(
     project = Project.load(directory)
     env = project.config.environment(environment)  # unknown environment: exit 2 before anything else
     chosen = strategy or env.strategy
+    if image is not None:
+        check_image_ref(image, "--image")
     client = docker_client()
     default_ref = f"{project.config.name}:{project.config.version}"
     ref = image or build_record_image(project.last_build_file) or default_ref

@@ -21,6 +21,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from mlship.errors import UsageError
+
 DEFAULT_INDEX = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 _TIMEOUT = 15.0
@@ -203,6 +205,7 @@ class IndexClient:
         ttl: float | None = None,
     ):
         self.index_url = (index_url or os.environ.get("MLSHIP_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+        check_index_url(self.index_url)
         self.advisory_url = advisory_url or _derive_advisory_url(self.index_url)
         key = hashlib.sha256(self.index_url.encode()).hexdigest()[:16]
         self.cache_dir = (cache_dir or cache_root() / "index") / key
@@ -351,6 +354,20 @@ def _total_size(headers: dict[str, str], got: int) -> int | None:
         return int(total) if total.isdigit() else None
     length = headers.get("content-length")
     return int(length) if length and length.isdigit() else got
+
+
+def check_index_url(url: str, *, local_dir_ok: bool = False) -> None:
+    """A package index is an http(s) or file URL (uv also takes a local directory); anything else is
+    a typo, refused here instead of failing later as 'package not found'."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in {"http", "https", "file"} and (parts.netloc or parts.path):
+        return
+    if local_dir_ok and Path(url).is_dir():
+        return
+    raise UsageError(
+        f"the package index {url!r} is not an http(s) URL",
+        hint="e.g. --index-url https://pypi.org/simple (or policy.index_url / MLSHIP_INDEX_URL)",
+    )
 
 
 def _derive_advisory_url(index_url: str) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from mlship.deps.index import check_index_url
 from mlship.deps.policy import resolve_policy
 from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
 from mlship.deps.target import UV_PLATFORM
@@ -70,11 +71,18 @@ def lock(
         )
     requirements = read_requirements(req_path)
     targets = platforms or policy.platforms
+    unknown = [p for p in targets if p not in UV_PLATFORM]
+    if unknown:
+        raise UsageError(
+            f"unknown --platform {', '.join(unknown)}", hint=f"use {' or '.join(sorted(UV_PLATFORM))}"
+        )
     # An --index-url line in requirements.txt wins over the default index (uv reads it from the file).
     file_index = any(o.startswith(("--index-url", "-i ")) for o in requirements.options)
     index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL")
     if not index and not file_index:
         index = "https://pypi.org/simple"
+    if index:
+        check_index_url(index, local_dir_ok=True)
     moment = now or datetime.now(timezone.utc)
     # Only releases older than the window are candidates, so a fresh lock passes its own age check.
     cutoff = (moment - timedelta(days=policy.min_age_days)).replace(microsecond=0)

@@ -41,8 +41,15 @@ def _read_policy_file(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the policy file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the policy file {path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}" if mark else path.name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{where}: not valid YAML ({problem})", hint="check indentation and quoting"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("policy"), dict):
         data = data["policy"]  # a file may hold `policy:` at the top, like mlship.yaml
     if not isinstance(data, dict):

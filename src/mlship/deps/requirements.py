@@ -80,6 +80,8 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}", hint="create requirements.txt") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name} is not UTF-8 text", hint=_HINT) from None
     items: list[Declared] = []
     options: list[str] = []
     digest = hashlib.sha256(text.encode())
@@ -102,6 +104,7 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
     return Requirements(items, options, digest.hexdigest())
 
 
+_LOCK_HINT = "every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`"
 _HINT = "one PEP 508 requirement per line, e.g. `pandas>=2.0`; local paths and -e are not lockable"
 
 
@@ -130,6 +133,8 @@ def read_lock(path: Path) -> Lock:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name} is not UTF-8 text", hint=_LOCK_HINT) from None
     header: dict[str, str] = {}
     pins: dict[str, Pin] = {}
     for raw in text.splitlines():
@@ -144,7 +149,7 @@ def read_lock(path: Path) -> Lock:
         if not match:
             raise InputError(
                 f"{path.name}:{number}: not a pinned requirement ({line.split()[0]})",
-                hint="every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`",
+                hint=_LOCK_HINT,
             )
         hashes = tuple(h.split(":", 1)[1] for h in re.findall(r"--hash=(\S+)", line) if ":" in h)
         marker = line.split(";", 1)[1].split("--hash")[0].strip() if ";" in line else None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels as L
+from mlship.engine import check_image_ref
 from mlship.errors import CheckFailed, UnreachableError, UsageError
 from mlship.image import context as ctx
 from mlship.image import dockerfile, wheelhouse
@@ -73,6 +74,13 @@ def build_image(
     project = Project.load(directory)
     cfg = project.config
     environment = cfg.environment(env or "local")
+    # Options are checked before the (long) check and build, not when the image is tagged at the end.
+    if tag is not None:
+        check_image_ref(tag, "--tag")
+    if platform is not None and platform not in wheelhouse.PLATFORMS:
+        raise UsageError(
+            f"unsupported --platform {platform!r}", hint="use " + " or ".join(wheelhouse.PLATFORMS)
+        )
     if not project.artifact_sha256:
         raise UsageError(
             f"no trained model in {cfg.artifacts}/: the image serves the trained artifacts",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlship.errors import ConfigError, UsageError
+from mlship.errors import ConfigError, InputError, UsageError
 from mlship.monitor.drift import FeatureDrift, compare, compare_predictions
 from mlship.monitor.logs import find_log_files, parse_since
 from mlship.monitor.profile import load_reference
@@ -82,6 +82,10 @@ def monitor(
     since: str | None = None,
     report: Path | None = None,
 ) -> MonitorResult:
+    if report is not None:
+        from mlship.monitor.report import check_report_target
+
+        check_report_target(Path(report))  # before the logs are read, not after
     reference = load_reference(project.artifact_dir)
     thresholds = project.config.monitor
     files = find_log_files(log_sources(project, env=env, logs=logs))
@@ -89,6 +93,13 @@ def monitor(
     kinds = {name: ref["kind"] for name, ref in reference["features"].items()}
     outputs = {name: ref["kind"] for name, ref in reference.get("predictions", {}).items()}
     live = read_logs(files, fields=kinds, predictions=outputs, since=moment)
+    if live.requests == 0 and live.bad_lines:
+        # Not one line was a log entry: the wrong file (a CSV, a text file), not an idle service.
+        named = ", ".join(str(f) for f in files) if len(files) <= 3 else f"the {len(files)} log files"
+        raise InputError(
+            f"no line of {named} is a prediction log entry ({live.bad_lines} line(s) are not JSON)",
+            hint="pass the service's log files (predictions-*.jsonl) or their directory",
+        )
     features = compare(reference, live, thresholds)
     predictions = compare_predictions(reference, live, thresholds)
     result = MonitorResult(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -134,16 +133,21 @@ def render_report(result: Any) -> str:
 
 def write_report(result: Any, path: Path) -> Path:
     """Write atomically: a half-written report must never replace a good one."""
+    from mlship.outfiles import write_text
+
     path = Path(path)
+    check_report_target(path)
+    return write_text(path, render_report(result), "--report")
+
+
+def check_report_target(path: Path) -> None:
+    """Never overwrite a file that is not an earlier report (a typo must not cost the user a file)."""
+    from mlship.outfiles import check_target
+
     if path.is_dir():
         raise UsageError(f"--report {path} is a directory", hint="give a file name such as drift.html")
+    check_target(path, "--report")
     if path.is_file() and GENERATOR not in path.read_text(encoding="utf-8", errors="replace")[:2000]:
         raise UsageError(
             f"--report {path} exists and is not an mlship report", hint="choose another file name"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(result)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path

@@ -98,6 +98,8 @@ def convert_notebook(
     plan = plan_notebook(notebook)
     extra = [Path(p) for p in data or []]
     for path in extra:
+        if path.is_dir():
+            raise InputError(f"--data {path} is a directory", hint="pass each data file with its own --data")
         if not path.is_file():
             raise InputError(f"--data {path}: no such file")
     train_file = _resolve_data(plan, plan.train_data, extra, "training data")

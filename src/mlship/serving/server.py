@@ -7,6 +7,7 @@ SIGTERM/SIGINT: uvicorn stops accepting, lets in-flight requests finish (up to
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -72,7 +73,8 @@ def port_problem(host: str, port: int) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            return f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port"
+            other = "--port" if exc.errno == errno.EADDRINUSE else "--host or --port"
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another {other}"
     return None
 
 
