@@ -49,3 +49,10 @@ def test_a_bad_number_is_an_error_that_names_the_field(raw):
     state = preprocess.fit(raw)
     with pytest.raises(ValueError, match="price must be a number"):
         preprocess.apply(raw.head(1).assign(price="cheap"), state)
+
+
+@pytest.mark.parametrize("value", [1e13, -1e308, float("inf")])
+def test_a_number_too_large_to_be_real_is_an_error_that_names_the_field(raw, value):
+    state = preprocess.fit(raw)
+    with pytest.raises(ValueError, match="temperature must be a number between -1e\\+12 and 1e\\+12"):
+        preprocess.apply(raw.head(2).assign(temperature=value), state)

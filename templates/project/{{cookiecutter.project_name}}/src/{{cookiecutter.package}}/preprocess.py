@@ -16,6 +16,9 @@ CATEGORICAL = ["day_of_week", "store"]
 FEATURES = NUMERIC + CATEGORICAL
 # May be left out of a request (mlship.yaml's contract.schema says so too): filled like a gap.
 OPTIONAL = ["temperature"]
+# No price, promotion or temperature is larger than this: such a number is a typing or unit error,
+# and in the model's linear sum it could overflow to an infinite prediction. Refused, naming the field.
+LARGEST = 1e12
 
 
 def fit(raw: pd.DataFrame) -> dict[str, Any]:
@@ -61,6 +64,8 @@ def numbers(raw: pd.DataFrame, column: str, fill: float) -> np.ndarray:
         values = values.to_numpy(dtype=float, na_value=np.nan)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{column} must be a number: {exc}") from None
+    if (np.abs(values) > LARGEST).any():
+        raise ValueError(f"{column} must be a number between -{LARGEST:g} and {LARGEST:g}")
     return np.where(np.isnan(values), fill, values)
 
 
