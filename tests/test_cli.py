@@ -66,3 +66,13 @@ def test_config_json_is_the_resolved_config(trained_template_project):
     # Defaults are filled in: the serving port was never written in the file.
     assert data["serving"]["port"] == 8080
     assert data["environments"]["staging"]["target"] == "swarm"
+
+
+def test_user_text_is_printed_literally(example_project, tmp_path):
+    # rich would turn ":x:" into an emoji and "[red]" into a style; paths must print as they are.
+    out = tmp_path / "scored :x: [red]v2.csv"
+    proc = run_mlship(
+        "predict", str(example_project), "-i", "data/train.csv", "-o", str(out), cwd=example_project
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "scored :x: [red]v2.csv" in proc.stderr

@@ -11,8 +11,9 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
+# No emoji codes: user data (log lines, paths, messages) may contain text like ":x:".
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)
 
 JSON_HELP = "Print the result as JSON on stdout (no colour, no progress)."
 

@@ -6,6 +6,7 @@ from collections import deque
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, quiet_mode, stderr, stdout
@@ -98,13 +99,13 @@ def _render(r) -> None:  # type: ignore[no-untyped-def]
     gpu = r.gpu
     kind = f"GPU (CUDA {gpu['cuda']}, driver >= {gpu['min_driver']})" if gpu["gpu"] else "CPU"
     stderr.print(
-        f"[green]Built[/] {r.image} in {r.seconds:.1f}s "
+        f"[green]Built[/] {escape(r.image)} in {r.seconds:.1f}s "
         f"({r.cached_steps}/{r.steps} steps cached, {r.builder})"
     )
-    stderr.print(f"  base {r.base['image']} ({r.base['source']}), {r.platform}, {kind}")
+    stderr.print(f"  base {escape(r.base['image'])} ({r.base['source']}), {r.platform}, {kind}")
     for note in r.notes:
         stderr.print(f"  note: {note}", markup=False)
-    stderr.print(f"  size {_size(r.size)}, {len(r.layers)} layers; Dockerfile: {r.dockerfile}")
+    stderr.print(f"  size {_size(r.size)}, {len(r.layers)} layers; Dockerfile: {escape(r.dockerfile)}")
     stdout.print(r.image)
     stdout.print(f"id      {r.image_id}")
     if r.digest:

@@ -6,6 +6,7 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
@@ -32,10 +33,10 @@ def _render_deploy(result) -> None:  # type: ignore[no-untyped-def]
     for gate in result.rollout.gates:
         for check in gate.checks:
             mark = "[green]ok[/]" if check["passed"] else "[red]failed[/]"
-            stderr.print(f"  gate {check['check']}: {mark} {check['detail']}", highlight=False)
+            stderr.print(f"  gate {check['check']}: {mark} {escape(str(check['detail']))}", highlight=False)
     if result.rollout.replaced:
         stderr.print(f"  replaced version {result.rollout.replaced.version}")
-    stderr.print(f"  image {release.image}", soft_wrap=True)
+    stderr.print(f"  image {escape(release.image)}", soft_wrap=True)
     stdout.print(result.url)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
@@ -35,10 +36,11 @@ def lock_command(
     def render(r) -> None:  # type: ignore[no-untyped-def]
         for item in r.files:
             stderr.print(
-                f"[green]Locked[/] {item['packages']} packages for {item['platform']} -> {item['path']}"
+                f"[green]Locked[/] {item['packages']} packages for {item['platform']}"
+                f" -> {escape(item['path'])}"
             )
         source = r.index_url or "the index named in requirements.txt"
-        stderr.print(f"  releases up to {r.exclude_newer} from {source} ({r.seconds:.1f}s)")
+        stderr.print(f"  releases up to {r.exclude_newer} from {escape(source)} ({r.seconds:.1f}s)")
 
     emit(result, json_mode=json_mode, render=render)
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr
 
 
 def _render(result) -> None:  # type: ignore[no-untyped-def]
-    stderr.print(f"[green]Created[/] {result.name} in {result.directory} ({len(result.written)} files)")
+    stderr.print(
+        f"[green]Created[/] {result.name} in {escape(result.directory)} ({len(result.written)} files)"
+    )
     if result.kept:
         stderr.print(
-            f"[yellow]Kept {len(result.kept)} existing file(s) unchanged:[/] " + ", ".join(result.kept)
+            f"[yellow]Kept {len(result.kept)} existing file(s) unchanged:[/] "
+            + escape(", ".join(result.kept))
         )
-    stderr.print(f"Next: cd {result.directory} && pip install -r requirements.txt && mlship train")
+    stderr.print(f"Next: cd {escape(result.directory)} && pip install -r requirements.txt && mlship train")
 
 
 @app.command("init")
@@ -67,6 +71,6 @@ def _render_converted(result) -> None:  # type: ignore[no-untyped-def]
     from mlship.cli.notebook import render_warnings
 
     _render(result.init)
-    stderr.print(f"  notebook copy with the plan as cell tags: {result.notebook_copy}")
+    stderr.print(f"  notebook copy with the plan as cell tags: {escape(result.notebook_copy)}")
     render_warnings(result.plan.warnings)
     stderr.print("Check parity with the notebook: mlship verify " + str(result.init.directory))

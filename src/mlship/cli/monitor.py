@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
@@ -73,9 +74,9 @@ def _render_monitor(result) -> None:  # type: ignore[no-untyped-def]
         if row.reasons and row.verdict != "ok":
             stdout.print(f"  {row.name}: {'; '.join(row.reasons)}", markup=False)
     for note in result.notes:
-        stderr.print(f"[yellow]note:[/] {note}")
+        stderr.print(f"[yellow]note:[/] {escape(note)}")
     if result.report:
-        stderr.print(f"report: {result.report}")
+        stderr.print(f"report: {escape(result.report)}")
     if result.verdict != "drift":  # drift is reported as the command's error (exit 1)
         colour = "green" if result.verdict == "ok" else "yellow"
         stderr.print(f"verdict: [{colour}]{result.verdict}[/]")

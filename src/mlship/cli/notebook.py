@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
@@ -12,11 +13,10 @@ from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
 
 def render_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        stderr.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+        stderr.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True, highlight=False)
 
 
 def _render_plan(plan) -> None:  # type: ignore[no-untyped-def]
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"Plan for {plan.notebook}", title_justify="left")
@@ -79,7 +79,7 @@ def _render_parity(result) -> None:  # type: ignore[no-untyped-def]
         f"notebook run {result.notebook_seconds:.1f}s, pipeline run {result.pipeline_seconds:.1f}s"
     )
     if result.ok and result.golden_test:
-        stderr.print(f"[green]Parity holds.[/] Golden test written: {result.golden_test}")
+        stderr.print(f"[green]Parity holds.[/] Golden test written: {escape(result.golden_test)}")
         if result.examples:
             stderr.print(escape(result.examples), highlight=False)
     elif not result.ok:

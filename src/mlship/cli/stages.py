@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr
@@ -28,7 +29,7 @@ def train_command(
         metrics = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.metrics.items()
         )
-        stderr.print(f"[green]Trained[/] in {r.seconds:.2f}s -> {r.artifact_dir}")
+        stderr.print(f"[green]Trained[/] in {r.seconds:.2f}s -> {escape(r.artifact_dir)}")
         if metrics:
             stderr.print(f"  metrics: {metrics}")
         stderr.print(f"  artifacts sha256: {r.artifact_sha256}")
@@ -54,7 +55,7 @@ def predict_command(
         result,
         json_mode=json_mode,
         render=lambda r: stderr.print(
-            f"[green]Scored[/] {r.rows} rows in {r.seconds * 1000:.1f} ms -> {r.output}"
+            f"[green]Scored[/] {r.rows} rows in {r.seconds * 1000:.1f} ms -> {escape(r.output)}"
             f" (model {r.model_version})"
         ),
     )

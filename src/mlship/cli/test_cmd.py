@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
@@ -88,7 +89,9 @@ def _seed(project, *, schema: bool, examples: bool, json_mode: bool) -> None:  #
 
     def render(_) -> None:  # type: ignore[no-untyped-def]
         for r in results:
-            stderr.print(f"[green]Wrote[/] contract.{r.key} ({r.entries} entries) into {r.path}:{r.line}")
+            stderr.print(
+                f"[green]Wrote[/] contract.{r.key} ({r.entries} entries) into {escape(r.path)}:{r.line}"
+            )
             stdout.print(r.text, markup=False)
         stderr.print("Review it: from now on it is yours to edit; `mlship test` checks against it.")
 
