@@ -91,12 +91,16 @@ def test_unknown_cell_magic_names_the_cell(capsys, tmp_path, make_notebook):
     _assert_refused(capsys, tmp_path, make_notebook(tmp_path / "bash.ipynb", cells), "cell 2", "%%bash")
 
 
-def test_no_scoring_cell_and_no_traceable_features_says_what_to_add(capsys, tmp_path, small_notebook):
+def test_features_not_built_from_the_data_say_what_to_add(capsys, tmp_path, small_notebook):
     data = json.loads(small_notebook.read_text())
-    data["cells"] = data["cells"][:2] + [{**data["cells"][2], "source": "model = LinearRegression()\n"
-                                          "model.fit(df[FEATURES] * 2, y)"}]  # fmt: skip
+    data["cells"] = data["cells"][:2] + [{**data["cells"][2], "source": "import numpy as np\n"
+                                          "grid = np.arange(20.0).reshape(10, 2)\nmodel = LinearRegression()\n"
+                                          "model.fit(grid, grid[:, 0] * 3)"}]  # fmt: skip
     small_notebook.write_text(json.dumps(data))
-    _assert_refused(capsys, tmp_path, small_notebook, "no cell scores new data", "cell 3", "tag it `predict`")
+    _assert_refused(
+        capsys, tmp_path, small_notebook, "cannot tell how a record becomes", "cell 3", "not built from a data file",
+        "tag it `predict`",
+    )  # fmt: skip
 
 
 def test_missing_data_file_asks_for_data_option(capsys, tmp_path, make_notebook):

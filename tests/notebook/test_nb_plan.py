@@ -136,9 +136,11 @@ def test_plan_cli_table(capsys, small_notebook):
 def test_without_a_scoring_cell_serving_replays_the_feature_cells(plans):
     plan = plans["claims_no_scoring_cell"]
     serve = plan.serve
-    assert serve.synthesized and serve.features == "X" and serve.target_columns == ["charges"]
+    # the notebook scores its holdout (`model.predict(X_test)` in the evaluate cell): that is the path
+    assert serve.synthesized and serve.features == "X_test" and serve.target_columns == ["charges"]
     assert sorted(plan.state) == ["model", "scaler"]  # the scaler is fitted in training, never in transform
     text = "\n".join(s.text for s in serve.pre)
     assert "dropna" not in text and "pop(" not in text and "StandardScaler()" not in text
-    assert "scaler.transform(" in text
+    assert "scaler.transform(" in text and "X_test = X" in text  # the split is the identity for a request
+    assert len(serve.holdout) == 61  # the rows of the data file the notebook scored, as the run saw them
     assert any("drops rows" in w for w in plan.warnings)

@@ -25,8 +25,10 @@ def test_examples_reach_parity(verified, name):
     failed = [r for r in result.rows if not r.ok]
     assert result.ok, failed
     checks = [r.check for r in result.rows]
-    assert checks[0] == "predictions (20 rows)"
-    assert sum(c.startswith("single record") for c in checks) == 3
+    rows = int(checks[0].removeprefix("predictions (").split()[0])
+    assert checks[0] == f"predictions ({rows} rows)" and rows >= 10
+    # every record the notebook scored is scored alone too, not a sample of three
+    assert f"records scored alone ({rows} of {rows})" in checks
     assert any(c.startswith("metric ") for c in checks), "each example computes a metric"
     assert result.golden_test == "tests/test_golden.py"
 

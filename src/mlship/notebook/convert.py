@@ -17,11 +17,11 @@ from typing import Any
 from mlship.errors import InputError
 from mlship.notebook.assign import STAGES
 from mlship.notebook.emit import format_code, render_modules, requirements
-from mlship.notebook.fallback import SAMPLE_ROWS
 from mlship.notebook.plan import Plan, plan_notebook
 from mlship.scaffold import InitResult, init_project
 
 STAGE_TAGS = set(STAGES)
+SAMPLE_ROWS = 20  # records written as data.predict when the run could not tell the holdout
 NOTEBOOK_DIR = "notebooks"
 
 
@@ -95,19 +95,21 @@ def convert_notebook(
     template: str | None = None,
     force: bool = False,
 ) -> ConvertResult:
-    plan = plan_notebook(notebook)
     extra = [Path(p) for p in data or []]
     for path in extra:
         if path.is_dir():
             raise InputError(f"--data {path} is a directory", hint="pass each data file with its own --data")
         if not path.is_file():
             raise InputError(f"--data {path}: no such file")
+    plan = plan_notebook(notebook, data=extra)
     train_file = _resolve_data(plan, plan.train_data, extra, "training data")
     _, train_frame = _columns(train_file)
     if plan.serve.synthesized:
         # No new records in the notebook: the first training rows, without the target, stand in.
         new_file = None
-        new_frame = train_frame.drop(columns=plan.serve.target_columns, errors="ignore").head(SAMPLE_ROWS)
+        # The rows the notebook scored (its holdout), as a request carries them: without the target.
+        rows = train_frame.iloc[plan.serve.holdout] if plan.serve.holdout else train_frame.head(SAMPLE_ROWS)
+        new_frame = rows.drop(columns=plan.serve.target_columns, errors="ignore").reset_index(drop=True)
         names = {"train": train_file.name, "predict": f"{train_file.stem}-sample.csv"}
     else:
         new_file = _resolve_data(plan, plan.predict_data, extra, "new records to score")

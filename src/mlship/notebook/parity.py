@@ -191,13 +191,20 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
         diff = max((_abs_diff(a, b) for a, b in zip(expected, got, strict=False)), default=0.0)
         detail = f"max |diff| {diff:.3g}" + (f"; {len(bad)} differ, first row {bad[0]}" if bad else "")
         rows.append(ParityRow(f"predictions ({len(got)} rows)", _show(expected), _show(got), detail, not bad))
-    for row, value in pipe.get("singles", {}).items():
-        index = int(row)
-        want = expected[index] if index < len(expected) else None
-        ok = same(want, value, rtol, atol)
-        rows.append(
-            ParityRow(f"single record, row {index}", _show([want]), _show([value]), "scored alone", ok)
+    singles = {int(row): value for row, value in pipe.get("singles", {}).items()}
+    if singles:
+        order = sorted(singles)
+        want = [expected[i] if i < len(expected) else None for i in order]
+        alone = [singles[i] for i in order]
+        bad = [i for i, a, b in zip(order, want, alone, strict=True) if not same(a, b, rtol, atol)]
+        diff = max((_abs_diff(a, b) for a, b in zip(want, alone, strict=True)), default=0.0)
+        detail = f"max |diff| {diff:.3g}" + (
+            f"; {len(bad)} differ, rows {', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}" if bad else ""
         )
+        rows.append(
+            ParityRow(f"records scored alone ({len(order)} of {len(expected)})", _show(want), _show(alone), detail,
+                      not bad)
+        )  # fmt: skip
     for name, value in nb["metrics"].items():
         mine = pipe["metrics"].get(name)
         ok = mine is not None and same(value, mine, rtol, atol)
@@ -265,7 +272,9 @@ def seed_contract_examples(project: Project, pipe: dict[str, Any]) -> str:
 
     data = project.config.data["predict"]
     frame = read_table(project.data_path("predict"))
-    rows = sorted(int(row) for row in pipe.get("singles", {}))
+    scored = sorted(int(row) for row in pipe.get("singles", {}))
+    # A handful spread over the records (first, quartiles, last): the contract's examples, not all of them.
+    rows = sorted({scored[round(q * (len(scored) - 1))] for q in (0, 0.25, 0.5, 0.75, 1)}) if scored else []
     records = frame_records(frame.iloc[rows])
     schema = dict(project.config.contract.schema_)
     keep = [i for i, record in enumerate(records) if not record_problems(schema, record)]

@@ -16,7 +16,8 @@ from typing import Any
 from mlship.errors import InputError
 from mlship.notebook import flow
 from mlship.notebook.assign import CellPlan, assign_stages, is_display
-from mlship.notebook.fallback import build_fallback_serve_path
+from mlship.notebook.evidence import Evidence, collect_evidence
+from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.rewrite import Rewriter, seed_literals
 from mlship.notebook.serve import ServePath, build_serve_path
@@ -194,7 +195,9 @@ def _add_kwonly(stmt: Stmt, kwargs: list[str]) -> Stmt:
     return Stmt(node, ast.unparse(node), stmt.cell)
 
 
-def plan_notebook(path: Path | str) -> Plan:
+def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool = True) -> Plan:
+    """The plan for a notebook; `run` executes its code once, instrumented, for the evidence
+    (`data` are the files its reads resolve to, by name, where they are not at the written path)."""
     started = time.perf_counter()
     notebook = read_notebook(path)
     cells = assign_stages(notebook)
@@ -235,19 +238,40 @@ def plan_notebook(path: Path | str) -> Plan:
         rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s)
         for n, s in collected.helpers.items()
     ]
+    original_body = [s for _, s in collected.body]
     serve_body = [rewriter(s) for s in serve_body]
     train_path_text = flow.literal_path(read_call, constants)[0] or ""
+    ev = (
+        _run_for_evidence(notebook, collected, original_body, data or [], warnings)
+        if run
+        else Evidence()
+    )
 
-    segments = _segments(collected, train_body)
     train_written = (
         set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
     )
     if seed:
         train_written.add(seed[0])
+    serve = None
     if serve_body:
-        serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
-    else:
-        serve = build_fallback_serve_path(notebook, train_body, train_written, taken, warnings)
+        try:
+            serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
+        except InputError as exc:
+            warnings.append(f"{exc.message.split(': ', 1)[-1]}; serving replays how the notebook built its features")
+    if serve is None:
+        traced = retrace_serve_path(
+            notebook,
+            train_body + serve_body,
+            train_ids={id(s.node) for s in train_body},
+            train_read=next((s for s in train_body if _same_place(s, read_stmt)), None),
+            train_written=train_written,
+            taken=taken,
+            warnings=warnings,
+            evidence=ev,
+        )
+        serve = traced.serve
+        train_body = [h for s in train_body for h in traced.train_hoists.get(id(s.node), [s])]
+    segments = _segments(collected, train_body)
     metrics = _metrics(segments)
     _segment_io(
         segments,
@@ -382,3 +406,34 @@ def _drop_unused_params(
     for name in list(collected.params):
         if name not in used:
             del collected.params[name]
+
+
+def _run_for_evidence(
+    notebook: Notebook, collected: _Collected, body: list[Stmt], data: list[Path], warnings: list[str]
+) -> Evidence:
+    """The notebook's kept code, run once with probes; static only when its data cannot be found."""
+    prelude = list(collected.imports)
+    prelude += [f"{name} = {value!r}" for name, value in collected.params.items()]
+    prelude += [s.text if '"""' not in s.text and "'''" not in s.text else ast.unparse(s.node)
+                for s in collected.helpers.values()]  # fmt: skip
+    files = {p.name: str(p.resolve()) for p in data}
+    ev = collect_evidence(cwd=notebook.path.parent.resolve(), prelude=prelude, statements=body, files=files)
+    if ev.error is None:
+        return ev
+    error = ev.error
+    if error["type"] in {"FileNotFoundError", "Timeout", "RunnerError"}:
+        where = f"cell {error['cell']}: " if error.get("cell") else ""
+        warnings.append(
+            f"the notebook was not run for evidence ({where}{error['type']}: {error['message']}); "
+            "the plan is static (pass its data files with --data)"
+        )
+        return Evidence()
+    raise fail(
+        notebook,
+        f"cell {error['cell']} fails when the notebook runs top to bottom: {error['type']}: {error['message']}",
+        "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
+    )
+
+
+def _same_place(a: Stmt, b: Stmt) -> bool:
+    return (a.cell, a.node.lineno, a.node.col_offset) == (b.cell, b.node.lineno, b.node.col_offset)

@@ -42,6 +42,7 @@ class ServePath:
     capture: str = ""  # the expression verify evaluates in the kernel for the notebook's predictions
     target_columns: list[str] = field(default_factory=list)
     synthesized: bool = False  # no scoring cells: transform replays how training built the features
+    holdout: list[int] = field(default_factory=list)  # rows (positions in the data file) verify scores alone
 
     @property
     def train_names(self) -> list[str]:
@@ -59,6 +60,7 @@ class ServePath:
             "output": self.output,
             "postprocess": bool(self.post),
             "replayed_from_training": self.synthesized,
+            "holdout_rows": len(self.holdout),
             "artifacts": self.uses,
         }
 

@@ -1,0 +1,266 @@
+"""Run a notebook's code once with instrumentation, in a fresh interpreter (the evidence for a plan).
+
+    python -m mlship.notebook.probe_runner SPEC.json OUT.json
+
+SPEC lists the notebook's statements in order (display lines left out), each with the names it
+touches and the sub-expressions to probe. The run records, per statement, what each name it writes
+holds afterwards (a frame of how many rows, a reduction, a fitted estimator, ...) and, per probe,
+what the sub-expression evaluated to. Data reads are pointed at the files the user gave. Nothing
+from mlship is imported here: the notebook's own packages only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+READERS = ("read_csv", "read_parquet", "read_json", "read_excel", "read_table", "read_feather", "read_pickle")
+MAX_VALUE_ITEMS = 200
+
+
+def _redirect(mapping: dict[str, str]) -> Callable[[Any], Any]:
+    """A path as the notebook wrote it -> the file the user gave (by the whole path or its name)."""
+    by_name = {Path(k.replace("\\", "/")).name: v for k, v in mapping.items()}
+
+    def resolve(path: Any) -> Any:
+        if isinstance(path, str | os.PathLike):
+            text = os.fspath(path)
+            if text in mapping:
+                return mapping[text]
+            name = Path(text.replace("\\", "/")).name
+            if not os.path.exists(text) and name in by_name:
+                return by_name[name]
+        return path
+
+    return resolve
+
+
+def _patch_readers(mapping: dict[str, str], reads: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    resolve = _redirect(mapping)
+    for name in READERS:
+        original = getattr(pd, name, None)
+        if original is None:
+            continue
+
+        def reader(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            if args:
+                args = (resolve(args[0]), *args[1:])
+            for key in ("filepath_or_buffer", "path", "path_or_buf", "io"):
+                if key in kwargs:
+                    kwargs[key] = resolve(kwargs[key])
+            result = _original(*args, **kwargs)
+            _remember(result)
+            given = args[0] if args else next(iter(kwargs.values()), None)
+            reads.append({"reader": _name, "path": str(given), "rows": int(len(result))})
+            return result
+
+        setattr(pd, name, reader)
+
+
+# Row indexes known to be rows of the data: what the readers returned, what was fitted or scored.
+SOURCES: list[Any] = []
+
+
+def _frames(ns: dict[str, Any]) -> dict[str, Any]:
+    import pandas as pd
+
+    frames = {k: v for k, v in ns.items() if isinstance(v, pd.DataFrame) and not k.startswith("__")}
+    for i, source in enumerate(SOURCES):
+        frames[f"__source_{i}"] = source
+    return frames
+
+
+def _remember(value: Any) -> None:
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame | pd.Series) and len(value) > 1:
+        if not any(value.index is s.index for s in SOURCES) and len(SOURCES) < 50:
+            SOURCES.append(pd.DataFrame(index=value.index))
+
+
+def _is_estimator(value: Any) -> bool:
+    if isinstance(value, type) or not callable(getattr(value, "fit", None)):
+        return False
+    return any(callable(getattr(value, m, None)) for m in ("predict", "transform", "predict_proba"))
+
+
+def _fitted(value: Any) -> bool:
+    try:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(value)
+        return True
+    except Exception:
+        return any(k.endswith("_") and not k.startswith("_") for k in getattr(value, "__dict__", {}))
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a small reduction (scalars, short lists and mappings), else None."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, pd.Series | dict) and len(value) <= MAX_VALUE_ITEMS:
+        items = dict(value.items())
+        if all(isinstance(k, str | int) for k in items):
+            out = {str(k): _plain(v) for k, v in items.items()}
+            return out if all(v is not None or items[k] is None for k, v in zip(items, out.values())) else None
+    return None
+
+
+def describe(value: Any, frames: dict[str, Any], *, exclude: str | None = None) -> dict[str, Any]:
+    """What a value is, as far as serving cares: rows of the data, a reduction, a fitted estimator."""
+    import numpy as np
+    import pandas as pd
+
+    others = [f for k, f in frames.items() if k != exclude]
+    lengths = {len(f) for f in others}
+    if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
+        index = value if isinstance(value, pd.Index) else value.index
+        same = any(len(f.index) == len(index) and f.index.equals(index) for f in others)
+        subset = (
+            not isinstance(value, pd.Index)
+            and any(
+                index.name == f.index.name and len(index) < len(f.index) and bool(index.isin(f.index).all())
+                for f in others
+            )
+            and len(index) > 0
+        )
+        kind = "frame" if isinstance(value, pd.DataFrame) else "series" if isinstance(value, pd.Series) else "index"
+        out: dict[str, Any] = {"kind": kind, "rows": int(len(value)), "rowlike": bool(same or subset)}
+        if subset and not same:
+            out["subset"] = True
+        if isinstance(value, pd.DataFrame):
+            out["columns"] = [str(c) for c in value.columns[:2000]]
+            out["range_index"] = isinstance(value.index, pd.RangeIndex)
+        elif isinstance(value, pd.Series):
+            out["name"] = None if value.name is None else str(value.name)
+        return out
+    if isinstance(value, np.ndarray):
+        rows = int(value.shape[0]) if value.ndim else 0
+        return {"kind": "array", "rows": rows, "rowlike": bool(value.ndim and rows in lengths and rows > 1)}
+    if _is_estimator(value):
+        return {"kind": "estimator", "class": type(value).__name__, "id": id(value), "fitted": _fitted(value)}
+    if isinstance(value, list | tuple | dict | set):
+        return {"kind": "collection", "rows": len(value), "rowlike": len(value) in lengths and len(value) > 1}
+    if isinstance(value, bool | int | float | str | bytes | np.generic) or value is None:
+        return {"kind": "scalar"}
+    if hasattr(value, "__module__") and type(value).__name__ == "module":
+        return {"kind": "module"}
+    if callable(value):
+        return {"kind": "callable"}
+    return {"kind": "other", "type": type(value).__name__}
+
+
+def main(spec_path: str, out_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    os.chdir(spec["cwd"])
+    sys.path.insert(0, spec["cwd"])
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    facts: dict[str, Any] = {"stmts": {}, "probes": {}, "reads": [], "rows": {}, "splits": {}, "error": None}
+    _patch_readers(spec["files"], facts["reads"])
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    probes: dict[str, Any] = facts["probes"]
+
+    def probe(key: str, value: Any) -> Any:
+        seen = probes.get(key)
+        if seen is None:
+            info = describe(value, _frames(ns))
+            if not info.get("rowlike") and info["kind"] not in {"estimator", "module", "callable"}:
+                info["value"] = _plain(value)
+            info["count"] = 1
+            info["ids"] = [id(value)] if info["kind"] == "estimator" else []
+            probes[key] = info
+        else:
+            seen["count"] += 1
+            if seen["kind"] == "estimator" and id(value) not in seen["ids"] and len(seen["ids"]) < 50:
+                seen["ids"].append(id(value))
+        return value
+
+    def rows(key: str, value: Any) -> Any:
+        if key not in facts["rows"]:
+            facts["rows"][key] = _labels(value)
+            _remember(value)
+        return value
+
+    ns["__mlship_probe__"] = probe
+    ns["__mlship_rows__"] = rows
+    current = {"key": ""}
+    _patch_split(facts["splits"], current)
+    started = time.perf_counter()
+    for item in spec["stmts"]:
+        current["key"] = item["key"]
+        names = item["names"]
+        before = {n: len(ns[n]) for n in names if n in ns and hasattr(ns[n], "__len__") and _rows_like(ns[n])}
+        try:
+            code = compile(item["code"], f"<cell {item['cell']}>", "exec")
+            with contextlib.redirect_stdout(sys.stderr):
+                exec(code, ns)
+        except BaseException as exc:  # the notebook's own error: reported with its cell
+            facts["error"] = {
+                "key": item["key"],
+                "cell": item["cell"],
+                "type": type(exc).__name__,
+                "message": str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "",
+            }
+            break
+        if item.get("source"):
+            for name in names:
+                if name in ns:
+                    _remember(ns[name])
+        frames = _frames(ns)
+        after = {n: describe(ns[n], frames, exclude=n) for n in names if n in ns}
+        for n, rows in before.items():
+            if n in after and "rows" in after[n]:
+                after[n]["rows_before"] = rows
+        facts["stmts"][item["key"]] = after
+    facts["seconds"] = round(time.perf_counter() - started, 3)
+    Path(out_path).write_text(json.dumps(facts, default=str))
+
+
+def _labels(value: Any) -> list[int] | None:
+    """Integer row labels of a pandas object (positions in the file it was read from), else None."""
+    index = getattr(value, "index", None)
+    if index is None or not hasattr(index, "dtype") or index.dtype.kind not in "iu" or len(index) > 1_000_000:
+        return None
+    return [int(v) for v in index]
+
+
+def _patch_split(record: dict[str, Any], current: dict[str, str]) -> None:
+    """Record the row labels of each output of `train_test_split` (the holdout's rows)."""
+    try:
+        import sklearn.model_selection as selection
+    except ImportError:
+        return
+    original = selection.train_test_split
+
+    def split(*arrays: Any, **options: Any) -> Any:
+        outputs = original(*arrays, **options)
+        record.setdefault(current["key"], [_labels(out) for out in outputs])
+        return outputs
+
+    selection.train_test_split = split
+
+
+def _rows_like(value: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    return isinstance(value, pd.DataFrame | pd.Series | np.ndarray)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
