@@ -8,15 +8,17 @@ so a failure at any step leaves no partial project behind.
 from __future__ import annotations
 
 import json
-import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
+from mlship.notebook import columns, datafiles
 from mlship.notebook.assign import STAGES
 from mlship.notebook.emit import format_code, render_modules, requirements
+from mlship.notebook.paths import basename
 from mlship.notebook.plan import Plan, plan_notebook
 from mlship.scaffold import InitResult, init_project
 
@@ -43,16 +45,16 @@ class ConvertResult:
 
 
 def _resolve_data(plan: Plan, literal: str, extra: list[Path], what: str) -> Path:
-    """A data path as the notebook wrote it -> the file: next to the notebook, --data, or cwd."""
-    candidates = [plan.notebook.parent / literal, Path(literal)]
-    by_name = [p for p in extra if p.name == Path(literal).name]
-    for candidate in by_name + candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise InputError(
-        f"{plan.notebook}: the notebook reads its {what} from {literal!r}, which is not next to the notebook",
-        hint=f"pass the file with --data PATH (matched by its name, {Path(literal).name})",
-    )
+    """A data path as the notebook wrote it -> the file: --data by name, next to the notebook, or cwd."""
+    found = datafiles.find_file(plan.notebook, literal, extra)
+    if found is None:
+        name = basename(literal)
+        raise InputError(
+            f"{plan.notebook}: the notebook reads its {what} from {literal!r}, "
+            "which is not next to the notebook",
+            hint=f"pass the file with --data PATH (matched by its name, {name})",
+        )
+    return found
 
 
 def _columns(path: Path) -> tuple[list[str], Any]:
@@ -102,8 +104,17 @@ def convert_notebook(
         if not path.is_file():
             raise InputError(f"--data {path}: no such file")
     plan = plan_notebook(notebook, data=extra)
-    train_file = _resolve_data(plan, plan.train_data, extra, "training data")
+    datafiles.check_extra(plan.notebook, plan.data_files, extra)
+    scratch = tempfile.TemporaryDirectory(prefix="mlship-data-")
+    if plan.data_source is not None:  # a scikit-learn loader: its frame becomes the training file
+        train_file = Path(scratch.name) / plan.data_source.file
+        plan.data_source.frame().to_csv(train_file, index=False)
+    else:
+        train_file = _resolve_data(plan, plan.train_data, extra, "training data")
     _, train_frame = _columns(train_file)
+    # Typed by what the notebook converts them to: text columns it makes numbers are numbers (blank -> null).
+    train_frame, _ = columns.apply(train_frame, plan.conversions)
+    blanked = False
     if plan.serve.synthesized:
         # No new records in the notebook: the first training rows, without the target, stand in.
         new_file = None
@@ -114,9 +125,18 @@ def convert_notebook(
     else:
         new_file = _resolve_data(plan, plan.predict_data, extra, "new records to score")
         _, new_frame = _columns(new_file)
+        new_frame, blanked = columns.apply(new_frame, plan.conversions)
+        if blanked:
+            plan.warnings.append(
+                f"{new_file.name}: blank values in columns the notebook converts to numbers are written as "
+                "empty (null) in the project's copy, as the request schema takes them"
+            )
         names = {"train": train_file.name, "predict": new_file.name}
         if new_file != train_file and new_file.name == train_file.name:
             names["predict"] = f"{new_file.stem}-predict{new_file.suffix}"
+    known = {"train": train_file} | ({"predict": new_file} if new_file is not None else {})
+    files = datafiles.map_files(plan.notebook, plan.data_files, extra, known, plan.warnings)
+    names = datafiles.project_names(files, names)
     schema = _schema(train_frame, new_frame)
     state: dict[str, Any] = {}
 
@@ -130,7 +150,7 @@ def convert_notebook(
             (pkg / file_name).write_text(code, encoding="utf-8")
         _write_tests(rendered, plan, package, names)
         state["formatted"] = format_code([*pkg.glob("*.py"), *(rendered / "tests").glob("*.py")])
-        _write_data(rendered, train_file, new_file, names, new_frame)
+        _write_data(rendered, files, names, new_frame if blanked or "predict" not in files else None)
         state["copy"] = _write_notebook_copy(rendered, plan, names)
         _write_config(rendered, plan, package, names, state["copy"], schema)
         reqs = requirements(plan, modules, package)
@@ -150,6 +170,7 @@ def convert_notebook(
         extra_context={"description": f"Converted from the notebook {plan.notebook.name} by mlship."},
         postprocess=write,
     )
+    scratch.cleanup()
     return ConvertResult(result, plan, state["copy"], bool(state["formatted"]))
 
 
@@ -191,31 +212,17 @@ def _write_tests(rendered: Path, plan: Plan, package: str, names: dict[str, str]
     )
 
 
-def _write_data(
-    rendered: Path, train_file: Path, new_file: Path | None, names: dict[str, str], new_frame: Any
-) -> None:
+def _write_data(rendered: Path, files: dict[str, Path], names: dict[str, str], new_frame: Any | None) -> None:
+    """Each file into data/; `new_frame` (when given) is written as data.predict instead of a copy."""
     data = rendered / "data"
     if data.is_dir():
         shutil.rmtree(data)  # the template's example data belongs to the example model
     data.mkdir()
-    shutil.copy2(train_file, data / names["train"])
-    if new_file is not None:
-        shutil.copy2(new_file, data / names["predict"])
-    else:
+    for key, path in files.items():
+        if not (data / names[key]).exists():
+            shutil.copy2(path, data / names[key])
+    if new_frame is not None:
         new_frame.to_csv(data / names["predict"], index=False)
-
-
-def _rewrite_paths(source: str, plan: Plan, names: dict[str, str]) -> str:
-    for literal, key in ((plan.train_data, "train"), (plan.predict_data, "predict")):
-        if not literal:
-            continue
-        target = f"../data/{names[key]}"
-
-        def quoted(match: re.Match[str], target: str = target) -> str:
-            return f"{match.group(1)}{target}{match.group(1)}"
-
-        source = re.sub(r"([\"'])" + re.escape(literal) + r"\1", quoted, source)
-    return source
 
 
 def _write_notebook_copy(rendered: Path, plan: Plan, names: dict[str, str]) -> str:
@@ -232,7 +239,7 @@ def _write_notebook_copy(rendered: Path, plan: Plan, names: dict[str, str]) -> s
         meta["tags"] = [*tags, stage_of[number]]
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else source
-        cell["source"] = _rewrite_paths(text, plan, names)
+        cell["source"] = datafiles.rewrite_cell(text, number, plan.data_files, names)
     out = rendered / NOTEBOOK_DIR / plan.notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -255,7 +262,7 @@ def _write_config(
     if plan.serve.post and not plan.serve.uses["postprocess"]:
         entrypoints["postprocess"] = f"{package}.predict:postprocess"
     config["entrypoints"] = entrypoints
-    config["data"] = {"train": f"data/{names['train']}", "predict": f"data/{names['predict']}"}
+    config["data"] = {key: f"data/{name}" for key, name in names.items()}
     config["params"] = {plan.param_keys[k]: v for k, v in plan.params.items()}
     config["contract"] = {"schema": schema}
     config["notebook"] = {"path": copy}

@@ -171,12 +171,19 @@ def data_reads(tree: ast.AST) -> list[ast.Call]:
 
 
 def literal_path(call: ast.Call, constants: dict[str, object]) -> tuple[str | None, str | None]:
-    """(path literal, name holding it) of a read call's first argument, where static."""
+    """(path, name holding it) of a read call's first argument, where static.
+
+    `paths.resolve_reads` annotates each call whose path it could evaluate (joins, f-strings, constants
+    assigned in any cell); without it, a literal or a `constants` entry.
+    """
     arg = (
         call.args[0]
         if call.args
         else next((k.value for k in call.keywords if k.arg in {"filepath_or_buffer", "path"}), None)
     )
+    resolved = getattr(call, "mlship_path", None)
+    if isinstance(resolved, str):
+        return resolved, arg.id if isinstance(arg, ast.Name) else None
     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
         return arg.value, None
     if isinstance(arg, ast.Name) and isinstance(constants.get(arg.id), str):

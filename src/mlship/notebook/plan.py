@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
-from mlship.notebook import flow
+from mlship.notebook import bundled, columns, flow, paths
 from mlship.notebook.assign import CellPlan, assign_stages, is_display
 from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.retrace import retrace_serve_path
@@ -59,6 +59,9 @@ class Plan:
     names: set[str]
     notebook_data: dict[str, Any] = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+    data_files: list[paths.DataFile] = field(default_factory=list)  # every pandas read, in order
+    conversions: dict[str, str] = field(default_factory=dict)  # raw column -> "number"/"integer"
+    data_source: bundled.Bundled | None = None  # a scikit-learn loader materialised as the training file
 
     @property
     def state(self) -> dict[str, str]:
@@ -83,6 +86,9 @@ class Plan:
             "artifacts": sorted(self.state),
             "params": {self.param_keys.get(k, k): v for k, v in self.params.items()},
             "data": {"train": self.train_data, "predict": self.predict_data},
+            "data_files": [d.to_dict() for d in self.data_files],
+            "conversions": self.conversions,
+            "data_source": self.data_source.to_dict() if self.data_source else None,
             "metrics": self.metrics,
             "helpers": {name: kwargs for name, kwargs in self.helper_kwargs.items()},
             "requirements": self.requirements,
@@ -202,6 +208,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     notebook = read_notebook(path)
     cells = assign_stages(notebook)
     stages = {c.index: c.stage for c in cells}
+    data_files = paths.resolve_reads(notebook, stages)  # annotates the read calls; before any rewrite
     collected = _collect(notebook, stages)
     taken = all_names(notebook)
     warnings = _order_warning(notebook) + collected.warnings
@@ -215,7 +222,10 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
             "mlship converts notebooks that train a model; check that the training cell is not tagged `skip`",
         )
     constants = dict(collected.params)
+    train_body, source = _bundled(notebook, collected, train_body, serve_body, taken)
     train_read = _first_read(notebook, train_body, constants, what="training data")
+    if source is not None:
+        data_files.insert(0, _source_read(source, *train_read, stages))
     data_path = fresh("data_path", taken)
 
     seed = _seed(collected, train_body + serve_body, taken, warnings)
@@ -280,6 +290,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     )
     _drop_unused_params(collected, segments, serve, data_path)
     param_keys = {name: ("seed" if seed and name == seed[0] else name) for name in collected.params}
+    _data_roles(data_files, read_stmt.cell, read_call, serve)
     return Plan(
         notebook=notebook.path,
         cells=cells,
@@ -299,7 +310,57 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
         names=taken | {data_path},
         notebook_data=notebook.data,
         seconds=round(time.perf_counter() - started, 4),
+        data_files=data_files,
+        conversions=columns.conversions(notebook),
+        data_source=source,
     )
+
+
+def _bundled(
+    notebook: Notebook, collected: _Collected, body: list[Stmt], serve_body: list[Stmt], taken: set[str]
+) -> tuple[list[Stmt], bundled.Bundled | None]:
+    """A scikit-learn bundled loader in the train path becomes a read of the file init materialises."""
+    pandas = next((n for n, text in collected.import_names.items() if text.startswith("import pandas")), None)
+    try:
+        found = bundled.materialise(body, serve_body, pandas or "pd", taken)
+    except ValueError as exc:
+        raise fail(
+            notebook,
+            f"{exc}: mlship cannot tell which data frame this scikit-learn loader's data becomes",
+            "bind the frame as `data = load_iris(as_frame=True)` then `df = data.frame`, or "
+            "`X, y = load_iris(return_X_y=True, as_frame=True)`; or save the data as CSV and read it",
+        ) from None
+    if found is None:
+        return body, None
+    if pandas is None:
+        collected.imports.setdefault("import pandas as pd", "import pandas as pd")
+        collected.import_names["pd"] = "import pandas as pd"
+    return found
+
+
+def _source_read(
+    source: bundled.Bundled, stmt: Stmt, call: ast.Call, stages: dict[int, str]
+) -> paths.DataFile:
+    var = stmt.node.targets[0].id if isinstance(stmt.node, ast.Assign) else None  # type: ignore[attr-defined]
+    return paths.DataFile(
+        cell=stmt.cell, line=call.lineno, stage=stages.get(stmt.cell, ""), var=var,
+        expr=f"{source.loader}()", path=source.file,
+    )  # fmt: skip
+
+
+def _data_roles(reads: list[paths.DataFile], train_cell: int, train_call: ast.Call, serve: ServePath) -> None:
+    for read in reads:
+        if paths.same_call(read, train_cell, train_call):
+            read.role = "train"
+            break
+    if not serve.synthesized:
+        new = next(
+            (r for r in reads if not r.role and r.cell in serve.cells and r.path == serve.data and r.var),
+            None,
+        )
+        if new is not None:
+            new.role = "predict"
+    paths.assign_keys(reads)
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -317,7 +378,8 @@ def _first_read(
                     notebook,
                     f"cell {stmt.cell}: the {what} is read from an expression mlship cannot resolve "
                     f"(line {call.lineno}: {ast.unparse(call)[:80]})",
-                    "read it from a string literal or a constant set in a `parameters` cell",
+                    "build the path from string literals and names assigned to them (os.path.join, "
+                    "Path(...) / ..., f-strings and + work), or pass a literal",
                 )
             return stmt, call
     raise fail(
