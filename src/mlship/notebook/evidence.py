@@ -146,6 +146,8 @@ def collect_evidence(
                 "cell": stmt.cell,
                 "code": instrumented(stmt),
                 "names": sorted(acc.reads | acc.writes),
+                "reads": sorted(acc.reads),
+                "writes": sorted(acc.writes),
             }
         )
     with tempfile.TemporaryDirectory(prefix="mlship-evidence-") as tmp:

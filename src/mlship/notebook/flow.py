@@ -97,7 +97,15 @@ def _access(node: ast.AST) -> Access:
             assigns |= {(a.asname or a.name).split(".")[0] for a in sub.names}
         elif isinstance(sub, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef):
             assigns.add(sub.name)
-    return Access(reads - scoped, assigns - scoped, mutates - scoped)
+    # A loop's own target is bound before its body reads it: not a read of an earlier value.
+    loop_bound = {
+        n.id
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.For | ast.AsyncFor)
+        for n in ast.walk(sub.target)
+        if isinstance(n, ast.Name) and not any(isinstance(r, ast.Name) and r.id == n.id for r in ast.walk(sub.iter))
+    }
+    return Access(reads - scoped - loop_bound, assigns - scoped, mutates - scoped)
 
 
 def stage_io(statements: Iterable[ast.stmt], known: set[str]) -> tuple[list[str], set[str]]:

@@ -280,6 +280,9 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
             evidence=ev,
         )
         serve = traced.serve
+        for text in traced.imports:
+            collected.imports.setdefault(text, text)
+            collected.import_names[text.split()[-1]] = text
         train_body = [h for s in train_body for h in traced.train_hoists.get(id(s.node), [s])]
     segments = _segments(collected, train_body)
     metrics = _metrics(segments)

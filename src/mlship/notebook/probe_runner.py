@@ -121,13 +121,16 @@ def _plain(value: Any) -> Any:
     return None
 
 
-def describe(value: Any, frames: dict[str, Any], *, exclude: str | None = None) -> dict[str, Any]:
-    """What a value is, as far as serving cares: rows of the data, a reduction, a fitted estimator."""
+def describe(
+    value: Any, frames: dict[str, Any], *, exclude: str | None = None, lengths: set[int] | None = None
+) -> dict[str, Any]:
+    """What a value is, as far as serving cares: rows of the data, a reduction, a fitted estimator.
+    `lengths`: row counts of the data the statement read (an array of as many rows is rows of it)."""
     import numpy as np
     import pandas as pd
 
     others = [f for k, f in frames.items() if k != exclude]
-    lengths = {len(f) for f in others}
+    lengths = {len(f) for f in others} | (lengths or set())
     if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
         index = value if isinstance(value, pd.Index) else value.index
         same = any(len(f.index) == len(index) and f.index.equals(index) for f in others)
@@ -172,7 +175,8 @@ def main(spec_path: str, out_path: str) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     facts: dict[str, Any] = {"stmts": {}, "probes": {}, "reads": [], "rows": {}, "splits": {}, "error": None}
     _patch_readers(spec["files"], facts["reads"])
-    ns: dict[str, Any] = {"__name__": "__main__"}
+    # Jupyter's own builtins: a statement that displays still runs (its display goes nowhere).
+    ns: dict[str, Any] = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
     probes: dict[str, Any] = facts["probes"]
 
     def probe(key: str, value: Any) -> Any:
@@ -205,6 +209,7 @@ def main(spec_path: str, out_path: str) -> None:
         current["key"] = item["key"]
         names = item["names"]
         before = {n: len(ns[n]) for n in names if n in ns and hasattr(ns[n], "__len__") and _rows_like(ns[n])}
+        from_rows = any(n in before for n in item.get("reads", names))
         try:
             code = compile(item["code"], f"<cell {item['cell']}>", "exec")
             with contextlib.redirect_stdout(sys.stderr):
@@ -217,12 +222,13 @@ def main(spec_path: str, out_path: str) -> None:
                 "message": str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "",
             }
             break
-        if item.get("source"):
-            for name in names:
-                if name in ns:
+        if not from_rows:  # a frame made from no other rows (a loader, a constructor): the data itself
+            for name in item.get("writes", []):
+                if name in ns and type(ns[name]).__name__ == "DataFrame":
                     _remember(ns[name])
         frames = _frames(ns)
-        after = {n: describe(ns[n], frames, exclude=n) for n in names if n in ns}
+        read_rows = {rows for n, rows in before.items() if n in item.get("reads", names) and rows > 1}
+        after = {n: describe(ns[n], frames, exclude=n, lengths=read_rows) for n in names if n in ns}
         for n, rows in before.items():
             if n in after and "rows" in after[n]:
                 after[n]["rows_before"] = rows

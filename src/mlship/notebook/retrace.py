@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ class Traced:
     serve: ServePath
     train_hoists: dict[int, list[Stmt]] = field(default_factory=dict)  # id(stmt.node) -> replacement
     notes: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)  # what the training copy needs beyond the notebook's
 
 
 @dataclass
@@ -220,6 +222,18 @@ def _is_state(stmt: Stmt, evidence: Evidence) -> bool:
     return all(info["kind"] == "estimator" or is_reduction(info) for info in infos if info)
 
 
+def _fits_only(stmt: Stmt, hit: set[str], evidence: Evidence) -> bool:
+    """What serving needs from the statement is only an estimator it fits (`X_train = sc.fit_transform(...)`
+    when serving needs `sc`): the fitted object comes from the artifacts."""
+    infos = [evidence.after(stmt, n) for n in hit]
+    if all(info is not None and info["kind"] == "estimator" for info in infos):
+        return True
+    if evidence.ran:
+        return False
+    fitted = {flow.root_name(c.func.value) for c in flow.calls_method(stmt.node, FITS)}  # type: ignore[attr-defined]
+    return hit <= fitted
+
+
 def _read_call(stmt: Stmt) -> ast.Call | None:
     node = stmt.node
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
@@ -332,7 +346,7 @@ def trace(body: list[Stmt], call: _Call, evidence: Evidence, targets: set[str]) 
         if _target_only(stmt.node, targets):
             left_out.append((stmt, "reads or writes only the target"))
             continue
-        if _is_state(stmt, evidence):
+        if _is_state(stmt, evidence) or _fits_only(stmt, hit, evidence):
             left_out.append((stmt, "state"))
             continue
         kept.append((stmt, "transform"))
@@ -389,6 +403,8 @@ class _Frozen:
     loops: list[str]  # the enclosing loop targets, as code: the key of a per-iteration value
     expr: ast.expr
     value: Any = None
+    after: bool = False  # a snapshot of a fitted object, taken after the statement that fits it
+    receiver: str = ""  # for a snapshot: the name of the object fitted at this call
 
 
 def frozen_nodes(stmt: Stmt, evidence: Evidence, data_names: set[str]) -> list[ast.expr]:
@@ -474,7 +490,7 @@ def hoisted_train(stmt: Stmt, frozen: list[_Frozen]) -> list[Stmt]:
 
     node = copy.deepcopy(stmt.node)
     by_key = {f.node_key: f for f in frozen}
-    refs = {f.node_key: _ref(f) for f in frozen}
+    refs = {f.node_key: _ref(f) for f in frozen if not f.after}  # training keeps fitting the object
     prefix: list[ast.stmt] = [ast.parse(f"{f.name} = {{}}").body[0] for f in frozen if f.loops]
     body = _hoist_block([node], by_key, refs, stmt.cell)
     return [Stmt(ast.fix_missing_locations(s), ast.unparse(s), stmt.cell) for s in prefix + body]
@@ -503,6 +519,7 @@ def _hoist_block(
     replace = _Replace(cell, refs)
     out: list[ast.stmt] = []
     for s in stmts:
+        after: list[ast.stmt] = []
         compound = isinstance(s, COMPOUND)
         parts: list[ast.AST] = []
         for name in _headers(s):
@@ -515,7 +532,8 @@ def _hoist_block(
                 found = frozen.get(node_key(cell, sub)) if isinstance(sub, ast.expr) and hasattr(sub, "end_lineno") else None
                 if found is not None:
                     target = ast.parse(f"{ast.unparse(_ref(found))} = None").body[0].targets[0]  # type: ignore[attr-defined]
-                    out.append(ast.Assign(targets=[target], value=copy.deepcopy(found.expr), lineno=0))
+                    assign = ast.Assign(targets=[target], value=copy.deepcopy(found.expr), lineno=0)
+                    (after if found.after else out).append(assign)
         if not compound:
             s = replace.visit(s)
         else:
@@ -528,13 +546,93 @@ def _hoist_block(
             for handler in getattr(s, "handlers", []):
                 handler.body = _hoist_block(handler.body, frozen, refs, cell)
         out.append(s)
+        out.extend(after)
     return out
+
+
+def snapshots(stmt: Stmt, external: set[str], refit: set[str], taken: set[str]) -> list[_Frozen]:
+    """Objects fitted again at each pass of a loop (`for c in cats: df[c] = le.fit_transform(df[c])`)
+    or at several statements: each fit is kept as a copy, so each column is served by its own."""
+    from mlship.notebook.evidence import node_key
+    from mlship.notebook.stmts import fresh
+
+    out = []
+    for call in _calls(stmt.node):
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in {"fit", "fit_transform"}):
+            continue
+        if not isinstance(func.value, ast.Name) or func.value.id not in external:
+            continue
+        name = func.value.id
+        loops, _ = _loops_of(stmt.node, call)
+        if not loops and name not in refit:
+            continue
+        copy_expr = ast.parse(f"copy.deepcopy({name})", mode="eval").body
+        snapshot = fresh(f"{name}_fitted", taken)
+        out.append(_Frozen(node_key(stmt.cell, call), snapshot, loops, copy_expr, after=True, receiver=name))
+    return out
+
+
+class _UseSnapshots(ast.NodeTransformer):
+    """Serving's copy of a statement with snapshots: each fitted object read from its snapshot, only
+    ever transforming; its fits are left out."""
+
+    def __init__(self, cell: int, snaps: list[_Frozen], top: ast.stmt):
+        from mlship.notebook.evidence import node_key
+
+        self.by_site = {f.node_key: f for f in snaps}
+        self.scope: dict[int, _Frozen] = {}  # id(Name node) -> the snapshot it reads
+        for node in ast.walk(top):
+            if isinstance(node, ast.Call) and (snap := self.by_site.get(node_key(cell, node))):
+                region = _region(top, node)
+                position = (node.lineno, node.col_offset)
+                for sub in ast.walk(region):
+                    if (
+                        isinstance(sub, ast.Name)
+                        and sub.id == snap.receiver
+                        and (sub.lineno, sub.col_offset) >= (position[0], 0)
+                    ):
+                        self.scope[id(sub)] = snap
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "fit":
+            if isinstance(value.func.value, ast.Name) and id(value.func.value) in self.scope:
+                return ast.Pass()
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and id(func.value) in self.scope:
+            if func.attr == "fit_transform":
+                func.attr = "transform"
+        return self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        snap = self.scope.get(id(node))
+        return ast.copy_location(_ref(snap), node) if snap else node
+
+
+def _region(top: ast.stmt, node: ast.AST) -> ast.AST:
+    """The innermost loop body around `node` (as a module of statements), else the whole statement."""
+    _, chain = _loops_of(top, node)
+    for stmt in reversed(chain):
+        if isinstance(stmt, ast.For | ast.AsyncFor):
+            return ast.Module(body=stmt.body, type_ignores=[])
+    return top
 
 
 def served_copy(stmt: Stmt, frozen: list[_Frozen], constants: bool) -> Stmt:
     """Serving's copy: each frozen value read by name (from the artifacts), or as the run's constant."""
     from mlship.notebook.stmts import Stmt
 
+    snaps = [f for f in frozen if f.after]
+    frozen = [f for f in frozen if not f.after]
+    if snaps:
+        node = copy.deepcopy(stmt.node)
+        node = _UseSnapshots(stmt.cell, snaps, node).visit(node)
+        ast.fix_missing_locations(node)
+        stmt = Stmt(node, ast.unparse(node), stmt.cell)
     refs: dict[str, ast.expr] = {}
     for f in frozen:
         if constants:
@@ -643,6 +741,15 @@ def _build(
     data_names = _data_names(body, evidence)
     frozen_names: list[str] = []
     kept: list[Stmt] = []
+    transforms = [s for s, role in sliced.kept if role == "transform"]
+    fit_sites = Counter(
+        c.func.value.id  # type: ignore[attr-defined]
+        for s in transforms
+        for c in _calls(s.node)
+        if isinstance(c.func, ast.Attribute) and c.func.attr in {"fit", "fit_transform"}
+        and isinstance(c.func.value, ast.Name)
+    )  # fmt: skip
+    refit = {name for name, count in fit_sites.items() if count > 1}
     for stmt, role in sliced.kept:
         if role != "transform":
             kept.append(stmt)
@@ -650,10 +757,21 @@ def _build(
         nodes = frozen_nodes(stmt, evidence, data_names)
         frozen = freeze(stmt, nodes, taken)
         in_train = id(stmt.node) in train_ids
+        if in_train:
+            snaps = snapshots(stmt, set(fit_sites), refit, taken)
+            frozen += snaps
+            for snap in snaps:
+                notes.append(
+                    f"cell {stmt.cell}: `{snap.receiver}` is fitted again "
+                    + ("at each pass of the loop" if snap.loops else "by later cells")
+                    + f"; train keeps each fit as `{snap.name}` and serving transforms with it"
+                )
         if frozen and in_train:
             hoists[id(stmt.node)] = hoisted_train(stmt, frozen)
             frozen_names += [f.name for f in frozen]
             for f in frozen:
+                if f.after:
+                    continue
                 notes.append(
                     f"cell {stmt.cell}: `{ast.unparse(f.expr)[:60]}` is a statistic of the training data: "
                     f"train saves it as `{f.name}`, serving reads it"
@@ -744,7 +862,8 @@ def _build(
         synthesized=from_training,
     )
     serve.holdout = holdout
-    return Traced(serve, hoists, notes)
+    snapshot_used = any("copy.deepcopy(" in ast.unparse(h.node) for group in hoists.values() for h in group)
+    return Traced(serve, hoists, notes, imports=["import copy"] if snapshot_used else [])
 
 
 def _assigns_chain(node: ast.stmt, call: ast.Call) -> bool:
@@ -779,7 +898,8 @@ def _holdout(call: _Call, sliced: _Slice, evidence: Evidence) -> list[int]:
 
     labels = evidence.rows.get(node_key(call.stmt.cell, call.features))
     if labels is None and sliced.holdout:
-        stmt, _, index = sliced.holdout[0]
+        wanted = _reads_expr(call.features)
+        stmt, _, index = next((h for h in sliced.holdout if h[1] in wanted), sliced.holdout[0])
         outputs = evidence.splits.get(f"{stmt.cell}:{stmt.node.lineno}:{stmt.node.col_offset}") or []
         labels = outputs[index] if index < len(outputs) else None
     if labels is None and not evidence.ran:
