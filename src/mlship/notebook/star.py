@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from mlship.errors import InputError
-from mlship.notebook.flow import BUILTINS
 from mlship.notebook.read import Cell, Notebook
 
 
@@ -19,7 +18,8 @@ def _is_star(node: ast.AST) -> bool:
 
 
 def _free_names(notebook: Notebook) -> set[str]:
-    """Names the notebook reads that none of its cells binds (nor a builtin)."""
+    """Names the notebook reads that none of its cells binds. Builtins count: a star import shadows them
+    (`from numpy import *` makes `sum` numpy's), so an explicit import must keep doing so."""
     read: set[str] = set()
     bound: set[str] = set()
     for cell in notebook.code_cells:
@@ -32,7 +32,7 @@ def _free_names(notebook: Notebook) -> set[str]:
                 bound.add(node.name)
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 bound |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
-    return read - bound - BUILTINS
+    return read - bound
 
 
 def _public_names(path: Path, cell: Cell, node: ast.ImportFrom) -> set[str]:
