@@ -97,10 +97,8 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     started = time.perf_counter()
     try:
         metrics = _run_train(train_fn, data_path, staging, dict(cfg.params))
-        from mlship.monitor.profile import write_reference
-
-        # What `mlship monitor` compares live traffic with: the training data and the new model's outputs.
-        reference = write_reference(project, data_path, staging)
+        reference = _reference(project, data_path, staging)
+        _score_training_records(project, data_path, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -109,6 +107,63 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     files = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
     ref_path = str(final / reference.name) if reference else None
     return TrainResult(str(final), artifacts_sha256(final), metrics, round(seconds, 3), files, ref_path)
+
+
+def _reference(project: Project, data_path: Path, staging: Path) -> Path | None:
+    """What `mlship monitor` compares live traffic with: the training data and the new model's outputs."""
+    from mlship.monitor.profile import write_reference
+
+    try:
+        return write_reference(project, data_path, staging, strict=True)
+    except Exception as exc:  # noqa: BLE001 - reading the data or the project's code may raise anything
+        failure = _project_failure("train", exc)
+        raise ProjectCodeError(
+            f"building the drift reference profile from {data_path} failed: {type(exc).__name__}: {exc}",
+            hint="`mlship monitor` needs it; the training data must be a file mlship reads "
+            "(.csv, .jsonl, .json, .parquet) whose columns the serving pipeline accepts",
+            details=failure.details,
+        ) from None
+
+
+SMOKE_ROWS = 50
+
+
+def _score_training_records(project: Project, data_path: Path, staging: Path) -> None:
+    """The fresh model must score one by one the records its reference profile is built from (the first
+    50 training rows, request columns only) through the serving Pipeline; one that scores is enough."""
+    from mlship.monitor.profile import feature_columns
+
+    cfg = project.config
+    raw = read_table(data_path)
+    frame = raw[feature_columns(raw, cfg)].head(SMOKE_ROWS)
+    spec = RuntimeSpec(
+        name=cfg.name,
+        version=cfg.version,
+        source_dir=str(project.source_dir),
+        artifact_dir=str(staging),
+        entrypoints=cfg.entrypoints.model_dump(),
+        gpu=cfg.gpu,
+    )
+    try:
+        pipeline = Pipeline(spec)
+    except PipelineError as exc:
+        raise ProjectCodeError(f"the trained model cannot be loaded for serving ({exc})") from None
+    first: Exception | None = None
+    for record in frame.to_dict(orient="records"):
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                pipeline.predict_records([record])
+            return
+        except Exception as exc:  # noqa: BLE001 - the project's code may raise anything
+            first = first or exc
+    if first is not None:
+        raise ProjectCodeError(
+            f"the trained model scores none of the first {len(frame)} training records through the serving "
+            f"pipeline (the first record: {type(first).__name__}: {first})",
+            hint="`mlship predict` and `mlship serve` would fail the same way; run "
+            "`mlship predict --input` on the training data to see it",
+            details=_project_failure("predict", first).details,
+        )
 
 
 def _run_train(train_fn: Any, data_path: Path, staging: Path, params: dict[str, Any]) -> dict[str, Any]:

@@ -38,9 +38,11 @@ def test_declared_types_win_over_dtypes_and_dict_predictions_split():
     assert prediction_columns([[0.1, 0.9]]) == {}  # vectors are not profiled
 
 
-def test_train_succeeds_when_the_profile_cannot_use_predict(tmp_path):
-    """A project whose predict breaks on the training frame still trains; monitor explains why not."""
+def test_train_fails_when_the_model_scores_no_training_record(tmp_path):
+    """A project whose predict breaks on every record is a failed training run (exit 2), not a warning."""
+    import pytest
 
+    from mlship.errors import ProjectCodeError
     from mlship.project import Project
     from mlship.scaffold import init_project
     from mlship.stages import train
@@ -50,32 +52,42 @@ def test_train_succeeds_when_the_profile_cannot_use_predict(tmp_path):
     predict_py.write_text(
         predict_py.read_text() + "\n\ndef predict(model, features):\n    raise RuntimeError('no')\n"
     )
-    result = train(Project.load(tmp_path / "t9broken"))
-    assert result.reference == str(tmp_path / "t9broken" / "artifacts" / "reference.json")
-    profile = json.loads((tmp_path / "t9broken" / "artifacts" / "reference.json").read_text())
-    assert profile["predictions"] == {} and "RuntimeError" in profile["prediction_error"]
-    assert profile["features"]["price"]["kind"] == "numeric"
+    with pytest.raises(ProjectCodeError) as failure:
+        train(Project.load(tmp_path / "t9broken"))
+    assert failure.value.exit_code == 2
+    assert "scores none of the first 50 training records" in str(failure.value)
+    assert "RuntimeError: no" in str(failure.value)
+    assert not (tmp_path / "t9broken" / "artifacts" / "model.joblib").exists()  # nothing swapped in
 
 
-def test_a_profile_that_cannot_be_made_is_explained_by_monitor(tmp_path, training_inputs, write_traffic):
-    """Training data mlship cannot read (the project's own train can): train succeeds, monitor says why."""
+def test_a_profile_that_cannot_be_made_fails_train_and_monitor_explains_an_old_one(
+    tmp_path, training_inputs, write_traffic
+):
+    """Training data mlship cannot read (the project's own train can): train fails naming the profile."""
+    import pytest
     from typer.testing import CliRunner
 
     from mlship.cli import app
+    from mlship.errors import ProjectCodeError
     from mlship.project import Project
     from mlship.scaffold import init_project
     from mlship.stages import train
 
     root = tmp_path / "t9txt"
     init_project(directory=root, no_input=True)
+    train(Project.load(root))
     (root / "data" / "train.csv").rename(root / "data" / "train.txt")
     config = root / "mlship.yaml"
     config.write_text(config.read_text().replace("data/train.csv", "data/train.txt"))
-    result = train(Project.load(root))
-    assert result.reference is None and (root / "artifacts" / "model.joblib").is_file()
-    assert (
-        "unsupported input format" in json.loads((root / "artifacts" / "reference.json").read_text())["error"]
-    )
+    before = (root / "artifacts" / "reference.json").read_text()
+    with pytest.raises(ProjectCodeError) as failure:
+        train(Project.load(root))
+    assert failure.value.exit_code == 2
+    assert "building the drift reference profile" in str(failure.value)
+    assert "unsupported input format" in str(failure.value)
+    assert (root / "artifacts" / "reference.json").read_text() == before  # the previous artifacts stay
+    # a reference written by an older mlship that only recorded the error
+    (root / "artifacts" / "reference.json").write_text(json.dumps({"format": 1, "error": "ValueError: x"}))
     logs = write_traffic(training_inputs.head(10))
     outcome = CliRunner().invoke(app, ["monitor", str(root), "--log", str(logs)])
     assert outcome.exception.exit_code == 2

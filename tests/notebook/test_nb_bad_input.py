@@ -75,14 +75,15 @@ def test_syntax_error_names_the_cell(capsys, tmp_path, make_notebook):
     )
 
 
-def test_star_import_names_the_cell(capsys, tmp_path, make_notebook):
-    cells = [{"source": "import pandas as pd"}, {"source": "from sklearn.linear_model import *"}]
+def test_star_import_of_a_module_that_cannot_be_imported_names_the_cell(capsys, tmp_path, make_notebook):
+    cells = [{"source": "import pandas as pd"}, {"source": "from sklearn.no_such_module import *"}]
     _assert_refused(
         capsys,
         tmp_path,
         make_notebook(tmp_path / "star.ipynb", cells),
         "cell 2",
-        "from sklearn.linear_model import *",
+        "from sklearn.no_such_module import *",
+        "the module sklearn.no_such_module cannot be imported",
     )
 
 

@@ -161,16 +161,20 @@ def feature_columns(frame: Any, config: Any) -> list[str]:
     return [c for c in columns if c not in drop]
 
 
-def write_reference(project: Any, data_path: Path, artifact_dir: Path) -> Path | None:
+def write_reference(
+    project: Any, data_path: Path, artifact_dir: Path, *, strict: bool = False
+) -> Path | None:
     """The train-time hook: profile the training data and the fresh model's predictions on it.
 
-    Monitoring must never cost a successful training run: failures become a warning and a
-    reference file that says why, so `mlship monitor` can explain what is missing.
+    With `strict` (what `mlship train` uses) a profile that cannot be built raises; otherwise the
+    failure becomes a warning and a reference file that says why, so `mlship monitor` can explain it.
     """
     target = Path(artifact_dir) / REFERENCE_FILE
     try:
         profile = _reference_for(project, Path(data_path), Path(artifact_dir))
     except Exception as exc:  # noqa: BLE001 - the project's code may raise anything here
+        if strict:
+            raise
         log.warning("mlship: no reference profile for monitoring (%s: %s)", type(exc).__name__, exc)
         profile = {"format": FORMAT, "error": f"{type(exc).__name__}: {exc}"}
     target.write_text(json.dumps(profile, indent=1) + "\n")

@@ -21,18 +21,29 @@ STAGES = (
     "skip",
 )
 TAGS = {s: s for s in STAGES} | {"pipeline-parameters": "parameters", "injected-parameters": "parameters"}
-# Heading and step-name keywords; checked in this order ("Evaluate the model" is evaluate, not train).
+# Heading and step-name keywords, checked in this order ("Evaluate the model" is evaluate, not train).
+# Each is a regex matched from a word start (`\b`); a stem ends in `\w*` ("modelling", "models"), a whole
+# word ends in `\b` ("fit"/"fits"/"fitted"/"fitting" but not "Fittingly" or "fitness").
 KEYWORDS = (
-    ("predict", ("predict", "scoring", "score new", "infer", "new data", "serv")),
-    ("evaluate", ("eval", "metric", "valid", "assess", "performance", "accuracy", "test set")),
-    ("train", ("train", "fit", "model")),
-    ("preprocess", ("clean", "feature", "prep", "load", "data", "encod", "transform", "wrangl")),
-)
+    ("predict", (r"predict\w*", r"scoring\b", r"score new\b", r"infer\w*", r"new data\b",
+                 r"serv(e|es|ed|ing)\b")),
+    ("evaluate", (r"eval\w*", r"metrics?\b", r"validat\w*", r"assess\w*", r"performance\b",
+                  r"accuracy\b", r"test set\b")),
+    ("train", (r"train\w*", r"fit(s|ted|ting)?\b", r"model\w*")),
+    ("preprocess", (r"clean\w*", r"featur\w*", r"prep\w*", r"load\w*",
+                    r"data\w*", r"encod\w*", r"transform\w*", r"wrangl\w*")),
+)  # fmt: skip
+_KEYWORD_RES = tuple((stage, re.compile(r"\b(?:" + "|".join(words) + ")")) for stage, words in KEYWORDS)
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
 DISPLAY_METHODS = {
     "head", "tail", "describe", "info", "plot", "hist", "show", "value_counts", "corr", "sample",
     "nunique", "isna", "isnull", "sum", "mean", "unique", "savefig", "boxplot", "scatter", "to_string",
 }  # fmt: skip
-PLOT_ROOTS = {"plt", "sns", "matplotlib", "fig", "ax", "axes", "px"}
+PLOT_ROOTS = frozenset({"plt", "sns", "matplotlib", "fig", "ax", "axes", "px"})
+# Names imported from these are plot roots whatever they are called (`import seaborn as sb`).
+PLOT_LIBRARIES = {"matplotlib", "seaborn", "plotly", "bokeh", "altair", "plotnine", "missingno", "pylab"}
+NOT_PLOTS = {"load_dataset", "get_dataset_names"}  # seaborn's data sets are data, not plots
 METRIC_WORDS = re.compile(r"(score|_error|accuracy|report|confusion_matrix|auc|precision|recall)")
 
 
@@ -50,9 +61,10 @@ class CellPlan:
 
 
 def keyword_stage(text: str) -> str | None:
-    lowered = text.lower()
-    for stage, words in KEYWORDS:
-        if any(w in lowered for w in words):
+    # Kale step names join words with `_` or `-` ("train_model"): those separate words here.
+    lowered = re.sub(r"[_\-]+", " ", text.lower())
+    for stage, pattern in _KEYWORD_RES:
+        if pattern.search(lowered):
             return stage
     return None
 
@@ -68,8 +80,43 @@ def tag_stage(tags: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _is_display(stmt: ast.stmt, *, keep_print: bool) -> bool:
-    """A statement that only shows something: a bare expression, a plot, a print."""
+def plot_names(notebook: Notebook) -> frozenset[str]:
+    """Names that hold plots or plotting modules: aliases of plotting libraries, and what their calls bind.
+
+    `import seaborn as sb`, `f, axs = plt.subplots(2, 2)`, `ax2 = ax.twinx()`, `for ax in axs.flat:`.
+    """
+    names = set(PLOT_ROOTS)
+    trees = [c.tree for c in notebook.code_cells if c.tree]
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names
+                          if a.name.split(".")[0] in PLOT_LIBRARIES}  # fmt: skip
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PLOT_LIBRARIES:
+                names |= {a.asname or a.name for a in node.names if a.name != "*"}
+    for _ in range(3):  # a name bound from a plot's call may bind the next one
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign) and _plot_call(node.value, names):
+                    targets: list[ast.AST] = list(node.targets)
+                elif isinstance(node, ast.For) and any(
+                    isinstance(n, ast.Name) and n.id in names for n in ast.walk(node.iter)
+                ):
+                    targets = [node.target]
+                else:
+                    continue
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return frozenset(names)
+
+
+def _plot_call(value: ast.expr, plots: frozenset[str] | set[str]) -> bool:
+    return (
+        isinstance(value, ast.Call) and root_name(value.func) in plots and _call_name(value) not in NOT_PLOTS
+    )
+
+
+def _is_display(stmt: ast.stmt, *, keep_print: bool, plots: frozenset[str] = PLOT_ROOTS) -> bool:
+    """A statement that only shows something: a bare expression, a plot, a print, a loop of those."""
     if isinstance(stmt, ast.Expr):
         value = stmt.value
         if not isinstance(value, ast.Call):
@@ -78,22 +125,28 @@ def _is_display(stmt: ast.stmt, *, keep_print: bool) -> bool:
         if isinstance(func, ast.Name):
             return func.id == "display" or (func.id == "print" and not keep_print)
         if isinstance(func, ast.Attribute):
-            if root_name(func) in PLOT_ROOTS:
+            if root_name(func) in plots and func.attr not in NOT_PLOTS:
                 return True
             if func.attr in DISPLAY_METHODS and not any(k.arg == "inplace" for k in value.keywords):
                 return True
         return False
     if isinstance(stmt, ast.Assign):
+        if isinstance(stmt.value, ast.Call) and _call_name(stmt.value) in NOT_PLOTS:
+            return False
         values = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Name)]
-        return bool(values) and root_name(values[0]) in PLOT_ROOTS
+        return bool(values) and root_name(values[0]) in plots
+    if isinstance(stmt, ast.For) and not stmt.orelse:
+        return all(_is_display(s, keep_print=keep_print, plots=plots) for s in stmt.body)
     return False
 
 
-def is_display(stmt: ast.stmt, *, keep_print: bool = True) -> bool:
-    return _is_display(stmt, keep_print=keep_print)
+def is_display(stmt: ast.stmt, *, keep_print: bool = True, plots: frozenset[str] = PLOT_ROOTS) -> bool:
+    return _is_display(stmt, keep_print=keep_print, plots=plots)
 
 
-def _content_stage(cell: Cell, *, fit_seen: bool, data_seen: bool) -> tuple[str, str] | None:
+def _content_stage(
+    cell: Cell, *, fit_seen: bool, data_seen: bool, plots: frozenset[str]
+) -> tuple[str, str] | None:
     body = cell.tree.body if cell.tree else []
     if not body:
         return "skip", "only magics or shell commands" if cell.source.strip() else "empty cell"
@@ -101,7 +154,7 @@ def _content_stage(cell: Cell, *, fit_seen: bool, data_seen: bool) -> tuple[str,
         return "imports", "code: only imports"
     if all(isinstance(s, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.ClassDef) for s in body):
         return "functions", "code: only function or class definitions"
-    if all(_is_display(s, keep_print=fit_seen) for s in body):
+    if all(_is_display(s, keep_print=fit_seen, plots=plots) for s in body):
         return "skip", "code: only displays or plots"
     if not fit_seen and not data_seen and all(_is_constant(s) for s in body):
         return "parameters", "code: only constant assignments before the data is read"
@@ -149,6 +202,7 @@ def assign_stages(notebook: Notebook) -> list[CellPlan]:
     last_tag: str | None = None
     previous: str | None = None
     fit_seen = data_seen = False
+    plots = plot_names(notebook)
     for cell in notebook.cells:
         if cell.kind != "code":
             heading = _heading(cell) or heading
@@ -161,7 +215,7 @@ def assign_stages(notebook: Notebook) -> list[CellPlan]:
         elif tagged and last_tag:
             stage, reason = last_tag, "follows the previous tagged cell"
         else:
-            content = _content_stage(cell, fit_seen=fit_seen, data_seen=data_seen)
+            content = _content_stage(cell, fit_seen=fit_seen, data_seen=data_seen, plots=plots)
             if content:
                 stage, reason = content
             elif heading and not (heading[0] == "preprocess" and fit_seen):
@@ -179,11 +233,17 @@ def assign_stages(notebook: Notebook) -> list[CellPlan]:
 
 
 def _heading(cell: Cell) -> tuple[str, str] | None:
+    """The first markdown heading (`# text` .. `###### text`) naming a stage; fenced code is not prose."""
     if cell.kind != "markdown":
         return None
+    fenced = False
     for line in cell.source.splitlines():
-        if line.lstrip().startswith("#"):
-            text = line.strip().lstrip("#").strip()
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        match = None if fenced else HEADING.match(line)
+        if match and match.group(1):
+            text = match.group(1)
             stage = keyword_stage(text)
             if stage:
                 return stage, f"heading '{text[:60]}'"

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from mlship.notebook.dropped import hosted_module
 from mlship.notebook.plan import Plan, Segment
 from mlship.notebook.stmts import Stmt
 from mlship.templates_dir import templates_dir
@@ -200,8 +201,10 @@ def requirements(plan: Plan, modules: dict[str, str], package: str) -> list[str]
     for code in modules.values():
         for node in ast.walk(ast.parse(code)):
             if isinstance(node, ast.Import):
-                tops = [a.name.split(".")[0] for a in node.names]
+                tops = [a.name.split(".")[0] for a in node.names if not hosted_module(a.name)]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if hosted_module(node.module):  # Colab/Kaggle only: no distribution to install
+                    continue
                 tops = [node.module.split(".")[0]]
             else:
                 continue

@@ -135,11 +135,8 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
         except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
             failed = next((i for i, c in enumerate(notebook.cells, 1) if _has_error(c)), None)
             where = "the capture step" if failed == total + 1 else f"cell {failed}" if failed else "a cell"
-            raise ProjectCodeError(
-                f"{path}: the notebook failed in {where} when run top to bottom",
-                hint="fix the notebook so it runs top to bottom in a fresh kernel (Restart & Run All)",
-                details=str(exc)[-2000:],
-            ) from None
+            source = notebook.cells[failed - 1].source if failed else ""
+            raise _notebook_failure(path, where, exc, source) from None
         except RuntimeError as exc:  # the kernel did not start or answer
             raise ProjectCodeError(
                 f"{path}: could not run the notebook: {exc}",
@@ -148,6 +145,23 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
         finally:
             kernel_log.close()
         return json.loads(capture.read_text())
+
+
+def _notebook_failure(path: Path, where: str, exc: Exception, source: str) -> ProjectCodeError:
+    """Which cell failed, the exception in one line, and a likely fix when a library API changed."""
+    from mlship.notebook.stale import likely_fix, one_line
+
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    error = one_line(ename, evalue or "") if ename else type(exc).__name__
+    fix = likely_fix(ename, evalue or "", source + "\n" + str(exc)) if ename else None
+    restart = "fix the notebook so it runs top to bottom in a fresh kernel (Restart & Run All)"
+    return ProjectCodeError(
+        f"{path}: the notebook failed in {where} when run top to bottom: {error}",
+        hint=f"likely fix: {fix}; then {restart.replace('fix the notebook so it ', 'check it ')}"
+        if fix
+        else restart,
+        details=str(exc)[-2000:],
+    )
 
 
 def _has_error(cell: Any) -> bool:

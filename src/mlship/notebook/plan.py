@@ -15,12 +15,14 @@ from typing import Any
 
 from mlship.errors import InputError
 from mlship.notebook import bundled, columns, flow, paths
-from mlship.notebook.assign import CellPlan, assign_stages, is_display
+from mlship.notebook.assign import CellPlan, assign_stages, is_display, plot_names
+from mlship.notebook.dropped import hosted_names, left_out
 from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.rewrite import Rewriter, seed_literals
 from mlship.notebook.serve import ServePath, build_serve_path
+from mlship.notebook.shadow import rename_shadowed
 from mlship.notebook.stmts import Stmt, all_names, apply_rewrite, fresh, stmt_text
 
 TRAIN_PATH = ("preprocess", "train", "evaluate")
@@ -113,6 +115,8 @@ class _Collected:
 
 def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
     out = _Collected()
+    plots = plot_names(notebook)
+    hosted = hosted_names(notebook)
     for cell in notebook.code_cells:
         stage = stages[cell.index]
         # A magics-only cell is skipped as code, but its %pip lines and warnings still count.
@@ -124,7 +128,9 @@ def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
         for stmt in cell.tree.body if cell.tree else []:
             text = stmt_text(cell, stmt, previous_end)
             previous_end = stmt.end_lineno or stmt.lineno
-            if isinstance(stmt, ast.Import | ast.ImportFrom):
+            if dropped := left_out(stmt, stage=stage, cell=cell.index, hosted=hosted):
+                out.warnings.append(dropped)
+            elif isinstance(stmt, ast.Import | ast.ImportFrom):
                 if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
                     unparsed = ast.unparse(stmt)
                     out.imports.setdefault(unparsed, unparsed)
@@ -138,7 +144,7 @@ def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
                 out.helpers[stmt.name] = Stmt(stmt, text, cell.index)
             elif stage == "parameters" and _constant(stmt) is not None:
                 out.params[stmt.targets[0].id] = _constant(stmt)[0]  # type: ignore[attr-defined,index]
-            elif not is_display(stmt, keep_print=stage in {"train", "evaluate"}):
+            elif not is_display(stmt, keep_print=stage in {"train", "evaluate"}, plots=plots):
                 body_stage = "preprocess" if stage in {"parameters", "imports", "functions"} else stage
                 out.body.append((body_stage, Stmt(stmt, text, cell.index)))
     return out
@@ -212,6 +218,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     collected = _collect(notebook, stages)
     taken = all_names(notebook)
     warnings = _order_warning(notebook) + collected.warnings
+    collected.body = rename_shadowed(collected.body, set(collected.import_names), taken, warnings)
 
     train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]
     serve_body = [s for stage, s in collected.body if stage in SERVE_PATH]

@@ -121,7 +121,11 @@ def read_notebook(path: Path | str) -> Notebook:
         cells.append(cell)
     if not any(c.kind == "code" and c.code.strip() for c in cells):
         raise _fail(path, "has no code cells", "mlship converts the code of a notebook that trains a model")
-    return Notebook(path=path, data=data, cells=cells)
+    notebook = Notebook(path=path, data=data, cells=cells)
+    from mlship.notebook.star import resolve_star_imports  # star imports read.Notebook
+
+    resolve_star_imports(notebook)
+    return notebook
 
 
 def _prepare_code(path: Path, cell: Cell) -> None:
@@ -136,14 +140,6 @@ def _prepare_code(path: Path, cell: Cell) -> None:
             + (f": {line}" if line else ""),
             "fix the cell in Jupyter (it cannot have run as saved) and try again",
         ) from None
-    for node in ast.walk(cell.tree):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
-            raise _fail(
-                path,
-                f"cell {cell.index}: `from {node.module} import *` (line {node.lineno}) hides which names "
-                "the code uses",
-                f"import the names you need, e.g. `from {node.module} import name1, name2`",
-            )
 
 
 def _requirements(args: str) -> list[str]:

@@ -1,0 +1,119 @@
+"""Statements the generated modules leave out, and why: hosted-notebook-only code, writes into the project.
+
+Each check returns the plan warning's text (without the cell) or None when the statement is kept.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from mlship.notebook.flow import root_name
+from mlship.notebook.read import Notebook
+
+# Modules that exist only inside Google Colab or a Kaggle kernel.
+HOSTED_MODULES = ("google.colab", "kaggle_secrets", "kaggle_datasets", "kaggle_web_client")
+HOSTED_PATHS = ("/kaggle/", "/content/")
+WRITE_METHODS = {"to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
+                 "to_stata", "savefig", "save_model", "write_image", "write_html"}  # fmt: skip
+DUMPERS = {"joblib", "pickle", "dill", "cloudpickle", "np", "numpy", "torch"}
+DUMP_CALLS = {"dump", "save", "savetxt", "savez", "savez_compressed"}
+LEFT_OUT_STAGES = {"train", "evaluate", "predict", "postprocess"}
+
+
+def hosted_module(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in HOSTED_MODULES)
+
+
+def hosted_names(notebook: Notebook) -> set[str]:
+    """Names bound by imports of Colab/Kaggle-only modules (`files`, `drive`, `google`)."""
+    names: set[str] = set()
+    for cell in notebook.code_cells:
+        for node in ast.walk(cell.tree or ast.Module(body=[], type_ignores=[])):
+            if isinstance(node, ast.Import):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names if hosted_module(a.name)}
+            elif isinstance(node, ast.ImportFrom) and hosted_module(node.module or ""):
+                names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def _hosted_loop(stmt: ast.For) -> bool:
+    """`for dirname, _, filenames in os.walk('/kaggle/input'): print(...)`: a listing of the host's files."""
+    paths = [n.value for n in ast.walk(stmt.iter) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    if not any(p.startswith(HOSTED_PATHS) or p in {"/kaggle", "/content"} for p in paths):
+        return False
+    for node in ast.walk(ast.Module(body=stmt.body, type_ignores=[])):
+        printing = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print"
+        os_call = isinstance(node, ast.Call) and root_name(node.func) == "os"
+        if isinstance(node, ast.Call) and not (printing or os_call):
+            return False
+        if isinstance(node, ast.Assign | ast.AugAssign):
+            return False
+    return True
+
+
+def hosted_only(stmt: ast.stmt, names: set[str]) -> str | None:
+    """Colab/Kaggle-only: their imports, `files.upload()`, `drive.mount(...)`, listings of /kaggle/input."""
+    text = ast.unparse(stmt).splitlines()[0][:80]
+    if isinstance(stmt, ast.Import) and all(hosted_module(a.name) for a in stmt.names):
+        return f"`{text}` left out: it works only in Colab or Kaggle"
+    if isinstance(stmt, ast.ImportFrom) and hosted_module(stmt.module or ""):
+        return f"`{text}` left out: it works only in Colab or Kaggle"
+    if isinstance(stmt, ast.For) and _hosted_loop(stmt):
+        return f"`{text}` left out: it lists files of a Kaggle or Colab machine"
+    value = stmt.value if isinstance(stmt, ast.Expr | ast.Assign) else None
+    if isinstance(value, ast.Call) and root_name(value.func) in names:
+        return f"`{text}` left out: it works only in Colab or Kaggle"
+    return None
+
+
+def _written_path(call: ast.Call) -> str | None:
+    """The file a call writes, or None when it is not a write (`df.to_csv()` without a path returns text)."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if isinstance(func, ast.Attribute) and name in WRITE_METHODS:
+        target = call.args[0] if call.args else next((k.value for k in call.keywords), None)
+    elif name in DUMP_CALLS and (isinstance(func, ast.Name) or root_name(func) in DUMPERS):
+        # joblib.dump(obj, path), np.save(path, arr), torch.save(obj, path)
+        position = 0 if root_name(func) in {"np", "numpy"} else 1
+        target = call.args[position] if len(call.args) > position else None
+    else:
+        return None
+    if target is None:
+        return None
+    if isinstance(target, ast.Constant) and isinstance(target.value, str):
+        return target.value
+    return ast.unparse(target)[:60]
+
+
+def _opened_for_writing(stmt: ast.With) -> str | None:
+    for item in stmt.items:
+        call = item.context_expr
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "open" and call.args:
+            mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords), None)
+            if isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax"):
+                target = call.args[0]
+                return str(target.value) if isinstance(target, ast.Constant) else ast.unparse(target)[:60]
+    return None
+
+
+def left_out(stmt: ast.stmt, *, stage: str, cell: int, hosted: set[str]) -> str | None:
+    """The plan warning for a statement the generated modules leave out; None when it is kept."""
+    reason = hosted_only(stmt, hosted)
+    if reason:
+        return f"cell {cell}: {reason}"
+    reason = file_write(stmt, stage)
+    return f"cell {cell} {reason}" if reason else None
+
+
+def file_write(stmt: ast.stmt, stage: str) -> str | None:
+    """A training/scoring statement that writes a file into the working directory (the project root)."""
+    if stage not in LEFT_OUT_STAGES:
+        return None
+    written = None
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        written = _written_path(stmt.value)
+    elif isinstance(stmt, ast.With):
+        written = _opened_for_writing(stmt)
+    if written is None:
+        return None
+    return f"writes {written}: left out; mlship saves the model in artifacts/"

@@ -1,0 +1,38 @@
+"""Known library API changes that make an old notebook fail when run: the error in one line, a likely fix."""
+
+from __future__ import annotations
+
+import re
+
+# (exception type, pattern in its message, pattern in the cell's code or the traceback or None, fix)
+KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
+    ("ValueError", r"could not convert string to float", r"\.corr\(",
+     "pandas 2 no longer skips text columns in `DataFrame.corr()`: use `df.corr(numeric_only=True)`"),
+    ("InvalidParameterError", r"max_features.*'auto'", None,
+     "scikit-learn 1.3 removed max_features='auto': use max_features='sqrt' (what 'auto' meant for "
+     "classifiers; 1.0 for regressors), or pin scikit-learn<1.3"),
+    ("TypeError", r"takes .*positional argument", r"seaborn|\bsns\.",
+     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
+    ("AttributeError", r"module 'numpy' has no attribute '(float|int|bool|object|str|complex)'", None,
+     "numpy 1.24 removed the aliases np.float/np.int/np.bool/np.object: use float/int/bool/object, "
+     "or pin numpy<1.24"),
+    ("AttributeError", r"'(DataFrame|Series)' object has no attribute 'append'", None,
+     "pandas 2 removed DataFrame.append/Series.append: use pd.concat([df, other])"),
+    ("TypeError", r"unexpected keyword argument 'sparse'", r"OneHotEncoder",
+     "scikit-learn 1.4 renamed OneHotEncoder(sparse=...) to sparse_output=..."),
+)  # fmt: skip
+
+
+def one_line(ename: str, evalue: str) -> str:
+    first = next((line.strip() for line in evalue.splitlines() if line.strip()), "")
+    return f"{ename}: {first}" if first else ename
+
+
+def likely_fix(ename: str, evalue: str, context: str = "") -> str | None:
+    """The fix for a known API change, from the exception and the failed cell's code/traceback."""
+    for name, message, where, fix in KNOWN_CHANGES:
+        if ename.split(".")[-1] != name or not re.search(message, evalue):
+            continue
+        if where is None or re.search(where, context):
+            return fix
+    return None
