@@ -1,0 +1,227 @@
+"""The notebook corpus end to end: plan -> init --from -> verify -> train -> predict -> test -> serve.
+
+Each notebook of `tests/notebook/corpus/` (see its README.md) is one test: the stages share one
+converted project and one training run. Stages after `init` run even when an earlier one failed, so
+the failure message lists every stage that broke, each with its first error line; a notebook whose
+expected outcome is a refusal checks the exit code and the message instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ..support import free_port
+from .nb_helpers import ROOT
+
+CORPUS = ROOT / "tests" / "notebook" / "corpus"
+MANIFEST = json.loads((CORPUS / "corpus.json").read_text())
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "NO_COLOR": "1"}
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str, capsys) -> tuple[int, str, str]:
+    """`mlship ARGS` in this process (plan and init are quick; no interpreter start-up)."""
+    from mlship.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _mlship(*args: str, cwd: Path, timeout: float = 400) -> tuple[int, str, str]:
+    """`python -m mlship ARGS` in a fresh process: each project's modules stay out of the test process."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlship", *args],
+            cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return 124, "", f"timed out after {timeout:.0f}s"
+    return done.returncode, done.stdout, done.stderr
+
+
+def first_error(text: str) -> str:
+    """The first line that says what went wrong (the console wraps long lines; they are joined)."""
+    flat = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
+    for marker in ("Error:", "error:", "Traceback", "failed", "FAILED", "refused"):
+        at = flat.find(marker)
+        if at >= 0:
+            return flat[max(0, at - 60) : at + 240]
+    return flat[:300]
+
+
+def records_frame(entry: dict):
+    import pandas as pd
+
+    spec = entry["records"]
+    if "sklearn" in spec:
+        from sklearn import datasets
+
+        frame = getattr(datasets, spec["sklearn"])(as_frame=True).frame
+    else:
+        frame = pd.read_csv(CORPUS / spec["file"])
+    return frame.drop(columns=spec.get("drop", []))
+
+
+def scored_alone(rows: list[dict]) -> int:
+    """Records verify scored one at a time: a row per record, or a summary row naming a count."""
+    total = 0
+    for row in rows:
+        check = row["check"]
+        if check.startswith("single record"):
+            counted = re.search(r"(\d+)\s+(?:rows|records)", check)
+            total += int(counted.group(1)) if counted else 1
+    return total
+
+
+def same_value(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _get(url: str, timeout: float = 2.0) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return answer.status
+
+
+def serve_one(project: Path, record: dict, workdir: Path) -> tuple[object, str]:
+    """Start `mlship serve`, POST one record, stop the server; returns (the prediction, problem)."""
+    port = free_port()
+    log = (workdir / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlship", "serve", str(project), "--port", str(port)],
+        cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                log.flush()
+                return None, f"exited {server.returncode}: {first_error((workdir / 'serve.log').read_text())}"
+            try:
+                if _get(f"{base}/readyz") == 200:
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                return None, "not ready within 90 s"
+            time.sleep(0.3)
+        body = json.dumps({"records": [record]}).encode()
+        request = urllib.request.Request(
+            f"{base}/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())["predictions"][0], ""
+        except urllib.error.HTTPError as exc:
+            return None, f"HTTP {exc.code}: {exc.read().decode(errors='replace')[:300]}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_corpus_notebook(name, tmp_path, capsys):
+    entry = MANIFEST[name]
+    expect = entry["expect"]
+    notebook = CORPUS / f"{name}.ipynb"
+    project = tmp_path / "proj"
+
+    code, _, err = _cli("plan", str(notebook), capsys=capsys)
+    assert code == 0, f"{name}: plan exit {code}: {first_error(err)}"
+    data = [arg for path in entry["data"] for arg in ("--data", str(CORPUS / path))]
+    code, _, err = _cli("init", str(project), "--from", str(notebook), *data, capsys=capsys)
+    assert code == 0, f"{name}: init exit {code}: {first_error(err)}"
+
+    code, out, err = _mlship("verify", str(project), "--json", cwd=tmp_path)
+    if expect["outcome"] == "refusal":
+        flat = " ".join(err.split())
+        assert code == expect["exit_code"], (
+            f"{name}: verify exit {code} (wanted a refusal): {first_error(err)}"
+        )
+        missing = [needle for needle in expect["message"] if needle not in flat]
+        assert not missing, f"{name}: the refusal does not name {missing}: {flat[:600]}"
+        assert "Traceback" not in err
+        return
+
+    problems: list[str] = []
+    records = records_frame(entry)
+    wanted = min(200, entry["records"].get("notebook_records", len(records)))
+    try:
+        result = json.loads(out)
+    except json.JSONDecodeError:
+        result = None
+    if code != 0 or not result or not result.get("ok"):
+        failed = [r for r in (result or {}).get("rows", []) if not r["ok"]]
+        detail = f"{failed[0]['check']}: {failed[0]['difference']}" if failed else first_error(err)
+        problems.append(f"verify exit {code}: {detail}")
+    elif scored_alone(result["rows"]) < wanted:
+        problems.append(f"verify: {scored_alone(result['rows'])} records scored alone, wanted >= {wanted}")
+
+    code, _, err = _mlship("train", str(project), cwd=tmp_path)
+    if code != 0:
+        problems.append(f"train exit {code}: {first_error(err)}")
+        pytest.fail(f"{name}: " + " | ".join(problems))
+
+    sample = tmp_path / "records.csv"
+    records.to_csv(sample, index=False)
+    out_csv = tmp_path / "out.csv"
+    code, _, err = _mlship(
+        "predict", str(project), "--input", str(sample), "--output", str(out_csv), cwd=tmp_path
+    )
+    batch = None
+    if code != 0:
+        problems.append(f"predict exit {code}: {first_error(err)}")
+    else:
+        import pandas as pd
+
+        batch = pd.read_csv(out_csv)["prediction"].tolist()
+        if len(batch) != len(records):
+            problems.append(f"predict: {len(batch)} predictions for {len(records)} records")
+
+    code, out, err = _mlship("test", str(project), "--json", cwd=tmp_path)
+    if code != 0:
+        try:
+            report = json.loads(out)
+            checks = [c for c in report["checks"] if c["status"] not in ("passed", "skipped")]
+            bad = [f"{c['name']}: {str(c.get('failures'))[:200]}" for c in checks]
+            problems.append(f"test exit {code}: {'; '.join(bad) or first_error(err)}")
+        except (json.JSONDecodeError, KeyError, TypeError):
+            problems.append(f"test exit {code}: {first_error(err)}")
+
+    record = json.loads(records.iloc[[0]].to_json(orient="records"))[0]
+    served, problem = serve_one(project, record, tmp_path)
+    if problem:
+        problems.append(f"serve: {problem}")
+    elif batch is not None and not same_value(served, batch[0]):
+        problems.append(f"serve: /predict answered {served!r}, the batch gave {batch[0]!r} for row 0")
+
+    assert not problems, f"{name}: " + " | ".join(problems)
