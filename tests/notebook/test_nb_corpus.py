@@ -21,18 +21,28 @@ from pathlib import Path
 
 import pytest
 
+import mlship
+
 from ..support import free_port
 from .nb_helpers import ROOT
 
 CORPUS = ROOT / "tests" / "notebook" / "corpus"
 MANIFEST = json.loads((CORPUS / "corpus.json").read_text())
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "NO_COLOR": "1"}
+# The `mlship serve` subprocess imports the same mlship as this process (a worktree's src, not the install).
+_SRC = str(Path(mlship.__file__).resolve().parents[1])
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([_SRC, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    "OMP_NUM_THREADS": "1",
+    "COLUMNS": "200",
+    "NO_COLOR": "1",
+}
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(*args: str, capsys) -> tuple[int, str, str]:
-    """`mlship ARGS` in this process (plan and init are quick; no interpreter start-up)."""
+    """`mlship ARGS` in this process: no interpreter start-up (a few seconds each on the 2-core box)."""
     from mlship.cli import main
 
     capsys.readouterr()
@@ -45,26 +55,17 @@ def _cli(*args: str, capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def _mlship(*args: str, cwd: Path, timeout: float = 400) -> tuple[int, str, str]:
-    """`python -m mlship ARGS` in a fresh process: each project's modules stay out of the test process."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "mlship", *args],
-            cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return 124, "", f"timed out after {timeout:.0f}s"
-    return done.returncode, done.stdout, done.stderr
-
-
 def first_error(text: str) -> str:
-    """The first line that says what went wrong (the console wraps long lines; they are joined)."""
-    flat = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
-    for marker in ("Error:", "error:", "Traceback", "failed", "FAILED", "refused"):
-        at = flat.find(marker)
-        if at >= 0:
-            return flat[max(0, at - 60) : at + 240]
-    return flat[:300]
+    """mlship's message (from `error:` up to its hint) and the last exception line, on one line."""
+    plain = re.sub(r"\x1b?\[[0-9;]*m", "", text)
+    flat = " ".join(plain.split())
+    at = flat.find("error:")
+    message = flat[at : at + 400].split(" hint:")[0] if at >= 0 else flat[:300]
+    message = message.split(" top to bottom")[0] + (" top to bottom" if " top to bottom" in message else "")
+    raised = re.findall(r"^\s*(\w+(?:Error|Exception|Warning): .+)$", plain, re.MULTILINE)
+    if raised and raised[-1].strip()[:80] not in message:
+        message += f" [{raised[-1].strip()[:200]}]"
+    return message
 
 
 def records_frame(entry: dict):
@@ -153,7 +154,7 @@ def test_corpus_notebook(name, tmp_path, capsys):
     entry = MANIFEST[name]
     expect = entry["expect"]
     notebook = CORPUS / f"{name}.ipynb"
-    project = tmp_path / "proj"
+    project = tmp_path / name  # a package name of its own: the stages import it into this process
 
     code, _, err = _cli("plan", str(notebook), capsys=capsys)
     assert code == 0, f"{name}: plan exit {code}: {first_error(err)}"
@@ -161,7 +162,7 @@ def test_corpus_notebook(name, tmp_path, capsys):
     code, _, err = _cli("init", str(project), "--from", str(notebook), *data, capsys=capsys)
     assert code == 0, f"{name}: init exit {code}: {first_error(err)}"
 
-    code, out, err = _mlship("verify", str(project), "--json", cwd=tmp_path)
+    code, out, err = _cli("verify", str(project), "--json", capsys=capsys)
     if expect["outcome"] == "refusal":
         flat = " ".join(err.split())
         assert code == expect["exit_code"], (
@@ -181,12 +182,13 @@ def test_corpus_notebook(name, tmp_path, capsys):
         result = None
     if code != 0 or not result or not result.get("ok"):
         failed = [r for r in (result or {}).get("rows", []) if not r["ok"]]
-        detail = f"{failed[0]['check']}: {failed[0]['difference']}" if failed else first_error(err)
+        last = failed[0]["difference"].strip().splitlines()[-1:] if failed else []
+        detail = f"{failed[0]['check']}: {' '.join(last)}" if failed else first_error(err)
         problems.append(f"verify exit {code}: {detail}")
     elif scored_alone(result["rows"]) < wanted:
         problems.append(f"verify: {scored_alone(result['rows'])} records scored alone, wanted >= {wanted}")
 
-    code, _, err = _mlship("train", str(project), cwd=tmp_path)
+    code, _, err = _cli("train", str(project), capsys=capsys)
     if code != 0:
         problems.append(f"train exit {code}: {first_error(err)}")
         pytest.fail(f"{name}: " + " | ".join(problems))
@@ -194,8 +196,8 @@ def test_corpus_notebook(name, tmp_path, capsys):
     sample = tmp_path / "records.csv"
     records.to_csv(sample, index=False)
     out_csv = tmp_path / "out.csv"
-    code, _, err = _mlship(
-        "predict", str(project), "--input", str(sample), "--output", str(out_csv), cwd=tmp_path
+    code, _, err = _cli(
+        "predict", str(project), "--input", str(sample), "--output", str(out_csv), capsys=capsys
     )
     batch = None
     if code != 0:
@@ -207,7 +209,7 @@ def test_corpus_notebook(name, tmp_path, capsys):
         if len(batch) != len(records):
             problems.append(f"predict: {len(batch)} predictions for {len(records)} records")
 
-    code, out, err = _mlship("test", str(project), "--json", cwd=tmp_path)
+    code, out, err = _cli("test", str(project), "--json", capsys=capsys)
     if code != 0:
         try:
             report = json.loads(out)
