@@ -150,7 +150,10 @@ def serve_one(project: Path, record: dict, workdir: Path) -> tuple[object, str]:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_corpus_notebook(name, tmp_path, capsys):
+def test_corpus_notebook(name, tmp_path, capsys, monkeypatch):
+    # verify's own subprocesses (the pipeline runner) inherit this: the same mlship, one BLAS thread.
+    monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     entry = MANIFEST[name]
     expect = entry["expect"]
     notebook = CORPUS / f"{name}.ipynb"
