@@ -1579,7 +1579,7 @@ CORPUS: dict[str, tuple[list[dict], list[str], dict, dict]] = {
         _training("employees.csv", "left"),
         {
             "outcome": "refusal",
-            "stage": "verify",
+            "stage": "plan, init or verify",
             "exit_code": 2,
             "cell": 5,
             "message": ["cell 5", "numeric_only=True"],
