@@ -82,15 +82,16 @@ def test_verify_needs_a_converted_project(tmp_path, capsys):
 )
 def test_converted_examples_keep_their_contract(verified, converted, tmp_path, name):
     """init --from + verify (the session fixtures) + `mlship train` + `mlship test`: exit 0."""
-    assert verified[name].examples.startswith("contract.examples: 3 examples written"), verified[name]
+    assert verified[name].examples.startswith("contract.examples: 5 examples written"), verified[name]
     project = tmp_path / name
     shutil.copytree(converted[name], project)  # the session's project stays as verify left it
     examples = yaml.safe_load((project / "mlship.yaml").read_text())["contract"]["examples"]
     golden = json.loads((project / "tests" / "golden" / "notebook.json").read_text())["predictions"]
-    # Rows 0, 10 and 19 of the notebook's 20 new records, with the notebook's values.
+    # The first, quartile and last of the records the notebook scored, with the notebook's values.
     from mlship.notebook.parity import same
 
-    assert same([e["output"] for e in examples], [golden[0], golden[10], golden[19]], 1e-6, 1e-9)
+    rows = [round(q * (len(golden) - 1)) for q in (0, 0.25, 0.5, 0.75, 1)]
+    assert same([e["output"] for e in examples], [golden[r] for r in rows], 1e-6, 1e-9)
     run_mlship("train", cwd=project, check=True, timeout=300)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = run_mlship("test", "--json", cwd=project, env=env, timeout=300)
