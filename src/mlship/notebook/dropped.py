@@ -6,6 +6,7 @@ Each check returns the plan warning's text (without the cell) or None when the s
 from __future__ import annotations
 
 import ast
+from typing import Any
 
 from mlship.notebook.flow import root_name
 from mlship.notebook.read import Notebook
@@ -117,3 +118,64 @@ def file_write(stmt: ast.stmt, stage: str) -> str | None:
     if written is None:
         return None
     return f"writes {written}: left out; mlship saves the model in artifacts/"
+
+
+class _StripWrites(ast.NodeTransformer):
+    """Nested statements that write files (a `joblib.dump` inside a loop) taken out of a block."""
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for block in ("body", "orelse", "finalbody"):
+            stmts = getattr(node, block, None)
+            if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+                kept = []
+                for stmt in stmts:
+                    reason = file_write(stmt, "train")
+                    if reason:
+                        self.removed.append(reason)
+                    else:
+                        kept.append(self.visit(stmt))
+                setattr(node, block, kept or [ast.Pass()])
+        for handler in getattr(node, "handlers", []):
+            self.visit(handler)
+        return node
+
+
+def strip_writes(stmt: ast.stmt) -> tuple[ast.stmt, list[str]]:
+    """The statement without the file writes nested in its blocks, and what each one wrote."""
+    if not isinstance(stmt, ast.For | ast.AsyncFor | ast.While | ast.If | ast.With | ast.Try):
+        return stmt, []
+    import copy
+
+    stripper = _StripWrites()
+    node = stripper.visit(copy.deepcopy(stmt))
+    return (ast.fix_missing_locations(node), stripper.removed) if stripper.removed else (stmt, [])
+
+
+def written_paths(notebook: Any) -> list[str]:
+    """File paths (string literals) that the notebook's code writes: `to_csv`, `joblib.dump`, ..."""
+    found: list[str] = []
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except SyntaxError:
+            continue  # magics: the kernel runs them, mlship need not read them here
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                written = _written_path(node)
+                if written and isinstance(_target(node), ast.Constant):
+                    found.append(written)
+    return found
+
+
+def _target(call: ast.Call) -> ast.AST | None:
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in WRITE_METHODS:
+        return call.args[0] if call.args else next((k.value for k in call.keywords), None)
+    position = 0 if root_name(func) in {"np", "numpy"} else 1
+    return call.args[position] if len(call.args) > position else None

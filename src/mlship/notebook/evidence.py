@@ -179,7 +179,7 @@ def is_reduction(info: dict[str, Any] | None) -> bool:
     """A value computed from the data that is not rows of it: state to freeze at train time."""
     if not info:
         return False
-    if info["kind"] in {"estimator", "module", "callable", "other"}:
+    if info["kind"] in {"estimator", "module", "callable", "other", "none"}:
         return False
     return not info.get("rowlike", False)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,11 +120,12 @@ def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
         notebook.cells.append(
             nbformat.v4.new_code_cell(CAPTURE.format(metrics=metrics, path=str(capture), output=output))
         )
+        workdir = _scratch_workdir(path, Path(tmp), notebook)
         client = NotebookClient(
             notebook,
             km=_kernel_manager(Path(tmp)),
             timeout=int(timeout),
-            resources={"metadata": {"path": str(path.parent)}},
+            resources={"metadata": {"path": str(workdir)}},
             on_cell_start=lambda cell, cell_index: on_progress(
                 f"notebook cell {min(cell_index + 1, total)}/{total}"
             ),
@@ -162,6 +164,24 @@ def _notebook_failure(path: Path, where: str, exc: Exception, source: str) -> Pr
         else restart,
         details=str(exc)[-2000:],
     )
+
+
+def _scratch_workdir(path: Path, tmp: Path, notebook: Any) -> Path:
+    """Where the notebook runs: a copy of its folder beside a link to the project's data, so what it
+    writes (a submission, a pickled model) lands in a scratch directory, not in the project; the
+    folders it writes into exist."""
+    from mlship.notebook.dropped import written_paths
+
+    workdir = tmp / "run" / path.parent.name
+    shutil.copytree(path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for sibling in path.parent.parent.iterdir():
+        if sibling.name != path.parent.name and not (tmp / "run" / sibling.name).exists():
+            (tmp / "run" / sibling.name).symlink_to(sibling.resolve())
+    for written in written_paths(notebook):
+        target = Path(written)
+        if not target.is_absolute() and ".." not in target.parts:
+            (workdir / target).parent.mkdir(parents=True, exist_ok=True)
+    return workdir
 
 
 def _has_error(cell: Any) -> bool:

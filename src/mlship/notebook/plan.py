@@ -16,7 +16,7 @@ from typing import Any
 from mlship.errors import InputError
 from mlship.notebook import bundled, columns, flow, paths
 from mlship.notebook.assign import CellPlan, assign_stages, is_display, plot_names
-from mlship.notebook.dropped import hosted_names, left_out
+from mlship.notebook.dropped import hosted_names, left_out, strip_writes
 from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.read import Notebook, read_notebook
@@ -146,7 +146,11 @@ def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
                 out.params[stmt.targets[0].id] = _constant(stmt)[0]  # type: ignore[attr-defined,index]
             elif not is_display(stmt, keep_print=stage in {"train", "evaluate"}, plots=plots):
                 body_stage = "preprocess" if stage in {"parameters", "imports", "functions"} else stage
-                out.body.append((body_stage, Stmt(stmt, text, cell.index)))
+                stripped, writes = strip_writes(stmt)
+                out.warnings += [f"cell {cell.index}: a statement in a block {w}" for w in writes]
+                if writes:
+                    text = ast.unparse(stripped)
+                out.body.append((body_stage, Stmt(stripped, text, cell.index)))
     return out
 
 
@@ -500,10 +504,16 @@ def _run_for_evidence(
             "the plan is static (pass its data files with --data)"
         )
         return Evidence()
+    from mlship.notebook.stale import likely_fix, one_line
+
+    code = next((c.code for c in notebook.code_cells if c.index == error["cell"]), "")
+    fix = likely_fix(error["type"], error["message"], code)
     raise fail(
         notebook,
-        f"cell {error['cell']} fails when the notebook runs top to bottom: {error['type']}: {error['message']}",
-        "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
+        f"cell {error['cell']} fails when the notebook runs top to bottom: "
+        f"{one_line(error['type'], error['message'])}",
+        f"likely fix: {fix}" if fix
+        else "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
     )
 
 

@@ -159,7 +159,9 @@ def describe(
         return {"kind": "estimator", "class": type(value).__name__, "id": id(value), "fitted": _fitted(value)}
     if isinstance(value, list | tuple | dict | set):
         return {"kind": "collection", "rows": len(value), "rowlike": len(value) in lengths and len(value) > 1}
-    if isinstance(value, bool | int | float | str | bytes | np.generic) or value is None:
+    if value is None:  # what an in-place method returns: no value at all
+        return {"kind": "none"}
+    if isinstance(value, bool | int | float | str | bytes | np.generic):
         return {"kind": "scalar"}
     if hasattr(value, "__module__") and type(value).__name__ == "module":
         return {"kind": "module"}
@@ -255,7 +257,15 @@ def _patch_split(record: dict[str, Any], current: dict[str, str]) -> None:
 
     def split(*arrays: Any, **options: Any) -> Any:
         outputs = original(*arrays, **options)
-        record.setdefault(current["key"], [_labels(out) for out in outputs])
+        labels = [_labels(out) for out in outputs]
+        if any(label is None for label in labels) and isinstance(options.get("random_state"), int) and arrays:
+            # Arrays carry no row labels: the same split of 0..n-1 gives their positions in the input.
+            import numpy as np
+
+            positions = original(np.arange(len(arrays[0])), **options)
+            labels = [label if label is not None else [int(p) for p in positions[i % 2]]
+                      for i, label in enumerate(labels)]  # fmt: skip
+        record.setdefault(current["key"], labels)
         return outputs
 
     selection.train_test_split = split

@@ -275,6 +275,14 @@ def target_columns(body: list[Stmt], fit: _Call | None, evidence: Evidence) -> l
     return list(dict.fromkeys(found))
 
 
+def _last_fit(body: list[Stmt], position: int) -> _Call | None:
+    for index in range(position, -1, -1):
+        for call in _calls(body[index].node):
+            if isinstance(call.func, ast.Attribute) and call.func.attr == "fit" and len(call.args) >= 2:
+                return _Call(index, body[index], call, call.func.value, call.args[0], fit=True)
+    return None
+
+
 def _fit_call(body: list[Stmt], model: str) -> _Call | None:
     """The last `model.fit(X, y)` (or `model = Est().fit(X, y)`) before serving."""
     for position in range(len(body) - 1, -1, -1):
@@ -428,6 +436,8 @@ def frozen_nodes(stmt: Stmt, evidence: Evidence, data_names: set[str]) -> list[a
             visit(child, in_while or isinstance(child, ast.While))
 
     visit(stmt.node, False)
+    if isinstance(stmt.node, ast.Expr):  # the statement's own result is thrown away: nothing to freeze
+        found = [n for n in found if n is not stmt.node.value]
     return found
 
 
@@ -727,7 +737,8 @@ def _build(
     from mlship.notebook.stmts import Stmt, apply_rewrite, fresh
 
     model_root = flow.root_name(call.receiver) or ""
-    fit = call if call.fit else _fit_call(body, model_root)
+    # The model's own fit; else (a model chosen among fitted ones) the last fit before the call.
+    fit = call if call.fit else _fit_call(body[: call.position + 1], model_root) or _last_fit(body, call.position)
     targets = target_columns(body, fit, evidence)
     sliced = trace(body, call, evidence, set(targets))
     read_stmt, read_call = sliced.read

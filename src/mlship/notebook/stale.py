@@ -18,6 +18,8 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "or pin numpy<1.24"),
     ("AttributeError", r"'(DataFrame|Series)' object has no attribute 'append'", None,
      "pandas 2 removed DataFrame.append/Series.append: use pd.concat([df, other])"),
+    ("TypeError", r"unexpected keyword argument 'base_estimator'", None,
+     "scikit-learn 1.4 renamed base_estimator= to estimator= (BaggingClassifier, AdaBoostClassifier, ...)"),
     ("TypeError", r"unexpected keyword argument 'sparse'", r"OneHotEncoder",
      "scikit-learn 1.4 renamed OneHotEncoder(sparse=...) to sparse_output=..."),
 )  # fmt: skip
