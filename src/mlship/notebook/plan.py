@@ -252,9 +252,12 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     read_stmt, read_call = train_read
     key = (read_call.lineno, read_call.col_offset)
     train_body = [
-        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else None)
+        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else _beside(s, data_path))
         for s in train_body
     ]
+    if any("os.path.join(os.path.dirname(" in ast.unparse(s.node) for s in train_body):
+        collected.imports.setdefault("import os", "import os")
+        collected.import_names.setdefault("os", "import os")
     helpers = [
         rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s)
         for n, s in collected.helpers.items()
@@ -519,3 +522,17 @@ def _run_for_evidence(
 
 def _same_place(a: Stmt, b: Stmt) -> bool:
     return (a.cell, a.node.lineno, a.node.col_offset) == (b.cell, b.node.lineno, b.node.col_offset)
+
+
+def _beside(stmt: Stmt, data_path: str) -> dict[tuple[int, int], ast.expr] | None:
+    """Training reads another file too (a test set, a lookup table): it is read from beside the training
+    file, where `init --from` copies it (`data/`), whatever path the notebook wrote."""
+    found: dict[tuple[int, int], ast.expr] = {}
+    for call in flow.data_reads(stmt.node):
+        resolved = getattr(call, "mlship_path", None)
+        if isinstance(resolved, str) and resolved:
+            name = paths.basename(resolved)
+            found[(call.lineno, call.col_offset)] = ast.parse(
+                f"os.path.join(os.path.dirname({data_path}), {name!r})", mode="eval"
+            ).body
+    return found or None

@@ -113,6 +113,9 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, list | tuple | pd.Index) and len(value) <= MAX_VALUE_ITEMS:
+        items = [_plain(v) for v in value]
+        return items if all(v is not None for v in items) else None
     if isinstance(value, pd.Series | dict) and len(value) <= MAX_VALUE_ITEMS:
         items = dict(value.items())
         if all(isinstance(k, str | int) for k in items):
@@ -205,10 +208,13 @@ def main(spec_path: str, out_path: str) -> None:
     ns["__mlship_probe__"] = probe
     ns["__mlship_rows__"] = rows
     current = {"key": ""}
-    _patch_split(facts["splits"], current)
+    patched = False
     started = time.perf_counter()
     for item in spec["stmts"]:
         current["key"] = item["key"]
+        if not patched and ("model_selection" in item["code"] or "sklearn" in sys.modules):
+            # Patched before the notebook imports it (only then: importing scikit-learn takes time).
+            patched = _patch_split(facts["splits"], current)
         names = item["names"]
         before = {n: len(ns[n]) for n in names if n in ns and hasattr(ns[n], "__len__") and _rows_like(ns[n])}
         from_rows = any(n in before for n in item.get("reads", names))
@@ -231,6 +237,9 @@ def main(spec_path: str, out_path: str) -> None:
         frames = _frames(ns)
         read_rows = {rows for n, rows in before.items() if n in item.get("reads", names) and rows > 1}
         after = {n: describe(ns[n], frames, exclude=n, lengths=read_rows) for n in names if n in ns}
+        for n, info in after.items():
+            if info["kind"] in {"collection", "index", "scalar"}:
+                info["value"] = _plain(ns[n])
         for n, rows in before.items():
             if n in after and "rows" in after[n]:
                 after[n]["rows_before"] = rows
@@ -247,12 +256,12 @@ def _labels(value: Any) -> list[int] | None:
     return [int(v) for v in index]
 
 
-def _patch_split(record: dict[str, Any], current: dict[str, str]) -> None:
+def _patch_split(record: dict[str, Any], current: dict[str, str]) -> bool:
     """Record the row labels of each output of `train_test_split` (the holdout's rows)."""
     try:
         import sklearn.model_selection as selection
     except ImportError:
-        return
+        return True
     original = selection.train_test_split
 
     def split(*arrays: Any, **options: Any) -> Any:
@@ -269,6 +278,7 @@ def _patch_split(record: dict[str, Any], current: dict[str, str]) -> None:
         return outputs
 
     selection.train_test_split = split
+    return True
 
 
 def _rows_like(value: Any) -> bool:

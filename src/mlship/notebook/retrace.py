@@ -121,7 +121,8 @@ def candidate_calls(body: list[Stmt], evidence: Evidence) -> list[_Call]:
 
 
 def _split_sources(node: ast.stmt, needed: set[str]) -> dict[str, str] | None:
-    """`{X_test: X}` for `X_train, X_test, ... = train_test_split(X, y)`; None if not a split."""
+    """`{X_test: X}` for `X_train, X_test, ... = train_test_split(X, y)`; None if not a split.
+    An input that is an expression (`df['y']`) maps to its code."""
     if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
         return None
     func = node.value.func
@@ -134,9 +135,7 @@ def _split_sources(node: ast.stmt, needed: set[str]) -> dict[str, str] | None:
     for i, elt in enumerate(target.elts):
         if isinstance(elt, ast.Name) and elt.id in needed:
             source = arrays[i // 2] if i // 2 < len(arrays) else None
-            if not isinstance(source, ast.Name):
-                raise RetraceError(f"the split's input `{ast.unparse(source) if source else '?'}` is not a name")
-            out[elt.id] = source.id
+            out[elt.id] = source.id if isinstance(source, ast.Name) else ast.unparse(source) if source else "?"
     return out
 
 
@@ -259,7 +258,11 @@ def target_columns(body: list[Stmt], fit: _Call | None, evidence: Evidence) -> l
                 continue
             split = _split_sources(stmt.node, names)
             if split:
-                names |= set(split.values())
+                for source in split.values():
+                    if source.isidentifier():
+                        names.add(source)
+                    else:  # train_test_split(X, df['y']): the target is that column
+                        found += [k for sub in ast.walk(ast.parse(source)) if (k := _column_key(sub))]
                 continue
             for sub in ast.walk(stmt.node):
                 key = _column_key(sub) if isinstance(sub, ast.Subscript) else None
@@ -335,6 +338,9 @@ def trace(body: list[Stmt], call: _Call, evidence: Evidence, targets: set[str]) 
             continue
         split = _split_sources(stmt.node, needed)
         if split:
+            odd = next((source for source in split.values() if not source.isidentifier()), None)
+            if odd:
+                raise RetraceError(f"cell {stmt.cell} splits `{odd}`, an expression: assign it to a name first")
             for name, source in split.items():
                 kept.append((_identity(stmt, name, source, "the split"), "identity"))
                 target = stmt.node.targets[0]  # type: ignore[attr-defined]
@@ -744,8 +750,6 @@ def _build(
     read_stmt, read_call = sliced.read
     raw_var = read_stmt.node.targets[0].id  # type: ignore[attr-defined]
     from_training = train_read is not None and read_stmt.node is train_read.node
-    if train_read is not None and not from_training and id(read_stmt.node) in train_ids:
-        raise RetraceError(f"cell {read_stmt.cell} reads a file other than the training data")
 
     notes: list[str] = []
     hoists: dict[int, list[Stmt]] = {}
@@ -816,7 +820,9 @@ def _build(
     columns_of = {n for n in external if columns_only(nodes, n)}
     rewriter = ServeRewriter(fitted=external - columns_of, columns_of=columns_of, raw_expr=raw_df, align=ALIGN)
     pre = [apply_rewrite(apply_rewrite(s, rewriter), _IgnoreMissingDrop()) for s in kept]
-    if targets and any(_mentions(s.node, set(targets)) for s in pre[1:]):
+    held = [info.get("value") for n in external for info in [_kind(n, body, call.position, evidence) or {}]]
+    in_lists = any(isinstance(v, list) and set(map(str, v)) & set(targets) for v in held)
+    if targets and (in_lists or any(_mentions(s.node, set(targets)) for s in pre[1:])):
         fill = "; ".join(f"{raw_var}[{t!r}] = float('nan')" for t in targets)
         node = ast.parse(fill).body
         pre.insert(1, Stmt(node[0], f"# the target: a request has none, the cells below name it\n{fill}", read_stmt.cell))
@@ -834,8 +840,11 @@ def _build(
     else:
         stmt_node = copy.deepcopy(call.stmt.node)
         target_call = next(c for c in _calls(stmt_node) if ast.dump(c) == ast.dump(call.call))
-        if not _assigns_chain(stmt_node, target_call):  # `r2 = r2_score(y, model.predict(X))`: the call only
-            stmt_node = ast.Expr(value=target_call)
+        if not _assigns_chain(stmt_node, target_call):
+            # `r2 = r2_score(y, model.predict(X))`: the call only; `new['p'] = m.predict_proba(X)[:, 1]`: its value
+            value = getattr(stmt_node, "value", None)
+            chained = isinstance(stmt_node, ast.Assign) and value is not None and _chain(value, target_call)
+            stmt_node = ast.Expr(value=value if chained else target_call)
         original = ast.unparse(stmt_node.value)  # type: ignore[attr-defined]
         target_call.func.value = ast.Name(id=model_key, ctx=ast.Load())  # type: ignore[attr-defined]
         fitted = ServeRewriter(fitted={model_key}, columns_of=set(), raw_expr=raw_df, align=ALIGN)
@@ -881,7 +890,11 @@ def _assigns_chain(node: ast.stmt, call: ast.Call) -> bool:
     """`p = model.predict_proba(X)[:, 1]`: the statement assigns the call's result (sliced, rounded)."""
     if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
         return False
-    value: ast.AST = node.value
+    return _chain(node.value, call)
+
+
+def _chain(value: ast.AST, call: ast.Call) -> bool:
+    """`value` is `call` sliced, indexed or with methods applied: `m.predict_proba(X)[:, 1].round(2)`."""
     while value is not call:
         if isinstance(value, ast.Subscript | ast.Attribute):
             value = value.value
