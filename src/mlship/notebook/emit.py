@@ -170,7 +170,9 @@ def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) 
     )
     draft = _render("train.py.j2", **train_ctx)
     extra = ["import numbers", "from pathlib import Path", "", "import joblib"]
-    extra += _package_imports(package, "preprocess", [s.function for s in pre_segments], draft)
+    extra += _package_imports(
+        package, "preprocess", [s.function for s in pre_segments] + ["category_levels"], draft
+    )
     extra += _package_imports(package, "helpers", helper_names, draft)
     train_ctx["imports"] = _imports(plan, draft, extra)
     modules["train.py"] = _render("train.py.j2", **train_ctx)

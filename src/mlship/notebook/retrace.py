@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -419,6 +420,7 @@ class _Frozen:
     value: Any = None
     after: bool = False  # a snapshot of a fitted object, taken after the statement that fits it
     receiver: str = ""  # for a snapshot: the name of the object fitted at this call
+    serve_ref: ast.expr | None = None  # what serving reads instead of the node (training keeps the node)
 
 
 def frozen_nodes(stmt: Stmt, evidence: Evidence, data_names: set[str]) -> list[ast.expr]:
@@ -506,7 +508,8 @@ def hoisted_train(stmt: Stmt, frozen: list[_Frozen]) -> list[Stmt]:
 
     node = copy.deepcopy(stmt.node)
     by_key = {f.node_key: f for f in frozen}
-    refs = {f.node_key: _ref(f) for f in frozen if not f.after}  # training keeps fitting the object
+    # Training keeps fitting the object, and keeps the expressions serving only wraps.
+    refs = {f.node_key: _ref(f) for f in frozen if not f.after and f.serve_ref is None}
     prefix: list[ast.stmt] = [ast.parse(f"{f.name} = {{}}").body[0] for f in frozen if f.loops]
     body = _hoist_block([node], by_key, refs, stmt.cell)
     return [Stmt(ast.fix_missing_locations(s), ast.unparse(s), stmt.cell) for s in prefix + body]
@@ -589,6 +592,53 @@ def snapshots(stmt: Stmt, external: set[str], refit: set[str], taken: set[str]) 
     return out
 
 
+GROUP_STATS = {"mean", "median", "sum", "count", "std", "var", "min", "max", "nunique", "first", "last", "size"}
+
+
+def wrapped(stmt: Stmt, taken: set[str]) -> list[_Frozen]:
+    """Expressions that give a record what training saw, rather than what the record alone holds:
+
+    - `pd.get_dummies(X, ...)`: the categories of X's text columns in training, so that a record gets
+      the same dummy columns (`drop_first` drops the same one) -> `get_dummies(with_levels(X, levels))`;
+    - `X.groupby('k')['c'].transform('mean')`: the group statistics of training, mapped by key ->
+      `X['k'].map(group_means)`."""
+    from mlship.notebook.evidence import node_key
+    from mlship.notebook.stmts import fresh
+
+    out: list[_Frozen] = []
+    for call in _calls(stmt.node):
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        loops, _ = _loops_of(stmt.node, call)
+        if name == "get_dummies" and call.args:
+            arg = call.args[0]
+            columns = next((k.value for k in call.keywords if k.arg == "columns"), ast.Constant(None))
+            levels = fresh("dummy_levels", taken)
+            train_expr = ast.Call(ast.Name("category_levels", ast.Load()), [copy.deepcopy(arg), copy.deepcopy(columns)], [])
+            frozen = _Frozen(node_key(stmt.cell, arg), levels, loops, train_expr)
+            frozen.serve_ref = ast.Call(ast.Name("with_levels", ast.Load()), [copy.deepcopy(arg), _ref(frozen)], [])
+            out.append(frozen)
+        elif name == "transform" and isinstance(func, ast.Attribute) and len(call.args) == 1:
+            how, sub = call.args[0], func.value
+            grouped = sub.value if isinstance(sub, ast.Subscript) else None
+            if not (
+                isinstance(how, ast.Constant) and how.value in GROUP_STATS and isinstance(grouped, ast.Call)
+                and isinstance(grouped.func, ast.Attribute) and grouped.func.attr == "groupby"
+                and len(grouped.args) == 1 and isinstance(grouped.args[0], ast.Constant)
+            ):  # fmt: skip
+                continue
+            frame, key = grouped.func.value, grouped.args[0]
+            column = sub.slice.value if isinstance(sub.slice, ast.Constant) else "value"  # type: ignore[attr-defined]
+            base = re.sub(r"\W+", "_", f"{column}_{how.value}_by_{key.value}").strip("_").lower()
+            stats = fresh(base if base[:1].isalpha() else f"v_{base}", taken)
+            train_expr = ast.parse(f"{ast.unparse(sub)}.agg({how.value!r})", mode="eval").body
+            frozen = _Frozen(node_key(stmt.cell, call), stats, loops, train_expr)
+            frozen.serve_ref = ast.parse(f"{ast.unparse(frame)}[{key.value!r}].map({ast.unparse(_ref(frozen))})",
+                                         mode="eval").body  # fmt: skip
+            out.append(frozen)
+    return out
+
+
 class _UseSnapshots(ast.NodeTransformer):
     """Serving's copy of a statement with snapshots: each fitted object read from its snapshot, only
     ever transforming; its fits are left out."""
@@ -651,7 +701,9 @@ def served_copy(stmt: Stmt, frozen: list[_Frozen], constants: bool) -> Stmt:
         stmt = Stmt(node, ast.unparse(node), stmt.cell)
     refs: dict[str, ast.expr] = {}
     for f in frozen:
-        if constants:
+        if f.serve_ref is not None:
+            refs[f.node_key] = f.serve_ref
+        elif constants:
             refs[f.node_key] = ast.parse(repr(f.value), mode="eval").body
         else:
             refs[f.node_key] = _ref(f)
@@ -774,7 +826,7 @@ def _build(
         in_train = id(stmt.node) in train_ids
         if in_train:
             snaps = snapshots(stmt, set(fit_sites), refit, taken)
-            frozen += snaps
+            frozen += snaps + wrapped(stmt, taken)
             for snap in snaps:
                 notes.append(
                     f"cell {stmt.cell}: `{snap.receiver}` is fitted again "
@@ -785,7 +837,7 @@ def _build(
             hoists[id(stmt.node)] = hoisted_train(stmt, frozen)
             frozen_names += [f.name for f in frozen]
             for f in frozen:
-                if f.after:
+                if f.after or f.serve_ref is not None:
                     continue
                 notes.append(
                     f"cell {stmt.cell}: `{ast.unparse(f.expr)[:60]}` is a statistic of the training data: "
