@@ -81,7 +81,8 @@ def test_every_read_is_listed_with_cell_variable_and_path(tmp_path, make_noteboo
     listed = [(d["cell"], d["var"], d["path"], d["key"]) for d in plan.to_dict()["data_files"]]
     assert listed == [
         (2, "train", "/kaggle/input/houses-dataset/houses.csv", "train"),
-        (2, "test", "/content/drive/MyDrive/x/new_houses.csv", "test"),
+        # the run shows the model scoring it: it is the records serving takes (data.predict)
+        (2, "test", "/content/drive/MyDrive/x/new_houses.csv", "predict"),
         (2, "sub", "C:\\Users\\me\\data\\sample_submission.csv", "sub"),
     ]
     assert [d.name for d in plan.data_files] == ["houses.csv", "new_houses.csv", "sample_submission.csv"]
@@ -102,11 +103,12 @@ def test_kaggle_colab_and_windows_paths_map_to_data_files(tmp_path, make_noteboo
     downloads.mkdir()
     for name in ("houses.csv", "new_houses.csv"):
         shutil.copy(EXAMPLES / "data" / name, downloads / name)
-    (downloads / "sample_submission.csv").write_text("id,price\n1,0\n")
+    # one row per new record, as a Kaggle submission template has (the notebook fills its price)
+    (downloads / "sample_submission.csv").write_text("id,price\n" + "".join(f"{i},0\n" for i in range(1, 21)))
     assert _init(tmp_path, notebook, *sorted(downloads.iterdir())) == 0
     result = json.loads(capsys.readouterr().out)
     files = {d["key"]: d["file"] for d in result["plan"]["data_files"]}
-    expected = [("train", "houses.csv"), ("test", "new_houses.csv"), ("sub", "sample_submission.csv")]
+    expected = [("train", "houses.csv"), ("predict", "new_houses.csv"), ("sub", "sample_submission.csv")]
     assert files == {key: str(downloads / name) for key, name in expected}
     project = tmp_path / "project"
     data = yaml.safe_load((project / "mlship.yaml").read_text())["data"]
