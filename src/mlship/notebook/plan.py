@@ -227,6 +227,17 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]
     serve_body = [s for stage, s in collected.body if stage in SERVE_PATH]
     if not any(flow.calls_method(s.node, {"fit", "fit_transform", "fit_predict"}) for s in train_body):
+        inside = next(
+            (s for s in collected.helpers.values() if flow.calls_method(s.node, {"fit", "fit_predict"})), None
+        )
+        if inside is not None:
+            raise fail(
+                notebook,
+                f"the model is fitted only inside the function `{inside.node.name}` (cell {inside.cell}), "  # type: ignore[attr-defined]
+                "which may be called several times: mlship cannot tell which fit is the model that serves",
+                "fit the chosen model at the top level of a cell (e.g. `model = KNeighborsClassifier(5)"
+                ".fit(X_train, y_train)`), then convert again",
+            )
         raise fail(
             notebook,
             "no cell fits a model: there is no `.fit(` call outside skipped cells",
@@ -510,7 +521,8 @@ def _run_for_evidence(
     from mlship.notebook.stale import likely_fix, one_line
 
     code = next((c.code for c in notebook.code_cells if c.index == error["cell"]), "")
-    fix = likely_fix(error["type"], error["message"], code)
+    everything = "\n".join(c.code for c in notebook.code_cells)  # the cause may sit in an earlier cell
+    fix = likely_fix(error["type"], error["message"], code) or likely_fix(error["type"], error["message"], everything)
     raise fail(
         notebook,
         f"cell {error['cell']} fails when the notebook runs top to bottom: "

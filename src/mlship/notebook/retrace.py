@@ -257,6 +257,10 @@ def target_columns(body: list[Stmt], fit: _Call | None, evidence: Evidence) -> l
             acc = flow.access(stmt.node)
             if not acc.assigns & names:
                 continue
+            for name in acc.reads - names:  # y = np.where(noise, flipped, y_clean): back to the clean target
+                kinds = {facts[name]["kind"] for facts in evidence.stmts.values() if name in facts}
+                if kinds and kinds <= {"series", "array"}:
+                    names.add(name)
             split = _split_sources(stmt.node, names)
             if split:
                 for source in split.values():

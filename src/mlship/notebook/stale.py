@@ -18,6 +18,9 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "or pin numpy<1.24"),
     ("AttributeError", r"'(DataFrame|Series)' object has no attribute 'append'", None,
      "pandas 2 removed DataFrame.append/Series.append: use pd.concat([df, other])"),
+    ("ValueError", r"contains NaN", r"\]\.fillna\([^)]*inplace\s*=\s*True",
+     "pandas 3 (copy-on-write): `df['col'].fillna(..., inplace=True)` no longer changes df, so the NaN reach "
+     "the model: write `df['col'] = df['col'].fillna(...)`, or pin pandas<3"),
     ("TypeError", r"unexpected keyword argument 'base_estimator'", None,
      "scikit-learn 1.4 renamed base_estimator= to estimator= (BaggingClassifier, AdaBoostClassifier, ...)"),
     ("TypeError", r"unexpected keyword argument 'sparse'", r"OneHotEncoder",

@@ -77,6 +77,13 @@ class FieldRule:
     wanted: str = "a value"
 
     def check(self, value: Any, strict: bool) -> str | None:
+        if self.kind in ("number", "integer") and isinstance(value, str):
+            # A number stored as text ("196.70", " " for none), as CSV exports and forms send it.
+            text = value.strip()
+            try:
+                value = float(text) if text else None
+            except ValueError:
+                return f"must be {self.wanted}, got {_describe(value)}"
         if value is None:
             return "is required" if self.required else None
         if self.test is not None and not self.test(value):
