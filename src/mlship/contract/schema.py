@@ -9,6 +9,7 @@ from typing import Any
 from mlship.config import FieldSpec
 from mlship.contract.records import answer_problem, sample_records, show, typical_record
 from mlship.contract.report import CheckResult, judged, skipped
+from mlship.serving.validate import as_number
 
 DATA_ROWS_CHECKED = 10_000
 MAX_CATEGORIES = 50
@@ -20,6 +21,8 @@ def is_missing(value: Any) -> bool:
 
 def field_problem(spec: FieldSpec, value: Any) -> str | None:
     """Why `value` breaks the field's spec, or None when the schema allows it."""
+    if spec.type in ("number", "integer"):
+        value = as_number(value)
     if is_missing(value):
         return "is missing but required" if spec.required else None
     if spec.type in ("number", "integer"):

@@ -674,8 +674,15 @@ class _UseSnapshots(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> Any:
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and id(func.value) in self.scope:
-            if func.attr == "fit_transform":
-                func.attr = "transform"
+            snap = self.scope[id(func.value)]
+            if func.attr in {"fit_transform", "transform"} and len(node.args) == 1:
+                # An unseen category is an error that names the field (the loop's column, or the one given).
+                field = (
+                    ast.parse(snap.loops[0], mode="eval").body if snap.loops
+                    else ast.Constant(_column_key(node.args[0]) or snap.receiver)
+                )  # fmt: skip
+                call = ast.Call(ast.Name("known_categories", ast.Load()), [_ref(snap), node.args[0], field], [])
+                return ast.copy_location(self.generic_visit(call), node)
         return self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> Any:

@@ -48,6 +48,20 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def as_number(value: Any) -> Any:
+    """A number stored as text ("196.70", as CSV exports and forms send it; " " for none) read as the
+    number; any other value as it is. The one rule for number fields, in serving and in the contract."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -77,13 +91,8 @@ class FieldRule:
     wanted: str = "a value"
 
     def check(self, value: Any, strict: bool) -> str | None:
-        if self.kind in ("number", "integer") and isinstance(value, str):
-            # A number stored as text ("196.70", " " for none), as CSV exports and forms send it.
-            text = value.strip()
-            try:
-                value = float(text) if text else None
-            except ValueError:
-                return f"must be {self.wanted}, got {_describe(value)}"
+        if self.kind in ("number", "integer"):
+            value = as_number(value)
         if value is None:
             return "is required" if self.required else None
         if self.test is not None and not self.test(value):

@@ -1571,7 +1571,19 @@ CORPUS: dict[str, tuple[list[dict], list[str], dict, dict]] = {
         SERVICE,
     ),
     "stacking_grid": (STACKING, ["wine_quality.csv", "wine_new.csv"], {"file": "wine_new.csv"}, SERVICE),
-    "voting": (VOTING, ["heart.csv", "heart_new.csv"], {"file": "heart_new.csv"}, SERVICE),
+    # get_dummies(drop_first=True) inside the notebook's own helper: one record alone loses its dummy
+    # column, and mlship does not rewrite helpers. verify must catch it (records scored alone differ).
+    "voting": (
+        VOTING,
+        ["heart.csv", "heart_new.csv"],
+        {"file": "heart_new.csv"},
+        {
+            "outcome": "refusal",
+            "stage": "verify",
+            "exit_code": 1,
+            "message": ["parity failed", "records scored alone"],
+        },
+    ),
     "star_import": (STAR, ["shoppers.csv", "shoppers_new.csv"], {"file": "shoppers_new.csv"}, SERVICE),
     "stale_api": (
         STALE,
