@@ -94,13 +94,14 @@ def test_unknown_cell_magic_names_the_cell(capsys, tmp_path, make_notebook):
 
 def test_features_not_built_from_the_data_say_what_to_add(capsys, tmp_path, small_notebook):
     data = json.loads(small_notebook.read_text())
-    data["cells"] = data["cells"][:2] + [{**data["cells"][2], "source": "import numpy as np\n"
-                                          "grid = np.arange(20.0).reshape(10, 2)\nmodel = LinearRegression()\n"
-                                          "model.fit(grid, grid[:, 0] * 3)"}]  # fmt: skip
+    source = "import numpy as np\ngrid = np.arange(20.0).reshape(10, 2)\nmodel = LinearRegression()\n"
+    data["cells"] = data["cells"][:2] + [
+        {**data["cells"][2], "source": source + "model.fit(grid, grid[:, 0] * 3)"}
+    ]
     small_notebook.write_text(json.dumps(data))
     _assert_refused(
-        capsys, tmp_path, small_notebook, "cannot tell how a record becomes", "cell 3", "not built from a data file",
-        "tag it `predict`",
+        capsys, tmp_path, small_notebook, "cannot tell how a record becomes", "cell 3",
+        "not built from a data file", "tag it `predict`",
     )  # fmt: skip
 
 

@@ -138,9 +138,11 @@ def test_without_a_scoring_cell_serving_replays_the_feature_cells(plans):
     serve = plan.serve
     # the notebook scores its holdout (`model.predict(X_test)` in the evaluate cell): that is the path
     assert serve.synthesized and serve.features == "X_test" and serve.target_columns == ["charges"]
-    assert sorted(plan.state) == ["model", "scaler"]  # the scaler is fitted in training, never in transform
+    # the scaler is fitted in training, never in transform; get_dummies gets training's categories
+    assert sorted(plan.state) == ["dummy_levels", "model", "scaler"]
     text = "\n".join(s.text for s in serve.pre)
     assert "dropna" not in text and "pop(" not in text and "StandardScaler()" not in text
     assert "scaler.transform(" in text and "X_test = X" in text  # the split is the identity for a request
+    assert "pd.get_dummies(with_levels(claims, dummy_levels)" in text
     assert len(serve.holdout) == 61  # the rows of the data file the notebook scored, as the run saw them
     assert any("drops rows" in w for w in plan.warnings)

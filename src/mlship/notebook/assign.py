@@ -218,9 +218,13 @@ def assign_stages(notebook: Notebook) -> list[CellPlan]:
             content = _content_stage(cell, fit_seen=fit_seen, data_seen=data_seen, plots=plots)
             if content:
                 stage, reason = content
-            elif heading and not (heading[0] == "preprocess" and fit_seen) and not (
-                # "Lead scoring" over the data cells: nothing is scored before a model is fitted
-                heading[0] in {"predict", "evaluate"} and not fit_seen
+            elif (
+                heading
+                and not (heading[0] == "preprocess" and fit_seen)
+                and not (
+                    # "Lead scoring" over the data cells: nothing is scored before a model is fitted
+                    heading[0] in {"predict", "evaluate"} and not fit_seen
+                )
             ):
                 stage, reason = heading
             else:

@@ -110,7 +110,9 @@ class _Rows(ast.NodeTransformer):
         if isinstance(func, ast.Attribute) and func.attr in ROW_METHODS and node.args:
             arg = node.args[0]
             node.args[0] = ast.Call(
-                func=ast.Name(id=ROWS, ctx=ast.Load()), args=[ast.Constant(node_key(self.cell, arg)), arg], keywords=[]
+                func=ast.Name(id=ROWS, ctx=ast.Load()),
+                args=[ast.Constant(node_key(self.cell, arg)), arg],
+                keywords=[],
             )
         return node
 
@@ -158,7 +160,9 @@ def collect_evidence(
         try:
             done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
-            return Evidence(error={"cell": None, "type": "Timeout", "message": f"ran longer than {timeout:.0f}s"})
+            return Evidence(
+                error={"cell": None, "type": "Timeout", "message": f"ran longer than {timeout:.0f}s"}
+            )
         if not out.is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
             return Evidence(error={"cell": None, "type": "RunnerError", "message": tail[0][:300]})

@@ -103,7 +103,8 @@ def _access(node: ast.AST) -> Access:
         for sub in ast.walk(node)
         if isinstance(sub, ast.For | ast.AsyncFor)
         for n in ast.walk(sub.target)
-        if isinstance(n, ast.Name) and not any(isinstance(r, ast.Name) and r.id == n.id for r in ast.walk(sub.iter))
+        if isinstance(n, ast.Name)
+        and not any(isinstance(r, ast.Name) and r.id == n.id for r in ast.walk(sub.iter))
     }
     return Access(reads - scoped - loop_bound, assigns - scoped, mutates - scoped)
 

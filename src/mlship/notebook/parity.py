@@ -233,10 +233,13 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
         bad = [i for i, a, b in zip(order, want, alone, strict=True) if not same(a, b, rtol, atol)]
         diff = max((_abs_diff(a, b) for a, b in zip(want, alone, strict=True)), default=0.0)
         detail = f"max |diff| {diff:.3g}" + (
-            f"; {len(bad)} differ, rows {', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}" if bad else ""
+            f"; {len(bad)} differ, rows {', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}"
+            if bad
+            else ""
         )
         rows.append(
-            ParityRow(f"records scored alone ({len(order)} of {len(expected)})", _show(want), _show(alone), detail,
+            ParityRow(f"records scored alone ({len(order)} of {len(expected)})", _show(want), _show(alone),
+                      detail,
                       not bad)
         )  # fmt: skip
     for name, value in nb["metrics"].items():

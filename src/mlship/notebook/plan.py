@@ -18,8 +18,8 @@ from mlship.notebook import bundled, columns, flow, paths
 from mlship.notebook.assign import CellPlan, assign_stages, is_display, plot_names
 from mlship.notebook.dropped import hosted_names, left_out, strip_writes
 from mlship.notebook.evidence import Evidence, collect_evidence
-from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.read import Notebook, read_notebook
+from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.rewrite import Rewriter, seed_literals
 from mlship.notebook.serve import ServePath, build_serve_path
 from mlship.notebook.shadow import rename_shadowed
@@ -263,7 +263,9 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     read_stmt, read_call = train_read
     key = (read_call.lineno, read_call.col_offset)
     train_body = [
-        rewriter(s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else _beside(s, data_path))
+        rewriter(
+            s, {key: ast.Name(id=data_path, ctx=ast.Load())} if s is read_stmt else _beside(s, data_path)
+        )
         for s in train_body
     ]
     if any("os.path.join(os.path.dirname(" in ast.unparse(s.node) for s in train_body):
@@ -276,11 +278,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     original_body = [s for _, s in collected.body]
     serve_body = [rewriter(s) for s in serve_body]
     train_path_text = flow.literal_path(read_call, constants)[0] or ""
-    ev = (
-        _run_for_evidence(notebook, collected, original_body, data or [], warnings)
-        if run
-        else Evidence()
-    )
+    ev = _run_for_evidence(notebook, collected, original_body, data or [], warnings) if run else Evidence()
 
     train_written = (
         set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
@@ -290,9 +288,13 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     serve = None
     if serve_body:
         try:
-            serve = build_serve_path(notebook, serve_body, train_written, taken, warnings, constants=constants)
+            serve = build_serve_path(
+                notebook, serve_body, train_written, taken, warnings, constants=constants
+            )
         except InputError as exc:
-            warnings.append(f"{exc.message.split(': ', 1)[-1]}; serving replays how the notebook built its features")
+            warnings.append(
+                f"{exc.message.split(': ', 1)[-1]}; serving replays how the notebook built its features"
+            )
     if serve is None:
         traced = retrace_serve_path(
             notebook,
@@ -522,12 +524,15 @@ def _run_for_evidence(
 
     code = next((c.code for c in notebook.code_cells if c.index == error["cell"]), "")
     everything = "\n".join(c.code for c in notebook.code_cells)  # the cause may sit in an earlier cell
-    fix = likely_fix(error["type"], error["message"], code) or likely_fix(error["type"], error["message"], everything)
+    fix = likely_fix(error["type"], error["message"], code) or likely_fix(
+        error["type"], error["message"], everything
+    )
     raise fail(
         notebook,
         f"cell {error['cell']} fails when the notebook runs top to bottom: "
         f"{one_line(error['type'], error['message'])}",
-        f"likely fix: {fix}" if fix
+        f"likely fix: {fix}"
+        if fix
         else "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
     )
 

@@ -81,9 +81,9 @@ def _frames(ns: dict[str, Any]) -> dict[str, Any]:
 def _remember(value: Any) -> None:
     import pandas as pd
 
-    if isinstance(value, pd.DataFrame | pd.Series) and len(value) > 1:
-        if not any(value.index is s.index for s in SOURCES) and len(SOURCES) < 50:
-            SOURCES.append(pd.DataFrame(index=value.index))
+    rows = isinstance(value, pd.DataFrame | pd.Series) and len(value) > 1
+    if rows and not any(value.index is s.index for s in SOURCES) and len(SOURCES) < 50:
+        SOURCES.append(pd.DataFrame(index=value.index))
 
 
 def _is_estimator(value: Any) -> bool:
@@ -114,13 +114,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
     if isinstance(value, list | tuple | pd.Index) and len(value) <= MAX_VALUE_ITEMS:
-        items = [_plain(v) for v in value]
-        return items if all(v is not None for v in items) else None
+        listed = [_plain(v) for v in value]
+        return listed if all(v is not None for v in listed) else None
     if isinstance(value, pd.Series | dict) and len(value) <= MAX_VALUE_ITEMS:
         items = dict(value.items())
         if all(isinstance(k, str | int) for k in items):
             out = {str(k): _plain(v) for k, v in items.items()}
-            return out if all(v is not None or items[k] is None for k, v in zip(items, out.values())) else None
+            return (
+                out
+                if all(v is not None or items[k] is None for k, v in zip(items, out.values(), strict=True))
+                else None
+            )
     return None
 
 
@@ -145,7 +149,13 @@ def describe(
             )
             and len(index) > 0
         )
-        kind = "frame" if isinstance(value, pd.DataFrame) else "series" if isinstance(value, pd.Series) else "index"
+        kind = (
+            "frame"
+            if isinstance(value, pd.DataFrame)
+            else "series"
+            if isinstance(value, pd.Series)
+            else "index"
+        )
         out: dict[str, Any] = {"kind": kind, "rows": int(len(value)), "rowlike": bool(same or subset)}
         if subset and not same:
             out["subset"] = True
@@ -199,14 +209,14 @@ def main(spec_path: str, out_path: str) -> None:
                 seen["ids"].append(id(value))
         return value
 
-    def rows(key: str, value: Any) -> Any:
+    def labels(key: str, value: Any) -> Any:
         if key not in facts["rows"]:
             facts["rows"][key] = _labels(value)
             _remember(value)
         return value
 
     ns["__mlship_probe__"] = probe
-    ns["__mlship_rows__"] = rows
+    ns["__mlship_rows__"] = labels
     current = {"key": ""}
     patched = False
     started = time.perf_counter()
@@ -235,14 +245,14 @@ def main(spec_path: str, out_path: str) -> None:
                 if name in ns and type(ns[name]).__name__ == "DataFrame":
                     _remember(ns[name])
         frames = _frames(ns)
-        read_rows = {rows for n, rows in before.items() if n in item.get("reads", names) and rows > 1}
+        read_rows = {count for n, count in before.items() if n in item.get("reads", names) and count > 1}
         after = {n: describe(ns[n], frames, exclude=n, lengths=read_rows) for n in names if n in ns}
         for n, info in after.items():
             if info["kind"] in {"collection", "index", "scalar"}:
                 info["value"] = _plain(ns[n])
-        for n, rows in before.items():
+        for n, count in before.items():
             if n in after and "rows" in after[n]:
-                after[n]["rows_before"] = rows
+                after[n]["rows_before"] = count
         facts["stmts"][item["key"]] = after
     facts["seconds"] = round(time.perf_counter() - started, 3)
     Path(out_path).write_text(json.dumps(facts, default=str))

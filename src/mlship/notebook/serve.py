@@ -207,12 +207,12 @@ def _predict_body(
     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
         new = rewriter.visit(ast.Assign(targets=node.targets, value=node.value, lineno=1))
         return [ast.unparse(ast.fix_missing_locations(new))], node.targets[0].id
-    from mlship.notebook.retrace import _chain
+    from mlship.notebook.slicing import chains_to
 
     name = fresh("predictions", taken)
     # `new['p'] = model.predict_proba(X)[:, 1]`: the prediction is the sliced value, not the bare call
-    chained = isinstance(node, ast.Assign | ast.Expr) and _chain(node.value, call)
-    value = rewriter.visit(node.value if chained else call)
+    chained = isinstance(node, ast.Assign | ast.Expr) and chains_to(node.value, call)
+    value = rewriter.visit(node.value if chained else call)  # type: ignore[attr-defined]
     assign = ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value, lineno=1)
     return [ast.unparse(ast.fix_missing_locations(assign))], name
 
