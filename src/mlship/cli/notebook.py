@@ -53,12 +53,22 @@ def _render_plan(plan) -> None:  # type: ignore[no-untyped-def]
 @app.command("plan")
 def plan_command(
     notebook: Path = typer.Argument(..., help="The notebook (.ipynb) to plan."),
+    data: list[Path] = typer.Option(
+        None, "--data", help="A data file the notebook reads (matched by name), as for `init --from`."
+    ),
+    run: bool = typer.Option(
+        True, "--run/--no-run", help="Run the notebook once for evidence (default), or plan from its code."
+    ),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show how a notebook would be split into modules, cell by cell, and why. Changes nothing."""
+    from mlship.errors import InputError
     from mlship.notebook.plan import plan_notebook
 
-    emit(plan_notebook(notebook), json_mode=json_mode, render=_render_plan)
+    for path in data or []:
+        if not path.is_file():
+            raise InputError(f"--data {path}: no such file")
+    emit(plan_notebook(notebook, data=list(data or []), run=run), json_mode=json_mode, render=_render_plan)
 
 
 def _render_parity(result) -> None:  # type: ignore[no-untyped-def]

@@ -279,10 +279,12 @@ def _build(
     how = "scores" if not call.fit else "fits the model on"
     warnings.append(
         f"serving replays cells {cells}: how the notebook built `{features_expr}`, which cell "
-        f"{call.stmt.cell} "
-        f"{how} with `{state[model_key]}`"
-        + ("" if call.fit else "")
-        + f"; verify compares {len(holdout)} rows"
+        f"{call.stmt.cell} {how} with `{state[model_key]}`; "
+        + (
+            f"verify scores those {len(holdout)} rows one by one"
+            if holdout
+            else "the rows it scored are known after a run"
+        )
     )
     warnings.extend(notes)
     serve = ServePath(
