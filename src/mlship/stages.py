@@ -31,16 +31,19 @@ WRITERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def runtime_spec(project: Project) -> RuntimeSpec:
+def runtime_spec(project: Project, artifact_dir: Path | None = None) -> RuntimeSpec:
+    """How the serving runtime loads the project: its artifacts, or those in `artifact_dir` (a
+    training run's staging directory, before it is swapped into place)."""
     cfg = project.config
+    artifacts = artifact_dir or project.artifact_dir
     return RuntimeSpec(
         name=cfg.name,
         version=cfg.version,
         source_dir=str(project.source_dir),
-        artifact_dir=str(project.artifact_dir),
+        artifact_dir=str(artifacts),
         entrypoints=cfg.entrypoints.model_dump(),
         gpu=cfg.gpu,
-        model_sha256=artifacts_sha256(project.artifact_dir),
+        model_sha256=artifacts_sha256(artifacts) if artifact_dir is None else None,
     )
 
 
@@ -136,14 +139,7 @@ def _score_training_records(project: Project, data_path: Path, staging: Path) ->
     cfg = project.config
     raw = read_table(data_path)
     frame = raw[feature_columns(raw, cfg)].head(SMOKE_ROWS)
-    spec = RuntimeSpec(
-        name=cfg.name,
-        version=cfg.version,
-        source_dir=str(project.source_dir),
-        artifact_dir=str(staging),
-        entrypoints=cfg.entrypoints.model_dump(),
-        gpu=cfg.gpu,
-    )
+    spec = runtime_spec(project, staging)
     try:
         pipeline = Pipeline(spec)
     except PipelineError as exc:

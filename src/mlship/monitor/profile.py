@@ -182,7 +182,7 @@ def write_reference(
 
 
 def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[str, Any]:
-    from mlship.serving.pipeline import Pipeline, RuntimeSpec
+    from mlship.serving.pipeline import Pipeline
     from mlship.stages import read_table
 
     raw = read_table(data_path)
@@ -192,15 +192,9 @@ def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[st
     predictions: list[Any] | None = None
     prediction_error = None
     try:
-        cfg = project.config
-        spec = RuntimeSpec(
-            name=cfg.name,
-            version=cfg.version,
-            source_dir=str(project.source_dir),
-            artifact_dir=str(artifact_dir),
-            entrypoints=cfg.entrypoints.model_dump(),
-            gpu=cfg.gpu,
-        )
+        from mlship.stages import runtime_spec
+
+        spec = runtime_spec(project, Path(artifact_dir))
         predictions = Pipeline(spec).predict_frame(scored.reset_index(drop=True))
     except Exception as exc:  # noqa: BLE001 - features are still worth profiling without predictions
         prediction_error = f"{type(exc).__name__}: {exc}"
