@@ -83,7 +83,8 @@ def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
             schema[str(column)] = (
                 {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
             )
-        if values.isna().any():
+        # gaps in the training data, or in the records the notebook scored (and so handled): optional
+        if values.isna().any() or new[column].isna().any():
             schema[str(column)]["required"] = False
     return schema
 

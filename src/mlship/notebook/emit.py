@@ -71,6 +71,12 @@ def _imports(plan: Plan, code: str, extra: list[str]) -> str:
         node.names = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
         if node.names:
             kept.append(ast.unparse(node))
+    bound = {
+        n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    if "display" in used and "display" not in bound and not any("display" in k for k in kept):
+        # Jupyter's display() inside the notebook's own functions: outside a notebook, it prints
+        kept.append("\ndisplay = print")
     return "\n".join(extra + kept)
 
 
@@ -107,7 +113,7 @@ def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) 
     helper_names = [s.node.name for s in plan.helpers]  # type: ignore[attr-defined]
     modules: dict[str, str] = {}
     if plan.helpers:
-        blocks = [_stmt_source(s) for s in plan.helpers]
+        blocks = [*plan.helper_constants, *(_stmt_source(s) for s in plan.helpers)]
         code = "\n\n".join(blocks)
         modules["helpers.py"] = _render(
             "helpers.py.j2", notebook=plan.notebook.name, imports=_imports(plan, code, []), helpers=blocks

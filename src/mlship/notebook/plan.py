@@ -64,6 +64,7 @@ class Plan:
     data_files: list[paths.DataFile] = field(default_factory=list)  # every pandas read, in order
     conversions: dict[str, str] = field(default_factory=dict)  # raw column -> "number"/"integer"
     data_source: bundled.Bundled | None = None  # a scikit-learn loader materialised as the training file
+    helper_constants: list[str] = field(default_factory=list)  # module constants the notebook's classes read
 
     @property
     def state(self) -> dict[str, str]:
@@ -200,6 +201,33 @@ def _helper_kwargs(collected: _Collected) -> dict[str, list[str]]:
     return {name: sorted(found) for name, found in direct.items() if found}
 
 
+def _class_constants(collected: _Collected, warnings: list[str]) -> list[str]:
+    """Globals the notebook's classes read (a custom transformer's column list): a class cannot take
+    them as parameters, so helpers.py defines them with the notebook's literal value."""
+    source = "\n\n".join(s.text for s in collected.helpers.values())
+    known = set(collected.helpers) | set(collected.import_names)
+    literals: dict[str, Any] = dict(collected.params)
+    for _, stmt in collected.body:
+        if (found := _constant(stmt.node)) is not None:
+            literals[stmt.node.targets[0].id] = found[0]  # type: ignore[attr-defined]
+    out: list[str] = []
+    for name, stmt in collected.helpers.items():
+        if not isinstance(stmt.node, ast.ClassDef):
+            continue
+        for global_name in sorted(flow.function_globals(source, name) - known):
+            if global_name in literals:
+                out.append(
+                    f"{global_name} = {literals[global_name]!r}  # read by class {name}; the notebook's value"
+                )
+                known.add(global_name)
+            else:
+                warnings.append(
+                    f"class `{name}` reads the global `{global_name}`, which is not a constant: "
+                    "pass it to the class (e.g. as an __init__ argument)"
+                )
+    return out
+
+
 def _add_kwonly(stmt: Stmt, kwargs: list[str]) -> Stmt:
     node = copy.deepcopy(stmt.node)
     assert isinstance(node, ast.FunctionDef)
@@ -252,6 +280,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
 
     seed = _seed(collected, train_body + serve_body, taken, warnings)
     helper_kwargs = _helper_kwargs(collected)
+    helper_constants = _class_constants(collected, warnings)
     for name, kwargs in helper_kwargs.items():
         warnings.append(
             f"helper `{name}` reads the global(s) {', '.join(kwargs)}: they become keyword parameters"
@@ -343,6 +372,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
         data_files=data_files,
         conversions=columns.conversions(notebook),
         data_source=source,
+        helper_constants=helper_constants,
     )
 
 

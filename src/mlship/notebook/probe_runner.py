@@ -209,9 +209,15 @@ def main(spec_path: str, out_path: str) -> None:
                 seen["ids"].append(id(value))
         return value
 
+    # Row labels carried by arrays made from a labelled frame (`X = pipeline.fit_transform(df)`).
+    carried: dict[int, tuple[Any, list[int]]] = {}
+
     def labels(key: str, value: Any) -> Any:
         if key not in facts["rows"]:
-            facts["rows"][key] = _labels(value)
+            found = _labels(value)
+            if found is None and id(value) in carried and carried[id(value)][0] is value:
+                found = carried[id(value)][1]
+            facts["rows"][key] = found
             _remember(value)
         return value
 
@@ -228,6 +234,9 @@ def main(spec_path: str, out_path: str) -> None:
         names = item["names"]
         before = {n: len(ns[n]) for n in names if n in ns and hasattr(ns[n], "__len__") and _rows_like(ns[n])}
         from_rows = any(n in before for n in item.get("reads", names))
+        before_labels = {
+            n: found for n in item.get("reads", []) if n in ns and (found := _known_labels(ns[n], carried))
+        }
         try:
             code = compile(item["code"], f"<cell {item['cell']}>", "exec")
             with contextlib.redirect_stdout(sys.stderr):
@@ -253,9 +262,32 @@ def main(spec_path: str, out_path: str) -> None:
         for n, count in before.items():
             if n in after and "rows" in after[n]:
                 after[n]["rows_before"] = count
+        _carry(ns, item, before_labels, carried)
         facts["stmts"][item["key"]] = after
     facts["seconds"] = round(time.perf_counter() - started, 3)
     Path(out_path).write_text(json.dumps(facts, default=str))
+
+
+def _known_labels(value: Any, carried: dict[int, tuple[Any, list[int]]]) -> list[int] | None:
+    found = _labels(value)
+    if found is None and id(value) in carried and carried[id(value)][0] is value:
+        return carried[id(value)][1]
+    return found
+
+
+def _carry(ns: dict[str, Any], item: dict[str, Any], before: dict[str, list[int]], carried: dict) -> None:
+    """An array the statement made with as many rows as the one labelled frame it read has its labels."""
+    import numpy as np
+
+    for name in item.get("writes", []):
+        value = ns.get(name)
+        if not isinstance(value, np.ndarray) or not value.ndim:
+            continue
+        sources = [found for found in before.values() if len(found) == len(value)]
+        if len(sources) == 1:
+            carried[id(value)] = (value, sources[0])
+            if len(carried) > 1000:
+                carried.pop(next(iter(carried)))
 
 
 def _labels(value: Any) -> list[int] | None:

@@ -140,6 +140,21 @@ def _row_selection(stmt: Stmt, evidence: Evidence) -> tuple[str, str] | None:
     return None
 
 
+def _rows_chosen_in_a_loop(stmt: Stmt, needed: set[str], evidence: Evidence) -> dict[str, str] | None:
+    """`for tr, te in StratifiedShuffleSplit(...).split(df, ...): train_set = df.iloc[tr]`: the names it
+    gives are rows of the one frame it reads -> {train_set: df}."""
+    if not isinstance(stmt.node, ast.For | ast.AsyncFor):
+        return None
+    acc = flow.access(stmt.node)
+    hit = acc.writes & needed
+    if not hit or not all((info := evidence.after(stmt, n)) and info.get("subset") for n in hit):
+        return None
+    frames = [
+        n for n in acc.reads - acc.writes if (info := evidence.after(stmt, n)) and info["kind"] == "frame"
+    ]
+    return dict.fromkeys(hit, frames[0]) if len(frames) == 1 else None
+
+
 def _drops_rows(stmt: Stmt, evidence: Evidence) -> bool:
     if evidence.has(stmt):
         facts = evidence.stmts[f"{stmt.cell}:{stmt.node.lineno}:{stmt.node.col_offset}"]
@@ -351,6 +366,12 @@ def trace(body: list[Stmt], call: ModelCall, evidence: Evidence, targets: set[st
                 index = [getattr(e, "id", None) for e in target.elts].index(name)
                 holdout.append((stmt, name, index))
             needed = (needed - set(split)) | set(split.values())
+            continue
+        chosen = _rows_chosen_in_a_loop(stmt, needed, evidence)
+        if chosen:
+            for name, source in chosen.items():
+                kept.append((_identity(stmt, name, source, "rows chosen in a loop"), "identity"))
+            needed = (needed - set(chosen)) | set(chosen.values())
             continue
         selection = _row_selection(stmt, evidence)
         if selection and selection[0] in needed:
