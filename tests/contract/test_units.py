@@ -24,7 +24,11 @@ def test_percentile_is_nearest_rank():
     ("spec", "value", "problem"),
     [
         (FieldSpec(type="number", min=0, max=10), 11, "11 is outside [0, 10]"),
-        (FieldSpec(type="number"), "3", '"3" is not a number'),
+        (FieldSpec(type="number"), "3 apples", '"3 apples" is not a number'),
+        # a number stored as text is the number (serving reads it the same way); blank text is none
+        (FieldSpec(type="number"), "3", None),
+        (FieldSpec(type="number", min=0, max=10), "11", "11 is outside [0, 10]"),
+        (FieldSpec(type="number"), " ", "is missing but required"),
         (FieldSpec(type="number"), True, "true is not a number"),
         (FieldSpec(type="integer"), 1.5, "1.5 is not an integer"),
         (FieldSpec(type="category", values=["a", "b"]), "c", '"c" is not one of ["a", "b"]'),
