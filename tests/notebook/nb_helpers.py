@@ -57,3 +57,14 @@ def python_in(project: Path, code: str):
         text=True,
         timeout=120,
     )
+
+
+def run_cli(*args: str):
+    """The mlship CLI in this process: its exit code (0 when it returns)."""
+    from mlship.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code
+    return 0

@@ -6,15 +6,7 @@ import json
 
 import pytest
 
-
-def run(*args: str):
-    from mlship.cli import main
-
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return exc.code
-    return 0
+from .nb_helpers import run_cli as run
 
 
 def _assert_refused(capsys, tmp_path, notebook, *needles: str) -> None:

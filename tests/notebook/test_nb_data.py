@@ -12,6 +12,7 @@ import pytest
 from mlship.notebook.plan import plan_notebook
 
 from .nb_helpers import EXAMPLES
+from .nb_helpers import run_cli as run
 
 IMPORTS = {"source": "import os\nfrom pathlib import Path\nimport pandas as pd\n"
            "from sklearn.linear_model import LinearRegression"}  # fmt: skip
@@ -19,16 +20,6 @@ FIT = {"source": 'X = df[["area", "rooms"]]\ny = df["price"]\nmodel = LinearRegr
 SCORE = {
     "source": 'new = pd.read_csv("data/new_houses.csv")\npredictions = model.predict(new[["area", "rooms"]])'
 }
-
-
-def run(*args: str):
-    from mlship.cli import main
-
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def _notebook(tmp_path, make_notebook, read_cells: list[str], score: dict = SCORE):
