@@ -162,7 +162,7 @@ def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) 
     )
     draft = _render("predict.py.j2", **predict_ctx)
     extra = ["from pathlib import Path", "", "import joblib"]
-    extra += _package_imports(package, "preprocess", ["align_columns"], draft)
+    extra += _package_imports(package, "preprocess", ["align_columns", "known_values"], draft)
     extra += _package_imports(package, "helpers", helper_names, draft)
     predict_ctx["imports"] = _imports(plan, draft, extra)
     modules["predict.py"] = _render("predict.py.j2", **predict_ctx)

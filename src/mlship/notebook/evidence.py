@@ -24,7 +24,7 @@ from mlship.notebook.stmts import Stmt
 
 PROBE = "__mlship_probe__"
 ROWS = "__mlship_rows__"
-ROW_METHODS = {"fit", "predict", "predict_proba", "decision_function", "predict_log_proba"}
+ROW_METHODS = {"fit", "predict", "predict_proba", "decision_function", "predict_log_proba", "score"}
 SCOPES = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.FunctionDef,
           ast.AsyncFunctionDef, ast.ClassDef)  # fmt: skip
 # Values that describe the request's own rows, never frozen from training: counts and positions.
@@ -47,6 +47,8 @@ class Evidence:
     reads: list[dict[str, Any]] = field(default_factory=list)
     rows: dict[str, list[int] | None] = field(default_factory=dict)  # features' row labels, by node
     splits: dict[str, list[list[int] | None]] = field(default_factory=dict)  # split outputs' labels
+    seeded: list[str] = field(default_factory=list)  # calls that made an unseeded estimator, seeded
+    seeded_splits: list[str] = field(default_factory=list)  # statements whose split had no random_state
     error: dict[str, Any] | None = None
     seconds: float = 0.0
     ran: bool = False  # False: no run (the data could not be found); the plan is static only
@@ -83,8 +85,18 @@ def probe_targets(node: ast.stmt) -> list[ast.expr]:
     return found
 
 
+def constructs(node: ast.AST) -> bool:
+    """A call of a class by its name (`RandomForestClassifier(...)`, `xgb.XGBRegressor(...)`)."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    return name[:1].isupper()
+
+
 class _Probe(ast.NodeTransformer):
-    """Wraps each wanted sub-expression as `__mlship_probe__(key, expr)`, which returns `expr`."""
+    """Wraps each wanted sub-expression as `__mlship_probe__(key, expr)`, which returns `expr`
+    (`__mlship_probe__(key, expr, True)` for a class called by name: what it makes may be seeded)."""
 
     def __init__(self, cell: int, wanted: set[int]):
         self.cell = cell
@@ -92,10 +104,12 @@ class _Probe(ast.NodeTransformer):
 
     def visit(self, node: ast.AST) -> Any:
         key = node_key(self.cell, node) if id(node) in self.wanted else None
+        made = constructs(node)
         new = super().visit(node)
         if key is None:
             return new
-        return ast.Call(func=ast.Name(id=PROBE, ctx=ast.Load()), args=[ast.Constant(key), new], keywords=[])
+        args = [ast.Constant(key), new, *([ast.Constant(True)] if made else [])]
+        return ast.Call(func=ast.Name(id=PROBE, ctx=ast.Load()), args=args, keywords=[])
 
 
 class _Rows(ast.NodeTransformer):
@@ -134,9 +148,11 @@ def collect_evidence(
     prelude: list[str],
     statements: list[Stmt],
     files: dict[str, str],
+    seed: int = 0,
     timeout: float = 600,
 ) -> Evidence:
-    """Run `prelude` (imports, parameters, helper definitions), then `statements` with probes."""
+    """Run `prelude` (imports, parameters, helper definitions), then `statements` with probes; what
+    the notebook left unseeded is seeded with `seed` (`mlship.notebook.seeding`)."""
     items: list[dict[str, Any]] = [
         {"key": f"prelude:{i}", "cell": 0, "code": code, "names": []} for i, code in enumerate(prelude)
     ]
@@ -154,7 +170,7 @@ def collect_evidence(
         )
     with tempfile.TemporaryDirectory(prefix="mlship-evidence-") as tmp:
         spec, out = Path(tmp) / "spec.json", Path(tmp) / "facts.json"
-        spec.write_text(json.dumps({"cwd": str(cwd), "files": files, "stmts": items}))
+        spec.write_text(json.dumps({"cwd": str(cwd), "files": files, "stmts": items, "seed": seed}))
         argv = [sys.executable, "-m", "mlship.notebook.probe_runner", str(spec), str(out)]
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
         try:
@@ -173,6 +189,8 @@ def collect_evidence(
         reads=facts["reads"],
         rows=facts["rows"],
         splits=facts["splits"],
+        seeded=facts["seeded"],
+        seeded_splits=facts["seeded_splits"],
         error=facts["error"],
         seconds=facts.get("seconds", 0.0),
         ran=True,

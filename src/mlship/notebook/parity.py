@@ -107,14 +107,18 @@ def _kernel_manager(workdir: Path) -> Any:
 
 
 def run_notebook(path: Path, *, output: str, metrics: list[str], timeout: float,
-                 on_progress: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
-    """Execute the notebook top to bottom in a real kernel; returns its predictions and metrics."""
+                 on_progress: Callable[[str], None], replace: dict[int, str] | None = None,
+                 ) -> dict[str, Any]:  # fmt: skip
+    """Execute the notebook top to bottom in a real kernel; returns its predictions and metrics.
+    `replace`: cell (1-based) -> the code that runs instead (the plan's seeded cells)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     notebook = nbformat.read(str(path), as_version=4)
     total = len(notebook.cells)
+    for index, code in (replace or {}).items():
+        notebook.cells[index - 1].source = code
     with tempfile.TemporaryDirectory(prefix="mlship-verify-") as tmp:
         capture = Path(tmp) / "notebook.json"
         notebook.cells.append(
@@ -274,7 +278,12 @@ def verify_project(project: Project, *, on_progress: Callable[[str], None] = lam
     started = time.perf_counter()
     output = plan.serve.capture or plan.serve.output
     nb = run_notebook(
-        notebook, output=output, metrics=plan.metrics, timeout=source.timeout, on_progress=on_progress
+        notebook,
+        output=output,
+        metrics=plan.metrics,
+        timeout=source.timeout,
+        on_progress=on_progress,
+        replace=plan.verify_cells,
     )
     nb_seconds = time.perf_counter() - started
     on_progress("generated pipeline in a fresh python process")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
-from mlship.notebook import bundled, columns, flow, paths
+from mlship.notebook import bundled, columns, flow, paths, seeding
 from mlship.notebook.assign import CellPlan, assign_stages, is_display, plot_names
 from mlship.notebook.dropped import hosted_names, left_out, strip_writes
 from mlship.notebook.evidence import Evidence, collect_evidence
@@ -65,6 +65,7 @@ class Plan:
     conversions: dict[str, str] = field(default_factory=dict)  # raw column -> "number"/"integer"
     data_source: bundled.Bundled | None = None  # a scikit-learn loader materialised as the training file
     helper_constants: list[str] = field(default_factory=list)  # module constants the notebook's classes read
+    verify_cells: dict[int, str] = field(default_factory=dict)  # cell -> code verify runs instead (seeded)
 
     @property
     def state(self) -> dict[str, str]:
@@ -255,22 +256,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]
     serve_body = [s for stage, s in collected.body if stage in SERVE_PATH]
     if not any(flow.calls_method(s.node, {"fit", "fit_transform", "fit_predict"}) for s in train_body):
-        inside = next(
-            (s for s in collected.helpers.values() if flow.calls_method(s.node, {"fit", "fit_predict"})), None
-        )
-        if inside is not None:
-            raise fail(
-                notebook,
-                f"the model is fitted only inside the function `{inside.node.name}` (cell {inside.cell}), "  # type: ignore[attr-defined]
-                "which may be called several times: mlship cannot tell which fit is the model that serves",
-                "fit the chosen model at the top level of a cell (e.g. `model = KNeighborsClassifier(5)"
-                ".fit(X_train, y_train)`), then convert again",
-            )
-        raise fail(
-            notebook,
-            "no cell fits a model: there is no `.fit(` call outside skipped cells",
-            "mlship converts notebooks that train a model; check that the training cell is not tagged `skip`",
-        )
+        _refuse_without_fit(notebook, collected, train_body + serve_body)
     constants = dict(collected.params)
     train_body, source = _bundled(notebook, collected, train_body, serve_body, taken)
     train_read = _first_read(notebook, train_body, constants, what="training data")
@@ -279,6 +265,20 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     data_path = fresh("data_path", taken)
 
     seed = _seed(collected, train_body + serve_body, taken, warnings)
+    original_body = [s for _, s in collected.body]
+    seed_value = seed[1] if seed else 0
+    ev = (
+        _run_for_evidence(notebook, collected, original_body, data or [], warnings, seed_value)
+        if run
+        else Evidence()
+    )
+    # What the run had to seed is seeded in the code too: the notebook's copy for verify, then the modules.
+    verify_cells = seeding.seeded_cells(notebook, ev, seed_value)
+    done = seeding.seed_body(original_body, ev, seed_value)
+    if done:
+        warnings.append(seeding.warning(done, seed_value))
+        if seed is None:
+            seed = _new_seed(collected, taken, seed_value)
     helper_kwargs = _helper_kwargs(collected)
     helper_constants = _class_constants(collected, warnings)
     for name, kwargs in helper_kwargs.items():
@@ -304,10 +304,8 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
         rewriter(_add_kwonly(s, helper_kwargs[n]) if n in helper_kwargs else s)
         for n, s in collected.helpers.items()
     ]
-    original_body = [s for _, s in collected.body]
     serve_body = [rewriter(s) for s in serve_body]
     train_path_text = flow.literal_path(read_call, constants)[0] or ""
-    ev = _run_for_evidence(notebook, collected, original_body, data or [], warnings) if run else Evidence()
 
     train_written = (
         set(collected.params) | {data_path} | {n for s in train_body for n in flow.access(s.node).writes}
@@ -373,6 +371,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
         conversions=columns.conversions(notebook),
         data_source=source,
         helper_constants=helper_constants,
+        verify_cells=verify_cells,
     )
 
 
@@ -464,6 +463,46 @@ def _seed(
         warnings.append(
             f"several seeds are used ({value}, {', '.join(map(str, others))}); only {value} becomes `seed`"
         )
+    return _new_seed(collected, taken, value)
+
+
+def _refuse_without_fit(notebook: Notebook, collected: _Collected, body: list[Stmt]) -> None:
+    """No top-level fit: fine when a cell keeps what a notebook function fits and returns."""
+    inside = next(
+        (s.node for s in collected.helpers.values() if flow.calls_method(s.node, {"fit", "fit_predict"})),
+        None,
+    )
+    if not isinstance(inside, ast.FunctionDef):
+        raise fail(
+            notebook,
+            "no cell fits a model: there is no `.fit(` call outside skipped cells",
+            "mlship converts notebooks that train a model; check that the training cell is not tagged `skip`",
+        )
+    if _binds_call(body, inside.name):
+        return  # `model = build_model(X_train, y_train)`: the returned model is the one that serves
+    cell = next(s.cell for s in collected.helpers.values() if s.node is inside)
+    raise fail(
+        notebook,
+        f"the model is fitted only inside the function `{inside.name}` (cell {cell}), and no cell keeps "
+        "what it fits: mlship cannot tell which fit is the model that serves",
+        f"have it return the fitted model and keep the chosen one (`model = {inside.name}(...)`), or fit "
+        "it at the top level of a cell (e.g. `model = KNeighborsClassifier(5).fit(X_train, y_train)`), "
+        "then convert again",
+    )
+
+
+def _binds_call(body: list[Stmt], function: str) -> bool:
+    """A top-level `name = function(...)`: the model the function fits and returns has a name."""
+    return any(
+        isinstance(s.node, ast.Assign)
+        and isinstance(s.node.value, ast.Call)
+        and isinstance(s.node.value.func, ast.Name)
+        and s.node.value.func.id == function
+        for s in body
+    )
+
+
+def _new_seed(collected: _Collected, taken: set[str], value: int) -> tuple[str, int]:
     name = "seed" if "seed" not in taken else fresh("seed", taken)
     taken.add(name)
     collected.params[name] = value
@@ -531,7 +570,12 @@ def _drop_unused_params(
 
 
 def _run_for_evidence(
-    notebook: Notebook, collected: _Collected, body: list[Stmt], data: list[Path], warnings: list[str]
+    notebook: Notebook,
+    collected: _Collected,
+    body: list[Stmt],
+    data: list[Path],
+    warnings: list[str],
+    seed: int,
 ) -> Evidence:
     """The notebook's kept code, run once with probes; static only when its data cannot be found."""
     prelude = list(collected.imports)
@@ -539,7 +583,9 @@ def _run_for_evidence(
     prelude += [s.text if '"""' not in s.text and "'''" not in s.text else ast.unparse(s.node)
                 for s in collected.helpers.values()]  # fmt: skip
     files = {p.name: str(p.resolve()) for p in data}
-    ev = collect_evidence(cwd=notebook.path.parent.resolve(), prelude=prelude, statements=body, files=files)
+    ev = collect_evidence(
+        cwd=notebook.path.parent.resolve(), prelude=prelude, statements=body, files=files, seed=seed
+    )
     if ev.error is None:
         return ev
     error = ev.error

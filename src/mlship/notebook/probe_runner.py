@@ -188,13 +188,19 @@ def main(spec_path: str, out_path: str) -> None:
     os.chdir(spec["cwd"])
     sys.path.insert(0, spec["cwd"])
     os.environ.setdefault("MPLBACKEND", "Agg")
-    facts: dict[str, Any] = {"stmts": {}, "probes": {}, "reads": [], "rows": {}, "splits": {}, "error": None}
+    facts: dict[str, Any] = {
+        "stmts": {}, "probes": {}, "reads": [], "rows": {}, "splits": {}, "error": None,
+        "seeded": [], "seeded_splits": [],
+    }  # fmt: skip
+    seed = int(spec.get("seed", 0))
     _patch_readers(spec["files"], facts["reads"])
     # Jupyter's own builtins: a statement that displays still runs (its display goes nowhere).
     ns: dict[str, Any] = {"__name__": "__main__", "display": lambda *args, **kwargs: None}
     probes: dict[str, Any] = facts["probes"]
 
-    def probe(key: str, value: Any) -> Any:
+    def probe(key: str, value: Any, made: bool = False) -> Any:
+        if made and _seed_unset(value, seed) and key not in facts["seeded"]:
+            facts["seeded"].append(key)
         seen = probes.get(key)
         if seen is None:
             info = describe(value, _frames(ns))
@@ -230,7 +236,7 @@ def main(spec_path: str, out_path: str) -> None:
         current["key"] = item["key"]
         if not patched and ("model_selection" in item["code"] or "sklearn" in sys.modules):
             # Patched before the notebook imports it (only then: importing scikit-learn takes time).
-            patched = _patch_split(facts["splits"], current)
+            patched = _patch_split(facts, current, seed)
         names = item["names"]
         before = {n: len(ns[n]) for n in names if n in ns and hasattr(ns[n], "__len__") and _rows_like(ns[n])}
         from_rows = any(n in before for n in item.get("reads", names))
@@ -298,15 +304,45 @@ def _labels(value: Any) -> list[int] | None:
     return [int(v) for v in index]
 
 
-def _patch_split(record: dict[str, Any], current: dict[str, str]) -> bool:
-    """Record the row labels of each output of `train_test_split` (the holdout's rows)."""
+def _seed_unset(value: Any, seed: int) -> bool:
+    """Seed a just-made estimator or shuffling splitter whose `random_state` is unset; True if done."""
+    if isinstance(value, type):
+        return False
+    get_params = getattr(value, "get_params", None)
+    if callable(get_params) and callable(getattr(value, "set_params", None)):
+        try:
+            params = get_params(deep=False)
+        except Exception:
+            return False
+        if "random_state" not in params or params["random_state"] is not None or _fitted(value):
+            return False
+        value.set_params(random_state=seed)
+        return True
+    if (
+        type(value).__module__.startswith("sklearn.model_selection")
+        and getattr(value, "shuffle", False) is True
+        and getattr(value, "random_state", 0) is None
+    ):
+        value.random_state = seed
+        return True
+    return False
+
+
+def _patch_split(facts: dict[str, Any], current: dict[str, str], seed: int) -> bool:
+    """Record the row labels of each output of `train_test_split` (the holdout's rows); a shuffled
+    split without `random_state` gets `seed` (and the statement is reported)."""
     try:
         import sklearn.model_selection as selection
     except ImportError:
         return True
     original = selection.train_test_split
+    record = facts["splits"]
 
     def split(*arrays: Any, **options: Any) -> Any:
+        if options.get("random_state") is None and options.get("shuffle", True):
+            options["random_state"] = seed
+            if current["key"] not in facts["seeded_splits"]:
+                facts["seeded_splits"].append(current["key"])
         outputs = original(*arrays, **options)
         labels = [_labels(out) for out in outputs]
         if any(label is None for label in labels) and isinstance(options.get("random_state"), int) and arrays:

@@ -38,6 +38,7 @@ from mlship.notebook.slicing import (
     candidate_calls,
     chains_to,
     fit_call,
+    helper_fit,
     kind_of,
     last_fit,
     target_columns,
@@ -108,7 +109,7 @@ def retrace_serve_path(
 ) -> Traced:
     """The serving path from the last scoring call that traces back to a data file (or the fit)."""
     reasons: list[str] = []
-    for candidate in candidate_calls(body, evidence):
+    for candidate in candidate_calls(body, evidence, notebook_functions(notebook)):
         try:
             return _build(
                 notebook, body, candidate, train_ids=train_ids, train_read=train_read,
@@ -129,6 +130,16 @@ def retrace_serve_path(
     )
 
 
+def notebook_functions(notebook: Notebook) -> dict[str, ast.FunctionDef]:
+    """The functions the notebook defines at the top level of its cells, by name."""
+    return {
+        node.name: node
+        for cell in notebook.code_cells
+        for node in (cell.tree.body if cell.tree else [])
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
 def _build(
     notebook: Notebook,
     body: list[Stmt],
@@ -146,8 +157,13 @@ def _build(
 
     model_root = flow.root_name(call.receiver) or ""
     # The model's own fit; else (a model chosen among fitted ones) the last fit before the call.
+    helpers = notebook_functions(notebook)
     fit = (
-        call if call.fit else fit_call(body[: call.position + 1], model_root) or last_fit(body, call.position)
+        call
+        if call.fit
+        else fit_call(body[: call.position + 1], model_root)
+        or last_fit(body, call.position)
+        or helper_fit(body, call.position, helpers)
     )
     targets = target_columns(body, fit, evidence)
     sliced = trace(body, call, evidence, set(targets))
@@ -276,7 +292,7 @@ def _build(
     holdout = _holdout(call, sliced, evidence)
     uses_pre = sorted(k for k in state if k != model_key and k in _reads(pre) | _reads_expr(call.features))
     cells = sorted({s.cell for s in kept})
-    how = "scores" if not call.fit else "fits the model on"
+    how = "scores" if not call.fit or call.score else "fits the model on"
     warnings.append(
         f"serving replays cells {cells}: how the notebook built `{features_expr}`, which cell "
         f"{call.stmt.cell} {how} with `{state[model_key]}`; "

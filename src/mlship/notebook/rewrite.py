@@ -10,6 +10,7 @@ SEED_KEYWORDS = {"random_state", "seed"}
 SEED_CALLS = {"seed", "default_rng", "RandomState", "manual_seed"}
 PREDICT_METHODS = {"predict", "predict_proba", "decision_function", "predict_log_proba"}
 ALIGNED_METHODS = {"transform", *PREDICT_METHODS}
+KNOWN_VALUES = "known_values"  # the template helper (preprocess.py) a closed mapping calls at serving
 
 
 def _int_const(node: ast.AST) -> int | None:
@@ -91,6 +92,9 @@ class ServeRewriter(ast.NodeTransformer):
     - `obj.transform(X)` / `obj.predict(X)` get `align_columns(X, obj)`: a frame is given exactly the
       columns `obj` was fitted on (one-hot columns a single record lacks become 0, unseen ones go).
     - `X.columns` of a training frame reads the saved column list `X_columns`.
+    - `df['sex'].map({'male': 0, 'female': 1})` becomes `known_values(df['sex'], {...}, 'sex')`: a value
+      the mapping does not name is an error that names the field (pandas would make it NaN, which most
+      models cannot score and none was trained on).
     - The read of the new data becomes a copy of the records given to the service.
     """
 
@@ -106,6 +110,13 @@ class ServeRewriter(ast.NodeTransformer):
         func = node.func
         if _call_attr(node) in READERS:
             return ast.parse(f"{self.raw_expr}.copy()", mode="eval").body
+        if _closed_map(node):
+            values = func.value  # type: ignore[attr-defined]
+            key = values.slice if isinstance(values, ast.Subscript) else None
+            field = key.value if isinstance(key, ast.Constant) else ast.unparse(values)[:60]
+            return ast.Call(
+                ast.Name(KNOWN_VALUES, ast.Load()), [values, node.args[0], ast.Constant(field)], []
+            )
         if (
             isinstance(func, ast.Attribute)
             and isinstance(func.value, ast.Name)
@@ -127,6 +138,18 @@ class ServeRewriter(ast.NodeTransformer):
         if node.attr == "columns" and isinstance(node.value, ast.Name) and node.value.id in self.columns_of:
             return ast.copy_location(ast.Name(id=f"{node.value.id}_columns", ctx=node.ctx), node)
         return node
+
+
+def _closed_map(node: ast.Call) -> bool:
+    """`values.map({...literal keys...})`."""
+    mapping = node.args[0] if len(node.args) == 1 and not node.keywords else None
+    return (
+        isinstance(node.func, ast.Attribute)
+        and node.func.attr == "map"
+        and isinstance(mapping, ast.Dict)
+        and bool(mapping.keys)
+        and all(isinstance(k, ast.Constant) for k in mapping.keys)
+    )
 
 
 def columns_only(statements: list[ast.stmt], name: str) -> bool:

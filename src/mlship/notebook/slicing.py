@@ -36,7 +36,8 @@ class ModelCall:
     call: ast.Call
     receiver: ast.expr
     features: ast.expr
-    fit: bool  # the model's fit (no scoring call was found)
+    fit: bool  # the model's fit (no scoring call was found), or `score(X, y)`: serving calls `predict`
+    score: bool = False  # `model.score(X_test, y_test)`: the rows it scores, through `predict`
 
 
 def calls_in(node: ast.AST) -> list[ast.Call]:
@@ -73,9 +74,13 @@ def _fitted_receiver(stmt: Stmt, receiver: ast.expr, body: list[Stmt], position:
     return info["kind"] == "estimator" and bool(info.get("fitted"))
 
 
-def candidate_calls(body: list[Stmt], evidence: Evidence) -> list[ModelCall]:
-    """Scoring calls on a fitted estimator, last first; then the model fits, last first."""
+def candidate_calls(
+    body: list[Stmt], evidence: Evidence, helpers: dict[str, ast.FunctionDef] | None = None
+) -> list[ModelCall]:
+    """Scoring calls on a fitted estimator (`predict*`, else `score(X, y)`), last first; then the model
+    fits, last first (a notebook function's fit after the top level's)."""
     scoring: list[ModelCall] = []
+    scores: list[ModelCall] = []
     fits: list[ModelCall] = []
     for position, stmt in enumerate(body):
         if not isinstance(stmt.node, ast.Assign | ast.Expr | ast.AnnAssign | ast.AugAssign):
@@ -87,6 +92,11 @@ def candidate_calls(body: list[Stmt], evidence: Evidence) -> list[ModelCall]:
             if func.attr in PREDICT_METHODS and flow.root_name(func.value):
                 if _fitted_receiver(stmt, func.value, body, position, evidence):
                     scoring.append(ModelCall(position, stmt, call, func.value, call.args[0], fit=False))
+            elif func.attr == "score" and len(call.args) >= 2 and isinstance(func.value, ast.Name):
+                if _fitted_receiver(stmt, func.value, body, position, evidence):
+                    scores.append(
+                        ModelCall(position, stmt, call, func.value, call.args[0], fit=True, score=True)
+                    )
             elif func.attr == "fit" and len(call.args) >= 2:
                 receiver: ast.expr = func.value
                 if not isinstance(receiver, ast.Name):
@@ -95,7 +105,8 @@ def candidate_calls(body: list[Stmt], evidence: Evidence) -> list[ModelCall]:
                         continue
                     receiver = ast.Name(id=node.targets[0].id, ctx=ast.Load())
                 fits.append(ModelCall(position, stmt, call, receiver, call.args[0], fit=True))
-    return list(reversed(scoring)) + list(reversed(fits))
+    inside = helper_fit(body, len(body) - 1, helpers or {})
+    return [*reversed(scoring), *reversed(scores), *reversed(fits), *([inside] if inside else [])]
 
 
 def _split_sources(node: ast.stmt, needed: set[str]) -> dict[str, str] | None:
@@ -300,6 +311,36 @@ def last_fit(body: list[Stmt], position: int) -> ModelCall | None:
         for call in calls_in(body[index].node):
             if isinstance(call.func, ast.Attribute) and call.func.attr == "fit" and len(call.args) >= 2:
                 return ModelCall(index, body[index], call, call.func.value, call.args[0], fit=True)
+    return None
+
+
+def helper_fit(body: list[Stmt], position: int, helpers: dict[str, ast.FunctionDef]) -> ModelCall | None:
+    """The fit inside a notebook function the top level calls (`model = build_model(X_train, y_train)`),
+    as that call's own arguments: `build_model(...).fit(X_train, y_train)`."""
+    for index in range(position, -1, -1):
+        for call in calls_in(body[index].node):
+            helper = helpers.get(call.func.id) if isinstance(call.func, ast.Name) else None
+            if helper is None:
+                continue
+            inner = [
+                c for c in ast.walk(helper)
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "fit"
+                and len(c.args) >= 2
+            ]  # fmt: skip
+            if not inner:
+                continue
+            params = [a.arg for a in helper.args.posonlyargs + helper.args.args]
+            bound: dict[str, ast.expr] = dict(zip(params, call.args, strict=False))
+            bound.update({k.arg: k.value for k in call.keywords if k.arg})
+            node = body[index].node
+            if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+                continue
+            args = [bound.get(a.id, a) if isinstance(a, ast.Name) else a for a in inner[-1].args[:2]]
+            model = ast.Name(id=node.targets[0].id, ctx=ast.Load())
+            fit = ast.Call(
+                func=ast.Attribute(value=model, attr="fit", ctx=ast.Load()), args=args, keywords=[]
+            )
+            return ModelCall(index, body[index], fit, model, args[0], fit=True)
     return None
 
 
