@@ -147,6 +147,8 @@ def materialise(
     file = name.removeprefix("load_") + ".csv"
     bundled = Bundled(name, stmt.cell, file)
     node = stmt.node
+    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+        body = [_as_attributes(s, node.targets[0].id) for s in body]
     out = list(body)
     if not isinstance(node, ast.Assign) or node.value is not call or len(node.targets) != 1:
         raise ValueError(f"cell {stmt.cell}: `{ast.unparse(node)[:80]}`")
@@ -211,6 +213,33 @@ def materialise(
         raise ValueError(f"cell {stmt.cell}: `{ast.unparse(node)[:80]}`")
     bundled.note = f"{name}() materialised as data/{file}"
     return [s for s in out if not isinstance(s.node, ast.Pass)], bundled
+
+
+class _KeysAsAttributes(ast.NodeTransformer):
+    """`cancer['data']` -> `cancer.data`: a Bunch's keys are its attributes."""
+
+    def __init__(self, bunch: str):
+        self.bunch = bunch
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        key = node.slice
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id == self.bunch
+            and isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and key.value.isidentifier()
+        ):
+            return ast.copy_location(ast.Attribute(value=node.value, attr=key.value, ctx=node.ctx), node)
+        return node
+
+
+def _as_attributes(stmt: Stmt, bunch: str) -> Stmt:
+    from mlship.notebook.stmts import apply_rewrite
+
+    done = apply_rewrite(stmt, _KeysAsAttributes(bunch))
+    return stmt if ast.dump(done.node) == ast.dump(stmt.node) else done
 
 
 def _frame_copy(value: ast.expr, bunch: str) -> bool:

@@ -132,7 +132,7 @@ def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) 
         raw_df=serve.raw_df,
         artifacts=serve.artifacts,
         serve_cells=", ".join(map(str, serve.cells)),
-        transform_body=_body(transform_lines, value=serve.features),
+        transform_body=_body(transform_lines, value=f"known_to_encoders({serve.features}, {serve.artifacts})"),
         imports="",
     )
     draft = _render("preprocess.py.j2", **pre_ctx)

@@ -253,8 +253,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     warnings = _order_warning(notebook) + collected.warnings
     collected.body = rename_shadowed(collected.body, set(collected.import_names), taken, warnings)
 
-    train_body = [s for stage, s in collected.body if stage in TRAIN_PATH]
-    serve_body = [s for stage, s in collected.body if stage in SERVE_PATH]
+    train_body, serve_body = _split_body(collected)
     if not any(flow.calls_method(s.node, {"fit", "fit_transform", "fit_predict"}) for s in train_body):
         _refuse_without_fit(notebook, collected, train_body + serve_body)
     constants = dict(collected.params)
@@ -274,7 +273,8 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     )
     # What the run had to seed is seeded in the code too: the notebook's copy for verify, then the modules.
     verify_cells = seeding.seeded_cells(notebook, ev, seed_value)
-    done = seeding.seed_body(original_body, ev, seed_value)
+    everywhere = list({id(s): s for s in original_body + train_body + serve_body}.values())
+    done = seeding.seed_body(everywhere, ev, seed_value)
     if done:
         warnings.append(seeding.warning(done, seed_value))
         if seed is None:
@@ -466,6 +466,33 @@ def _seed(
     return _new_seed(collected, taken, value)
 
 
+def _split_body(collected: _Collected) -> tuple[list[Stmt], list[Stmt]]:
+    """Training's statements and serving's, in notebook order. A statement of a predict cell that a
+    later training statement reads (`y_pred = model.predict(X_test)` under "Predict", then its
+    accuracy under "Evaluation") runs in training too, where the metric is computed."""
+    train = [s for stage, s in collected.body if stage in TRAIN_PATH]
+    serve = [s for stage, s in collected.body if stage in SERVE_PATH]
+    order = {id(s.node): i for i, (_, s) in enumerate(collected.body)}
+    known = set(collected.import_names) | set(collected.params) | set(collected.helpers)
+    while True:
+        written: set[str] = set(known)
+        pulled = None
+        for stmt in sorted(train, key=lambda t: order[id(t.node)]):
+            missing = flow.access(stmt.node).reads - written
+            writers = [
+                s for s in serve
+                if order[id(s.node)] < order[id(stmt.node)] and flow.access(s.node).writes & missing
+            ]  # fmt: skip
+            if writers:
+                pulled = writers[-1]
+                break
+            written |= flow.access(stmt.node).writes
+        if pulled is None:
+            return sorted(train, key=lambda t: order[id(t.node)]), serve
+        serve.remove(pulled)
+        train.append(pulled)
+
+
 def _refuse_without_fit(notebook: Notebook, collected: _Collected, body: list[Stmt]) -> None:
     """No top-level fit: fine when a cell keeps what a notebook function fits and returns."""
     inside = next(
@@ -515,6 +542,7 @@ def _segments(collected: _Collected, body: list[Stmt]) -> list[Segment]:
     counts: Counter[str] = Counter()
     for stmt in body:
         stage = stage_of.get(id(stmt.node)) or _stage_by_cell(collected, stmt.cell)
+        stage = stage if stage in TRAIN_PATH else "evaluate"  # a prediction training's metrics read
         if not segments or segments[-1].stage != stage:
             counts[stage] += 1
             suffix = f"_{counts[stage]}" if counts[stage] > 1 else ""

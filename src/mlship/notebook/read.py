@@ -175,7 +175,17 @@ def translate_magics(path: Path, cell: Cell) -> str:
             )
         cell.notes.append(f"%%{name} wrapper dropped (the cell's code is kept)")
         lines[first] = ""
-    return "\n".join(_translate_line(cell, line) for line in lines)
+    return "\n".join(_translate_line(cell, line) for line in _leading_indent(lines))
+
+
+def _leading_indent(lines: list[str]) -> list[str]:
+    """As IPython reads a cell: when its first line is indented, that indent is removed from every line
+    that has it (` wine.feature_names` runs in Jupyter)."""
+    first = next((line for line in lines if line.strip()), "")
+    indent = first[: len(first) - len(first.lstrip())]
+    if not indent:
+        return lines
+    return [line[len(indent) :] if line.startswith(indent) else line for line in lines]
 
 
 def _translate_line(cell: Cell, line: str) -> str:

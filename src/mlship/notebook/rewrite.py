@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 
 from mlship.notebook.flow import READERS
 
@@ -113,9 +114,14 @@ class ServeRewriter(ast.NodeTransformer):
         if _closed_map(node):
             values = func.value  # type: ignore[attr-defined]
             key = values.slice if isinstance(values, ast.Subscript) else None
-            field = key.value if isinstance(key, ast.Constant) else ast.unparse(values)[:60]
+            # the column by its name, or the loop's variable that holds it (`df[col].map({...})`)
+            field: ast.expr = (
+                ast.Constant(key.value) if isinstance(key, ast.Constant)
+                else key if isinstance(key, ast.Name)
+                else ast.Constant(ast.unparse(values)[:60])
+            )  # fmt: skip
             return ast.Call(
-                ast.Name(KNOWN_VALUES, ast.Load()), [values, node.args[0], ast.Constant(field)], []
+                ast.Name(KNOWN_VALUES, ast.Load()), [values, node.args[0], copy.deepcopy(field)], []
             )
         if (
             isinstance(func, ast.Attribute)
