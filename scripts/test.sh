@@ -25,7 +25,7 @@ if [[ ! -x .venv/bin/python ]]; then
     log "creating .venv"
     "$PY" -m venv .venv
 fi
-log "installing mlship[serve,dev] into .venv"
+log "installing mlship-cli[serve,dev] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[serve,dev]"
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true

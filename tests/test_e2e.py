@@ -37,6 +37,9 @@ def engine():
     yield client, made
     for container in client.containers.list(all=True, filters={"label": f"{labels.ENVIRONMENT}=e2e"}):
         container.remove(force=True)
+    for network in client.networks.list(filters={"label": f"{labels.ENVIRONMENT}=e2e"}):
+        with contextlib.suppress(docker.errors.DockerException):
+            network.remove()  # the docker target's proxy network
     for ref in made:
         with contextlib.suppress(docker.errors.DockerException):
             client.images.remove(ref, force=True)
@@ -89,7 +92,10 @@ def test_template_to_monitored_service(example_project: Path, tmp_path: Path, en
     assert contract.returncode == 0, contract.stdout[-2000:] + contract.stderr[-2000:]
 
     # Every request was logged into the environment's log dir; traffic like training shows no drift.
-    container = client.containers.list(filters={"label": f"{labels.ENVIRONMENT}=e2e"})[0]
+    # The model container (the proxy in front of it carries the environment's label too).
+    container = client.containers.list(
+        filters={"label": [f"{labels.ENVIRONMENT}=e2e", "io.mlship.role=live"]}
+    )[0]
     container.stop(timeout=30)  # SIGTERM: the runtime flushes the log before it exits
     logged = [json.loads(line) for path in log_dir.rglob("*.jsonl") for line in path.read_text().splitlines()]
     statuses = sorted(row["status"] for row in logged)

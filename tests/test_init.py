@@ -1,10 +1,12 @@
 import json
+import re
 import subprocess
 import sys
 import zipfile
 
 import pandas as pd
 
+from mlship import DISTRIBUTION
 from tests.support import REPO, run_mlship
 
 EXPECTED_FILES = {
@@ -32,6 +34,23 @@ def test_init_writes_a_complete_project(tmp_path):
     assert (tmp_path / "demand" / "mlship.yaml").read_text().startswith("# mlship.yaml")
     # Nothing of the rendering is left beside the project.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demand"]
+
+
+def test_every_install_line_installs_this_project(tmp_path):
+    """`mlship` on the package index is another project: README, CI and pyproject name this one."""
+    proc = run_mlship("init", str(tmp_path / "demand"), "--no-input")
+    assert proc.returncode == 0, proc.stderr
+    assert f'\nname = "{DISTRIBUTION}"\n' in (REPO / "pyproject.toml").read_text()
+    texts = {
+        name: (tmp_path / "demand" / name).read_text()
+        for name in ("README.md", ".github/workflows/mlship.yml", ".gitlab-ci.yml")
+    }
+    texts["README.md (repo)"] = (REPO / "README.md").read_text()
+    for name, text in texts.items():
+        installs = [line for line in re.findall(r"pip install [^\n]*", text) if "mlship" in line]
+        assert installs, name
+        assert all(f'"{DISTRIBUTION}[serve]"' in line for line in installs), (name, installs)
+    assert f"pypi.org/project/{DISTRIBUTION}/" in texts["README.md"]
 
 
 def test_name_option_sets_the_package(tmp_path):
@@ -130,9 +149,11 @@ def test_wheel_ships_the_templates(tmp_path):
         check=True,
         capture_output=True,
     )
-    wheel = next(wheel_dir.glob("mlship-*.whl"))
+    wheel = next(wheel_dir.glob("mlship_cli-*.whl"))  # `mlship` on PyPI is an unrelated project
     names = zipfile.ZipFile(wheel).namelist()
     assert "mlship/templates/project/cookiecutter.json" in names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    assert f"Name: {DISTRIBUTION}\n" in zipfile.ZipFile(wheel).read(metadata).decode()
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],

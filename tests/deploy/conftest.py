@@ -18,7 +18,13 @@ from .deploy_helpers import require_docker
 ROOT = Path(__file__).resolve().parents[2]
 TESTIMAGE = Path(__file__).parent / "testimage"
 IMAGE = "mlship-t7-app"
-VARIANTS = {"v1": ("1", ""), "v2": ("2", ""), "v3-unready": ("3", "readiness"), "v3-wrong": ("3", "answer")}
+VARIANTS = {
+    "v1": ("1", ""),
+    "v2": ("2", ""),
+    "v3-unready": ("3", "readiness"),
+    "v3-wrong": ("3", "answer"),
+    "v3-flaky": ("3", "others"),
+}
 REGISTRY_PORTS = (5000, 5001)
 
 

@@ -56,7 +56,8 @@ def test_deploy_upgrade_broken_rollback(project):
     assert back["action"] == "rollback" and predict(url) == (4.0, "1")
 
     history = mlship_json("history", "local", "-C", str(project), cwd=project)["entries"]
-    assert [(e["version"], e["result"]) for e in history][:2] == [("1", "live"), ("3", "rolled-back")]
+    assert [(e["version"], e["result"]) for e in history][:2] == [("1", "live"), ("3", "failed")]
+    assert "readiness" in history[1]["reason"]
     assert {e["version"] for e in history if e["source"] == "target"} == {"1", "2"}
     status = mlship_json("status", "local", "-C", str(project), cwd=project)["environments"][0]
     assert status["ready"] is True and status["current"]["version"] == "1"

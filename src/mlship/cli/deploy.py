@@ -128,8 +128,19 @@ def status_command(
                 e["environment"], e["target"], cur.get("version", "-"), reps, ready, e["url"] or "-", when
             )
         stdout.print(table)
+        for e in r.environments:
+            if e.get("detail") and "canary" in e["detail"]:
+                stderr.print(f"{e['environment']}: {e['detail']}")
 
     emit(result, json_mode=json_mode, render=render)
+    if result.degraded:
+        from mlship.errors import CheckFailed
+
+        raise CheckFailed(
+            f"fewer ready replicas than desired in {', '.join(result.degraded)}",
+            hint="`mlship history ENV` shows the last releases; `mlship deploy ENV` or "
+            "`mlship rollback ENV` puts one back",
+        )
 
 
 @app.command("history")
@@ -160,5 +171,8 @@ def history_command(
                 (e.get("digest") or "")[:19],
             )
         stdout.print(table)
+        for e in r.entries:
+            if e.get("reason"):
+                stderr.print(f"{e.get('deployed_at', '')} {e.get('version', '')} failed: {e['reason']}")
 
     emit(result, json_mode=json_mode, render=render)

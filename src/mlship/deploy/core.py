@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,9 +16,11 @@ from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
 from mlship.deploy.targets.base import Context, RolloutResult, Target, choose_target, make_target
 from mlship.engine import check_image_ref, docker_client
 from mlship.errors import DeployError, InputError, MlshipError, UsageError
+from mlship.image.dockerfile import BASE_ENV
 from mlship.project import Project
 
 Report = Callable[[str], None]
+FAILED = ("failed", "rolled-back")
 
 
 @dataclass
@@ -48,8 +51,18 @@ class DeployResult:
 class StatusResult:
     environments: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def degraded(self) -> list[str]:
+        """Environments with something deployed but fewer ready replicas than desired."""
+        return [
+            e["environment"]
+            for e in self.environments
+            if e.get("current")
+            and (e["replicas"]["running"] < e["replicas"]["desired"] or e["ready"] is False)
+        ]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"environments": self.environments}
+        return {"environments": self.environments, "degraded": self.degraded}
 
 
 @dataclass
@@ -72,6 +85,7 @@ def _target(project: Project, environment: str, target: str | None, report: Repo
         container_port=project.config.serving.port,
         examples=list(project.config.contract.examples),
         report=report,
+        proxy_base=project.config.image.base or os.environ.get(BASE_ENV) or Context.proxy_base,
     )
     return make_target(kind, context)
 
@@ -95,6 +109,7 @@ def deploy(
     default_ref = f"{project.config.name}:{project.config.version}"
     ref = image or build_record_image(project.last_build_file) or default_ref
     info = describe(local_image(client, ref), ref, project.config.version)
+    _target(project, environment, target, report).preflight()  # a taken port: before pushing 500 MB
     if env.registry:
         repository = env.repository or project.config.name
         report(f"pushing {ref} to {env.registry}/{repository}")
@@ -184,6 +199,7 @@ def _roll(
 ) -> DeployResult:
     tgt = _target(project, environment, target, report)
     tgt.check_image(info)
+    tgt.preflight()
     release = Release(
         version=info.version,
         image=info.ref,
@@ -196,8 +212,8 @@ def _roll(
     report(f"rolling out {info.version} to {environment} ({tgt.kind}, {strategy})")
     try:
         rolled = tgt.rollout(info, release, strategy)
-    except DeployError:
-        journal.record(project.state_dir, environment, tgt.kind, release, "rolled-back")
+    except DeployError as exc:
+        journal.record(project.state_dir, environment, tgt.kind, release, "failed", reason=exc.message)
         raise
     journal.record(project.state_dir, environment, tgt.kind, release, "live")
     return DeployResult(environment=environment, target=tgt.kind, action=action, rollout=rolled)
@@ -242,8 +258,9 @@ def history(*, directory: Path, environment: str) -> HistoryResult:
     ]
     seen = {(e["digest"], e["deployed_at"]) for e in entries}
     for item in journal.read(project.state_dir, environment):
-        if item.get("result") == "rolled-back" and (item.get("digest"), item.get("deployed_at")) not in seen:
-            entries.append({**item, "source": "journal"})
+        # "rolled-back" is what mlship before 0.2 wrote for a failed attempt.
+        if item.get("result") in FAILED and (item.get("digest"), item.get("deployed_at")) not in seen:
+            entries.append({**item, "result": "failed", "source": "journal"})
     entries.sort(key=lambda e: e.get("deployed_at", ""), reverse=True)
     return HistoryResult(environment=environment, target=tgt.kind, entries=entries)
 

@@ -1,7 +1,7 @@
 """The local deploy journal in .mlship/: a cache of what this machine did, never the source of truth.
 
-The target's labels are the truth; the journal adds what labels cannot hold - attempts that were
-rolled back - and lets `history` show them.
+The target's labels are the truth; the journal adds what labels cannot hold - attempts that
+failed (with the reason) - and lets `history` show them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from mlship.deploy.state import Release, now_iso
 JOURNAL = "deployments.jsonl"
 
 
-def record(state_dir: Path, environment: str, target: str, release: Release, result: str) -> None:
+def record(
+    state_dir: Path, environment: str, target: str, release: Release, result: str, reason: str | None = None
+) -> None:
     entry = {"ts": now_iso(), "environment": environment, "target": target, **release.to_dict()}
     entry["result"] = result
+    if reason:
+        entry["reason"] = reason
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         with (state_dir / JOURNAL).open("a", encoding="utf-8") as handle:

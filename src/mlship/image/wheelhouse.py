@@ -78,10 +78,15 @@ def cache_dir(project_state: Path, target: Target) -> Path:
 
 def runtime_requirements() -> list[str]:
     """The serving runtime's own requirements: mlship's `serve` extra, plus pandas."""
-    try:
-        declared = metadata.requires("mlship") or []
-    except metadata.PackageNotFoundError:
-        declared = []
+    from mlship import DISTRIBUTION
+
+    declared: list[str] = []
+    for name in (DISTRIBUTION, "mlship"):  # "mlship": a checkout installed before the rename
+        try:
+            declared = metadata.requires(name) or []
+            break
+        except metadata.PackageNotFoundError:
+            continue
     serve = [r.split(";")[0].strip() for r in declared if re.search(r"extra\s*==\s*['\"]serve['\"]", r)]
     return [*(serve or RUNTIME_FALLBACK), *RUNTIME_ALWAYS]
 

@@ -12,7 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("T_VERSION", "0")
-BROKEN = os.environ.get("T_BROKEN", "")  # "", "readiness" or "answer"
+BROKEN = os.environ.get("T_BROKEN", "")  # "", "readiness", "answer" or "others" (only x=2 answers)
 READY_AFTER = float(os.environ.get("T_READY_AFTER", "0.5"))
 STARTED = time.monotonic()
 
@@ -51,6 +51,11 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"{}")
             records = body["records"]
             predictions = [_predict(r) for r in records]
+            if BROKEN == "others" and any(float(r.get("x", 0)) != 2 for r in records):
+                raise RuntimeError("this version fails every input but the gate's example")
+        except RuntimeError as exc:
+            self._send(500, {"error": str(exc)})
+            return
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._send(422, {"error": str(exc)})
             return

@@ -30,6 +30,8 @@ class Context:
     container_port: int
     examples: list[Example]
     report: Callable[[str], None] = lambda _text: None
+    # The image the docker target's proxy (HAProxy from Debian's packages) is built on.
+    proxy_base: str = "debian:bookworm-slim"
 
     @property
     def name(self) -> str:
@@ -93,6 +95,9 @@ class Target(ABC):
 
     def check_image(self, image: ImageInfo) -> None:  # noqa: B027 - optional hook
         """Refuse images this target cannot run (e.g. not in a registry) before anything changes."""
+
+    def preflight(self) -> None:  # noqa: B027 - optional hook
+        """Refuse what would fail at start (e.g. a host port taken) before any image is pushed."""
 
 
 def choose_target(flag: str | None, env: Environment) -> str:

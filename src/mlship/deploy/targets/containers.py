@@ -77,9 +77,18 @@ def runtime_env(ctx: Context) -> dict[str, str]:
 
 
 def run_container(
-    client: Any, ctx: Context, image_ref: str, *, name: str, labels: dict[str, str], port: int | None
+    client: Any,
+    ctx: Context,
+    image_ref: str,
+    *,
+    name: str,
+    labels: dict[str, str],
+    port: int | None,
+    network: str | None = None,
+    restart: bool | None = None,
 ) -> Any:
-    """Start `image_ref`; `port` None publishes the service port on an ephemeral loopback port."""
+    """Start `image_ref`; `port` None publishes the service port on an ephemeral loopback port.
+    `restart` (default: when `port` is given) restarts it when it crashes."""
     from docker.errors import APIError
 
     prepare_log_dir(client, ctx, image_ref)
@@ -93,17 +102,24 @@ def run_container(
             labels=labels,
             environment=runtime_env(ctx),
             ports={f"{ctx.container_port}/tcp": bind},
-            restart_policy={"Name": "unless-stopped"} if port else {"Name": "no"},
+            restart_policy={"Name": "unless-stopped" if (port if restart is None else restart) else "no"},
             volumes=volumes,
+            network=network,
             **resource_kwargs(ctx.env.resources),
         )
     except APIError as exc:
+        _remove_named(client, name)  # a container that could not start must not linger as `Created`
         if "port is already allocated" in str(exc) or "address already in use" in str(exc):
             raise DeployError(
                 f"port {port} is already taken on the docker host",
                 hint=f"free it or set environments.{ctx.environment}.port in mlship.yaml",
             ) from None
         raise DeployError(f"docker could not start {image_ref}: {exc.explanation}") from None
+
+
+def _remove_named(client: Any, name: str) -> None:
+    for container in client.containers.list(all=True, filters={"name": f"^/{name}$"}):
+        remove(container)
 
 
 def published_url(container: Any, ctx: Context) -> str:
