@@ -153,12 +153,3 @@ def test_mixed_cuda_majors_in_one_lock(proj) -> None:
     result = check(directory=root)
     (finding,) = result.findings
     assert finding.code == "mixed-cuda" and "CUDA 12" in finding.message and "CUDA 13" in finding.message
-
-
-def test_framework_newer_than_the_table_is_unknown(proj) -> None:
-    env = "gpu: required\nenvironments:\n  prod:\n    gpu_driver: '580.65.06'\n"
-    root = proj("torch==2.15.0\n", "import torch\n", {"torch": "2.15.0"}, env)
-    (finding,) = check(directory=root).findings
-    assert (
-        finding.code == "gpu-table-unknown" and finding.status == "unknown" and finding.severity == "warning"
-    )

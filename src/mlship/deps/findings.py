@@ -37,6 +37,7 @@ DEFAULT_SEVERITY = {
     "gpu-minor-compat": "info",
     "cuda-in-cpu-image": "warning",
     "mixed-cuda": "error",
+    "gpu-table-stale": "info",
     "vulnerability": "error",
     "denied": "error",
     "not-allowed": "error",

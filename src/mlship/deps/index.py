@@ -310,6 +310,22 @@ class IndexClient:
         self._write_cache("wheels", key, info)
         return info
 
+    def wheel_metadata(self, dist: DistFile) -> str | None:
+        """A wheel's METADATA whatever its size: PEP 658 when served (advertised or not), else read from
+        the archive's central directory by range requests (a few hundred KB of a 900 MB torch wheel)."""
+        key = "metadata-" + (dist.sha256 or hashlib.sha256(dist.url.encode()).hexdigest())
+        cached = self._read_cache("wheels", key, max_age=None)
+        if cached is not None:
+            return cached.get("metadata")
+        metadata = None
+        with contextlib.suppress(FileNotFoundError):
+            metadata = self._get(dist.url + ".metadata")[1].decode("utf-8", "replace")
+        if metadata is None:
+            with contextlib.suppress(FileNotFoundError):
+                metadata = self._list_wheel(dist)[1]
+        self._write_cache("wheels", key, {"metadata": metadata, "fetched_at": time.time()})
+        return metadata
+
     def _list_wheel(self, dist: DistFile) -> tuple[list[str] | None, str | None]:
         # A server that ignores Range sends the whole file: read no more than MAX_WHOLE_WHEEL of it.
         headers, tail = self._get(dist.url, headers={"Range": f"bytes=-{_TAIL}"}, limit=MAX_WHOLE_WHEEL)
