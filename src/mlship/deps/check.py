@@ -56,12 +56,13 @@ def check(
     client = IndexClient(index_url or policy.index_url, advisory_url=policy.advisory_url, offline=offline)
     pins = list(lock.pins.values()) if lock else []
     facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
+    scan = scan_imports(project.source_dir, project.root)
     ctx = Context(
         config=config,
         policy=policy,
         requirements=requirements,
         lock=lock,
-        imports=scan_imports(project.source_dir, project.root),
+        imports=scan.sites,
         facts=facts,
         python=config.python,
         platforms=policy.platforms,
@@ -69,6 +70,16 @@ def check(
         table=load_table(),
         now=now or datetime.now(timezone.utc),
     )
+    if scan.unparsed:
+        shown = ", ".join(scan.unparsed[:8]) + (
+            f" and {len(scan.unparsed) - 8} more" if len(scan.unparsed) > 8 else ""
+        )
+        ctx.unknown(
+            "source-unparsed",
+            "imports",
+            f"{len(scan.unparsed)} file(s) are not valid Python, so their imports were not checked: {shown}",
+            "fix the syntax (python -m py_compile FILE shows where)",
+        )
     for rule in RULES:
         rule(ctx)
     findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))

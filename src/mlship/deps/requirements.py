@@ -4,6 +4,7 @@ with hashes and a header that records the target and the requirements it was mad
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
         return Requirements([], [], "")
     seen.add(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}", hint="create requirements.txt") from None
     except UnicodeDecodeError:
@@ -108,6 +109,14 @@ _LOCK_HINT = "every line of a lock is `name==version --hash=sha256:...`; run `ml
 _HINT = "one PEP 508 requirement per line, e.g. `pandas>=2.0`; local paths and -e are not lockable"
 
 
+def read_text(path: Path) -> str:
+    """UTF-8, or UTF-8/UTF-16 with a byte-order mark (PowerShell's `pip freeze >`), as pip reads it."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
+
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     lines, buffer, start = [], "", 0
     for number, raw in enumerate(text.splitlines(), 1):
@@ -130,7 +139,7 @@ _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==
 def read_lock(path: Path) -> Lock:
     """Parse a lock written by `mlship lock` (or any hashed `name==version` requirements file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}") from None
     except UnicodeDecodeError:
