@@ -193,3 +193,16 @@ def test_torchvision_and_torchaudio_move_with_torch() -> None:
     cpu = plan(text)
     assert lines(cpu) == ["torch==2.5.1+cpu", "torchvision==0.20.1+cpu", "torchaudio==2.5.1+cpu"]
     assert lines(plan(text, project_gpu="required")) == text.split()  # default build: untouched
+
+
+def test_gpu_image_of_cuda_wheels_without_a_framework_takes_their_cuda() -> None:
+    p = plan("nvidia-cuda-runtime-cu12==12.4.127\nnumpy==2.1.0\n", project_gpu="required")
+    assert (p.gpu, p.cuda, p.cuda_source, p.min_driver) == (True, "12.4", "wheels", "525.60.13")
+    assert lines(p) == ["nvidia-cuda-runtime-cu12==12.4.127", "numpy==2.1.0"]
+    assert p.env["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.0"
+    with pytest.raises(UsageError) as err:
+        plan("nvidia-cuda-runtime-cu12==12.4.127\n", flag=True, driver="470.82.01")
+    assert "470.82.01" in err.value.message and "525.60.13" in (err.value.hint or "")
+    with pytest.raises(UsageError) as mixed:
+        plan("nvidia-cuda-runtime-cu12==12.4.127\nnvidia-cuda-runtime==13.0.96\n", flag=True)
+    assert "CUDA 12 and CUDA 13" in mixed.value.message

@@ -101,11 +101,7 @@ def plan_gpu(
     plan = GpuPlan(gpu=gpu, reason=reason, requirements=list(requirements))
     if not found:
         if gpu:
-            raise UsageError(
-                f"a GPU image was asked for ({reason}) but the lock pins no GPU framework "
-                "(torch, tensorflow, jax): nothing in the image would use the GPU",
-                hint="add a CUDA build of your framework to the requirements, or build with --no-gpu",
-            )
+            _cuda_libraries_gpu(plan, table, driver, reason)
         return plan
     if len({fw for _, fw, _, _ in found}) > 1:
         plan.notes.append("several GPU frameworks are pinned; the first decides the CUDA version")
@@ -121,6 +117,33 @@ def plan_gpu(
         minor_compat = plan.cuda_source == "wheels"
         plan.min_driver = table.min_driver(plan.cuda, minor_compat=minor_compat)
     return plan
+
+
+def _cuda_libraries_gpu(plan: GpuPlan, table: GpuTable, driver: str | None, reason: str) -> None:
+    """A GPU image without torch/tensorflow/jax: the locked CUDA wheels (nvidia-*, cupy-cuda12x,
+    cuda-toolkit) are what uses the GPU, and their own pins tell the CUDA and so the driver floor."""
+    pins = {r.name: r.version for r in plan.requirements if r.version}
+    facts = {n: f for n, f in lock_cuda(pins).items() if is_cuda_library(n)}
+    whole = lock_wide_cuda(facts)
+    if whole is None:
+        mixed = " and ".join(sorted({f"CUDA {f.major}" for f in facts.values()}))
+        raise UsageError(
+            f"a GPU image was asked for ({reason}) but the lock pins no GPU framework "
+            "(torch, tensorflow, jax) and no CUDA library"
+            + (f" of one CUDA version ({mixed})" if facts else "")
+            + ": nothing in the image would use the GPU",
+            hint="add a CUDA build of your framework (or the CUDA wheels you load) to the requirements, "
+            "or build with --no-gpu",
+        )
+    if driver is not None and not table.driver_ok(whole.cuda, driver):
+        floor = table.min_driver(whole.cuda, minor_compat=True)
+        raise _driver_error(
+            f"the locked CUDA {whole.cuda} libraries", driver, [f"CUDA {whole.cuda} >= {floor}"]
+        )
+    plan.framework, plan.variant = "cuda", f"cuda{whole.major}"
+    plan.cuda, plan.cuda_source = whole.cuda, "wheels"
+    plan.min_driver = table.min_driver(whole.cuda, minor_compat=True)
+    plan.notes.append(f"no GPU framework pinned: CUDA {whole.cuda} from {whole.source}")
 
 
 # Which distribution carries the framework's build decision (jaxlib follows jax).
