@@ -14,7 +14,14 @@ from mlship.deps.gpu import load_table
 from mlship.deps.imports import scan_imports
 from mlship.deps.index import IndexClient
 from mlship.deps.policy import resolve_policy
-from mlship.deps.requirements import REQUIREMENTS_FILE, Requirements, lock_path, read_lock, read_requirements
+from mlship.deps.requirements import (
+    REQUIREMENTS_FILE,
+    Requirements,
+    lock_path,
+    read_lock,
+    read_requirements,
+    requirement_pins,
+)
 from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
 from mlship.deps.rules_gpu import check_gpu
 from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
@@ -53,8 +60,9 @@ def check(
     requirements = read_requirements(req_path)
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
+    pinned = lock or requirement_pins(requirements, req_path)
     client = IndexClient(index_url or policy.index_url, advisory_url=policy.advisory_url, offline=offline)
-    pins = list(lock.pins.values()) if lock else []
+    pins = list(pinned.pins.values())
     facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
     scan = scan_imports(project.source_dir, project.root)
     ctx = Context(
@@ -69,6 +77,8 @@ def check(
         environments=_environments(config.environments, environments),
         table=load_table(),
         now=now or datetime.now(timezone.utc),
+        pinned=pinned,
+        index_url=client.index_url,
     )
     if scan.unparsed:
         shown = ", ".join(scan.unparsed[:8]) + (
@@ -91,6 +101,7 @@ def check(
             "advisory_url": client.advisory_url,
             "offline": offline,
             "requests": client.stats["network"],
+            "failed_requests": client.stats["failed"],
             "cache_hits": client.stats["cache"],
             "cache_dir": str(client.cache_dir),
         },

@@ -16,7 +16,7 @@ from mlship.deps.facts import PinFacts
 from mlship.deps.findings import DEFAULT_SEVERITY, Finding
 from mlship.deps.gpu import GpuTable
 from mlship.deps.imports import ImportSite
-from mlship.deps.requirements import Lock, Requirements, canonical
+from mlship.deps.requirements import Lock, Pin, Requirements, canonical
 from mlship.deps.target import marker_env
 
 
@@ -33,7 +33,16 @@ class Context:
     environments: dict[str, Environment]
     table: GpuTable
     now: datetime
+    # What the index rules check: the lock, or without one requirements.txt's own pins.
+    pinned: Lock | None = None
+    index_url: str = ""
     findings: list[Finding] = field(default_factory=list)
+
+    def where(self, pin: Pin) -> str:
+        """file:line of a checked pin (the lock's line, or requirements.txt's without a lock)."""
+        if pin.source:
+            return pin.source
+        return f"{self.pinned.path.name}:{pin.line}" if self.pinned else str(pin.line)
 
     def add(self, code: str, check: str, message: str, hint: str = "", **where: str | None) -> None:
         """Record a problem at the policy's severity for its code (dropped when the policy says off)."""

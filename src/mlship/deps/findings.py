@@ -23,6 +23,7 @@ DEFAULT_SEVERITY = {
     "lock-inconsistent": "error",
     "lock-unhashed": "error",
     "lock-hash-mismatch": "error",
+    "lock-unrequired": "error",
     "not-on-index": "error",
     "bleeding-edge": "error",
     "yanked": "error",

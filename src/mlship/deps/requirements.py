@@ -53,6 +53,7 @@ class Pin:
     hashes: tuple[str, ...]
     marker: str | None
     line: int
+    source: str = ""  # "requirements.txt:3" for a pin read from requirements.txt (no lock)
 
     @property
     def public_version(self) -> str:
@@ -103,6 +104,20 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
             except InvalidRequirement as exc:
                 raise InputError(f"{where}: not a requirement ({exc})", hint=_HINT) from None
     return Requirements(items, options, digest.hexdigest())
+
+
+def requirement_pins(requirements: Requirements, path: Path) -> Lock:
+    """Without a lock, what the index rules can still check: each declared requirement, with its
+    version where it pins one exactly (`pandas==2.2.3`), else only its name (is it on the index?)."""
+    pins: dict[str, Pin] = {}
+    for item in requirements.items:
+        specs = list(item.requirement.specifier)
+        exact = specs[0].version if len(specs) == 1 and specs[0].operator in ("==", "===") else ""
+        version = "" if "*" in exact else exact
+        marker = str(item.requirement.marker) if item.requirement.marker else None
+        line = int(item.source.rsplit(":", 1)[1]) if ":" in item.source else 0
+        pins.setdefault(item.name, Pin(item.name, version, (), marker, line, item.source))
+    return Lock(path, pins, {})
 
 
 _LOCK_HINT = "every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`"

@@ -8,7 +8,7 @@ from packaging.requirements import Requirement
 
 from mlship.deps.context import Context
 from mlship.deps.imports import KNOWN_PROVIDERS, module_candidates, provided_modules, suggest_distribution
-from mlship.deps.requirements import canonical
+from mlship.deps.requirements import Lock, canonical
 
 
 def provider_map(ctx: Context) -> dict[str, set[str]]:
@@ -17,6 +17,8 @@ def provider_map(ctx: Context) -> dict[str, set[str]]:
     providers: dict[str, set[str]] = {}
     for dist in dists:
         facts = ctx.facts.get(dist)
+        if facts is not None and not facts.on_index and not facts.index_error:
+            continue  # the index has no such project: it provides no module (`yaml` is not PyYAML)
         names = facts.wheel.get("names") if facts and facts.wheel else None
         modules = provided_modules(names) if names else set()
         if not modules:
@@ -133,6 +135,36 @@ def check_lock(ctx: Context) -> None:
             )
         for req in ctx.requires(pin.name):
             _check_pinned(ctx, req, name, parent=pin.name)
+    if not header.get("requirements-sha256"):
+        _check_unrequired(ctx, lock)
+
+
+def _check_unrequired(ctx: Context, lock: Lock) -> None:
+    """A lock without mlship's header may be another project's: pins nothing in requirements.txt needs,
+    directly or through the locked wheels' own requirements, say so. Decided only when every pin reached
+    has known metadata (offline without a cache, a reached wheel's requirements are unknown)."""
+    reached: set[str] = set()
+    todo = [i.name for i in ctx.requirements.items if ctx.marker_true(i.requirement) and i.name in lock.pins]
+    while todo:
+        dist = todo.pop()
+        if dist in reached:
+            continue
+        reached.add(dist)
+        facts = ctx.facts.get(dist)
+        if facts is None or not facts.wheel or not facts.wheel.get("metadata"):
+            return
+        todo += [n for r in ctx.requires(dist) if (n := canonical(r.name)) in lock.pins]
+    extra = sorted(set(lock.pins) - reached)
+    if extra:
+        shown = ", ".join(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+        ctx.add(
+            "lock-unrequired",
+            "lock",
+            f"{len(extra)} of {len(lock.pins)} pins in {lock.path.name} are required by nothing in "
+            f"requirements.txt: {shown}",
+            "the lock may belong to another project: run `mlship lock`",
+            where=lock.path.name,
+        )
 
 
 def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | None = None) -> None:
