@@ -139,3 +139,17 @@ def test_failed_advisory_lookups_are_counted_and_cached_briefly(
     assert again.index["failed_requests"] == 2
     data = json.loads(json.dumps(again.index))
     assert set(data) >= {"requests", "failed_requests", "cache_hits"}
+
+
+def test_the_requirements_files_index_url_is_used_and_named_when_unreachable(
+    tmp_path: Path, tree: Path, index
+) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    root = make_project(tmp_path / "p", index.url, f"--index-url {dead}\napp>=1\n", "import app\n")
+    write_lock(root, tree, {"app": "1.0.0", "lib": "1.2.0"})
+    result = check(directory=root)
+    assert result.index["url"] == dead
+    unknown = [f for f in result.findings if f.code == "index-unavailable"]
+    assert len(unknown) == 1 and dead in unknown[0].message
+    # The command line still wins over the file.
+    assert check(directory=root, index_url=index.url).index["url"] == index.url

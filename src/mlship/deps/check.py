@@ -61,7 +61,12 @@ def check(
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
     pinned = lock or requirement_pins(requirements, req_path)
-    client = IndexClient(index_url or policy.index_url, advisory_url=policy.advisory_url, offline=offline)
+    # --index-url > requirements.txt's own --index-url line (what pip would use) > policy.index_url.
+    client = IndexClient(
+        index_url or _file_index(requirements) or policy.index_url,
+        advisory_url=policy.advisory_url,
+        offline=offline,
+    )
     pins = list(pinned.pins.values())
     facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
     scan = scan_imports(project.source_dir, project.root)
@@ -113,6 +118,16 @@ def check(
     result.exit_code = decide_exit(findings, fail_on=policy.fail_on, on_unknown=policy.on_unknown)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _file_index(requirements: Requirements) -> str | None:
+    """The last `--index-url URL` / `-i URL` line of requirements.txt, as pip reads it."""
+    found = None
+    for option in requirements.options:
+        flag, _, value = option.replace("=", " ", 1).partition(" ")
+        if flag in ("--index-url", "-i") and value.strip():
+            found = value.strip()
+    return found
 
 
 def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> dict[str, Environment]:
