@@ -221,3 +221,103 @@ def example_project(tmp_path: Path, local_index: IndexProcess) -> Path:
     config = root / "mlship.yaml"
     config.write_text(config.read_text() + f"policy:\n  index_url: {local_index.url}\n")
     return root
+
+
+# CUDA-era wheels with the real projects' dependency metadata (versions as on PyPI): CUDA 13 torch through
+# cuda-toolkit and NVIDIA's unsuffixed libraries (cufft/cusolver/cusparse number themselves 12.x), a torch
+# newer than any table, tensorflow 2.20 whose CUDA libraries come only with [and-cuda], xgboost's nccl.
+_LINUX = "py3-none-manylinux_2_27_x86_64"
+_CP311 = "cp311-cp311-manylinux_2_28_x86_64"
+_CT130 = [
+    'nvidia-cublas==13.0.0.19; extra == "cublas"',
+    'nvidia-cuda-runtime==13.0.96; extra == "cudart"',
+    'nvidia-cufft==12.0.0.61; extra == "cufft"',
+    'nvidia-cusolver==12.0.4.66; extra == "cusolver"',
+    'nvidia-cusparse==12.6.3.3; extra == "cusparse"',
+    'nvidia-nvjitlink==13.0.88; extra == "nvjitlink"',
+]
+_TF_AND_CUDA = [
+    'nvidia-cublas-cu12<13.0,>=12.5.3.2; extra == "and-cuda"',
+    'nvidia-cuda-runtime-cu12<13.0,>=12.5.82; extra == "and-cuda"',
+    'nvidia-cudnn-cu12<10.0,>=9.3.0.75; extra == "and-cuda"',
+]
+GPU_PACKAGES = [
+    {"name": "cuda-toolkit", "version": "13.0.2", "days_ago": 120, "requires": _CT130},
+    {
+        "name": "cuda-toolkit",
+        "version": "13.2.2",
+        "days_ago": 60,
+        "requires": [r.replace("13.0.0.19", "13.2.1.1").replace("13.0.96", "13.2.51") for r in _CT130[:2]],
+    },
+    *(
+        {
+            "name": n,
+            "version": v,
+            "days_ago": 120,
+            "tag": _LINUX,
+            "modules": [f"nvidia.{n[7:].replace('-', '_')}"],
+        }
+        for n, v in [
+            ("nvidia-cublas", "13.0.0.19"),
+            ("nvidia-cublas", "13.2.1.1"),
+            ("nvidia-cuda-runtime", "13.0.96"),
+            ("nvidia-cuda-runtime", "13.2.51"),
+            ("nvidia-cufft", "12.0.0.61"),
+            ("nvidia-cusolver", "12.0.4.66"),
+            ("nvidia-cusparse", "12.6.3.3"),
+            ("nvidia-nvjitlink", "13.0.88"),
+            ("nvidia-cudnn-cu13", "9.13.0.50"),
+            ("nvidia-nccl-cu12", "2.23.4"),
+            ("nvidia-cuda-runtime-cu12", "12.4.127"),
+            ("nvidia-cuda-runtime-cu12", "12.5.82"),
+            ("nvidia-cublas-cu12", "12.5.3.2"),
+            ("nvidia-cudnn-cu12", "9.3.0.75"),
+        ]
+    ),
+    {
+        "name": "torch",
+        "version": "2.11.0+cu130",
+        "days_ago": 100,
+        "tag": _CP311,
+        "requires": [
+            "cuda-toolkit[cublas,cudart,cufft,cusolver,cusparse,nvjitlink]==13.0.2"
+            "; platform_system == 'Linux'",
+            "nvidia-cudnn-cu13==9.13.0.50; platform_system == 'Linux'",
+        ],
+    },
+    {
+        "name": "torch",
+        "version": "2.99.0",
+        "days_ago": 40,
+        "tag": _CP311,
+        "requires": ["cuda-toolkit[cublas,cudart]==13.2.2; platform_system == 'Linux'"],
+    },
+    {
+        "name": "torch",
+        "version": "2.5.1",
+        "days_ago": 400,
+        "tag": _CP311,
+        "requires": ["nvidia-cuda-runtime-cu12==12.4.127; platform_system == 'Linux'"],
+    },
+    {
+        "name": "torchvision",
+        "version": "0.20.1",
+        "days_ago": 400,
+        "tag": _CP311,
+        "requires": ["torch==2.5.1"],
+    },
+    {"name": "xgboost", "version": "2.1.4", "days_ago": 200, "tag": _LINUX, "requires": ["nvidia-nccl-cu12"]},
+    {"name": "tensorflow", "version": "2.20.0", "days_ago": 150, "tag": _CP311, "requires": _TF_AND_CUDA},
+]
+
+
+@pytest.fixture(scope="session")
+def gpu_index_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tree(tmp_path_factory.mktemp("gpu-index"), GPU_PACKAGES)
+
+
+@pytest.fixture(scope="session")
+def gpu_index(gpu_index_tree: Path):
+    server = IndexProcess(gpu_index_tree)
+    yield server
+    server.stop()

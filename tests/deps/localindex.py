@@ -239,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _advisories(self, name: str, version: str) -> None:
-        known = {e["filename"].split("-")[1] for e in self._entries(name)}
+        known = {e["filename"].split("-")[1].split("+")[0] for e in self._entries(name)}
         if version not in known:
             return self._send(404, b"not found", "text/plain")
         vulns = self.data.get("vulnerabilities", {}).get(f"{name}=={version}", [])

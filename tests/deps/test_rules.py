@@ -155,10 +155,24 @@ def test_mixed_cuda_majors_in_one_lock(proj) -> None:
     assert finding.code == "mixed-cuda" and "CUDA 12" in finding.message and "CUDA 13" in finding.message
 
 
-def test_framework_newer_than_the_table_is_unknown(proj) -> None:
-    env = "gpu: required\nenvironments:\n  prod:\n    gpu_driver: '580.65.06'\n"
-    root = proj("torch==2.15.0\n", "import torch\n", {"torch": "2.15.0"}, env)
-    (finding,) = check(directory=root).findings
-    assert (
-        finding.code == "gpu-table-unknown" and finding.status == "unknown" and finding.severity == "warning"
-    )
+def test_requirements_with_a_byte_order_mark_are_read_as_pip_reads_them(proj) -> None:
+    root = proj("tabulate==0.9.0\n", "import tabulate\n", None)
+    for encoding in ("utf-16", "utf-8-sig"):  # what PowerShell's `pip freeze >` and Notepad write
+        (root / "requirements.txt").write_bytes("tabulate==0.9.0\n".encode(encoding))
+        assert codes(check(directory=root)) == {("lock-missing", None)}
+
+
+def test_modules_inside_the_project_are_local_not_packages_to_add(proj) -> None:
+    root = proj("tabulate==0.9.0\n", "import tabulate\nimport src.globals\nimport data_helpers\n", None)
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "data_helpers.py").write_text("X = 1\n")
+    (root / "src" / "globals.py").write_text("Y = 2\n")
+    assert codes(check(directory=root)) == {("lock-missing", None)}
+
+
+def test_files_that_do_not_parse_are_named(proj) -> None:
+    root = proj("tabulate==0.9.0\n", "import tabulate\n", None)
+    (root / "src" / "proj" / "broken.py").write_text("import yaml\ndef f(:\n")
+    result = check(directory=root)
+    (finding,) = [f for f in result.findings if f.code == "source-unparsed"]
+    assert finding.status == "unknown" and "src/proj/broken.py" in finding.message

@@ -154,3 +154,55 @@ def test_base_image_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (chosen.image, chosen.source, chosen.glibc) == ("mlship-base:bookworm", "MLSHIP_BASE_IMAGE", 36)
     assert choose_base(python="3.11", plan=p, flag=None, config_base="x/y:1").source == "image.base"
     assert choose_base(python="3.11", plan=p, flag="z:1", config_base="x/y:1").image == "z:1"
+
+
+CU130 = """torch==2.11.0+cu130
+cuda-toolkit==13.0.2
+nvidia-cublas==13.0.0.19
+nvidia-cuda-runtime==13.0.96
+nvidia-cufft==12.0.0.61
+nvidia-cusolver==12.0.4.66
+nvidia-cusparse==12.6.3.3
+nvidia-cudnn-cu13==9.13.0.50
+nvidia-nccl-cu12==2.23.4
+"""
+
+
+def test_cu130_gpu_image_keeps_the_toolkits_self_numbered_12x_libraries() -> None:
+    p = plan(CU130, flag=True)
+    assert p.cuda == "13.0" and p.min_driver == "580.65.06"
+    kept = lines(p)
+    for lib in ("nvidia-cufft==12.0.0.61", "nvidia-cusolver==12.0.4.66", "nvidia-cusparse==12.6.3.3"):
+        assert lib in kept
+    assert p.dropped == ["nvidia-nccl-cu12==2.23.4"]  # a CUDA 12 library in a CUDA 13 image
+    cpu = plan(CU130)
+    assert lines(cpu) == ["torch==2.11.0+cpu"]
+
+
+def test_torch_newer_than_the_table_takes_the_locked_toolkits_cuda() -> None:
+    p = plan(
+        "torch==2.99.0\ncuda-toolkit==13.2.2\nnvidia-cuda-runtime==13.2.51\n", flag=True, driver="580.65.06"
+    )
+    assert p.cuda == "13.2" and p.min_driver == "580.65.06"
+
+
+def test_torchvision_and_torchaudio_move_with_torch() -> None:
+    text = "torch==2.5.1\ntorchvision==0.20.1\ntorchaudio==2.5.1\nnvidia-cublas-cu12==12.4.5.8\n"
+    old_driver = plan(text, project_gpu="required", driver="470.82.01")
+    assert lines(old_driver) == ["torch==2.5.1+cu118", "torchvision==0.20.1+cu118", "torchaudio==2.5.1+cu118"]
+    cpu = plan(text)
+    assert lines(cpu) == ["torch==2.5.1+cpu", "torchvision==0.20.1+cpu", "torchaudio==2.5.1+cpu"]
+    assert lines(plan(text, project_gpu="required")) == text.split()  # default build: untouched
+
+
+def test_gpu_image_of_cuda_wheels_without_a_framework_takes_their_cuda() -> None:
+    p = plan("nvidia-cuda-runtime-cu12==12.4.127\nnumpy==2.1.0\n", project_gpu="required")
+    assert (p.gpu, p.cuda, p.cuda_source, p.min_driver) == (True, "12.4", "wheels", "525.60.13")
+    assert lines(p) == ["nvidia-cuda-runtime-cu12==12.4.127", "numpy==2.1.0"]
+    assert p.env["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.0"
+    with pytest.raises(UsageError) as err:
+        plan("nvidia-cuda-runtime-cu12==12.4.127\n", flag=True, driver="470.82.01")
+    assert "470.82.01" in err.value.message and "525.60.13" in (err.value.hint or "")
+    with pytest.raises(UsageError) as mixed:
+        plan("nvidia-cuda-runtime-cu12==12.4.127\nnvidia-cuda-runtime==13.0.96\n", flag=True)
+    assert "CUDA 12 and CUDA 13" in mixed.value.message

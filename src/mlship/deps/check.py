@@ -14,7 +14,14 @@ from mlship.deps.gpu import load_table
 from mlship.deps.imports import scan_imports
 from mlship.deps.index import IndexClient
 from mlship.deps.policy import resolve_policy
-from mlship.deps.requirements import REQUIREMENTS_FILE, Requirements, lock_path, read_lock, read_requirements
+from mlship.deps.requirements import (
+    REQUIREMENTS_FILE,
+    Requirements,
+    lock_path,
+    read_lock,
+    read_requirements,
+    requirement_pins,
+)
 from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
 from mlship.deps.rules_gpu import check_gpu
 from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
@@ -53,22 +60,41 @@ def check(
     requirements = read_requirements(req_path)
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
-    client = IndexClient(index_url or policy.index_url, advisory_url=policy.advisory_url, offline=offline)
-    pins = list(lock.pins.values()) if lock else []
+    pinned = lock or requirement_pins(requirements, req_path)
+    # --index-url > requirements.txt's own --index-url line (what pip would use) > policy.index_url.
+    client = IndexClient(
+        index_url or _file_index(requirements) or policy.index_url,
+        advisory_url=policy.advisory_url,
+        offline=offline,
+    )
+    pins = list(pinned.pins.values())
     facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
+    scan = scan_imports(project.source_dir, project.root)
     ctx = Context(
         config=config,
         policy=policy,
         requirements=requirements,
         lock=lock,
-        imports=scan_imports(project.source_dir, project.root),
+        imports=scan.sites,
         facts=facts,
         python=config.python,
         platforms=policy.platforms,
         environments=_environments(config.environments, environments),
         table=load_table(),
         now=now or datetime.now(timezone.utc),
+        pinned=pinned,
+        index_url=client.index_url,
     )
+    if scan.unparsed:
+        shown = ", ".join(scan.unparsed[:8]) + (
+            f" and {len(scan.unparsed) - 8} more" if len(scan.unparsed) > 8 else ""
+        )
+        ctx.unknown(
+            "source-unparsed",
+            "imports",
+            f"{len(scan.unparsed)} file(s) are not valid Python, so their imports were not checked: {shown}",
+            "fix the syntax (python -m py_compile FILE shows where)",
+        )
     for rule in RULES:
         rule(ctx)
     findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))
@@ -80,6 +106,7 @@ def check(
             "advisory_url": client.advisory_url,
             "offline": offline,
             "requests": client.stats["network"],
+            "failed_requests": client.stats["failed"],
             "cache_hits": client.stats["cache"],
             "cache_dir": str(client.cache_dir),
         },
@@ -91,6 +118,16 @@ def check(
     result.exit_code = decide_exit(findings, fail_on=policy.fail_on, on_unknown=policy.on_unknown)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _file_index(requirements: Requirements) -> str | None:
+    """The last `--index-url URL` / `-i URL` line of requirements.txt, as pip reads it."""
+    found = None
+    for option in requirements.options:
+        flag, _, value = option.replace("=", " ", 1).partition(" ")
+        if flag in ("--index-url", "-i") and value.strip():
+            found = value.strip()
+    return found
 
 
 def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> dict[str, Environment]:

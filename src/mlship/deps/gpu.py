@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -184,40 +184,161 @@ def load_table() -> GpuTable:
     return GpuTable(data)
 
 
-# CUDA major of a distribution, read from its name (nvidia-cublas-cu12, cupy-cuda12x, jax-cuda13-plugin)
-# or, for NVIDIA's CUDA 13 packages that dropped the suffix (nvidia-cublas 13.x), from its version.
+# Which CUDA a locked wheel belongs to, from the lock's own evidence. NVIDIA names CUDA 11/12 libraries
+# with a suffix (nvidia-cublas-cu12); from CUDA 13 on most dropped it (nvidia-cublas 13.x). The CUDA
+# runtime components (nvidia-cuda-runtime, -nvrtc, -cupti, cuda-toolkit) version exactly like CUDA
+# (12.8.90 is CUDA 12.8); cublas, nvjitlink and nvtx share only the major; the rest number themselves
+# (cufft 12.0 ships with CUDA 13.0, cufft-cu12 11.3 with CUDA 12.8) and say only their suffix's major.
 _SUFFIX_RE = re.compile(r"-cu(?:da)?(1[0-9])(?:x|\d)?(?:-|$)")
-_UNSUFFIXED_NVIDIA = re.compile(
-    r"^nvidia-(cublas|cuda-[a-z-]+|cudnn|cufft|cufile|curand|cusolver|cusparse[a-z]*|nccl|nvjitlink|nvtx|nvshmem|npp|nvjpeg)$"
+_CUDA_VERSIONED = re.compile(r"^nvidia-cuda-[a-z-]+$")
+_MAJOR_VERSIONED = re.compile(r"^nvidia-(cublas|nvjitlink|nvtx|nvvm|nvfatbin)$")
+_OWN_NUMBERING = re.compile(
+    r"^nvidia-(cudnn|cufft|cufile|curand|cusolver|cusparse[a-z]*|nccl|nvshmem|npp|nvjpeg|cutensor|cudss|nvcomp)$"
 )
+_LABEL_RE = re.compile(r"\+(cu(?:da)?\d{2,3})")
+_NAME_OF_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 
 
-def cuda_major_of(name: str, version: str = "") -> str | None:
-    """The CUDA major a CUDA-library distribution belongs to, or None for anything else."""
+def _strip_suffix(norm: str) -> str:
+    return _SUFFIX_RE.sub(lambda m: "-" if m.group(0).endswith("-") else "", norm)
+
+
+def is_cuda_library(name: str) -> bool:
+    """nvidia-*-cu12, the unsuffixed CUDA 13 nvidia-* libraries, cuda-toolkit, cupy-cuda12x, jax plugins."""
     norm = _normalize(name)
-    match = _SUFFIX_RE.search(norm)
-    if match and (norm.startswith(("nvidia-", "cupy-", "jax-", "cuda-")) or "-cu1" in norm):
-        return match.group(1)
-    if _UNSUFFIXED_NVIDIA.match(norm) and version:
-        major = version.split(".")[0]
-        # cudnn and nccl version independently of CUDA; only CUDA-versioned libraries tell the major.
-        if norm.startswith(("nvidia-cudnn", "nvidia-nccl", "nvidia-nvshmem")):
-            return None
-        return major if major.isdigit() and int(major) >= 11 else None
+    if norm == "cuda-toolkit":
+        return True
+    if _SUFFIX_RE.search(norm) and (norm.startswith(("nvidia-", "cupy-", "jax-", "cuda-")) or "-cu1" in norm):
+        return True
+    return bool(_CUDA_VERSIONED.match(norm) or _MAJOR_VERSIONED.match(norm) or _OWN_NUMBERING.match(norm))
+
+
+def _major_minor(version: str) -> str | None:
+    parts = version.split("+")[0].split(".")
+    if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+        return f"{int(parts[0])}.{int(parts[1])}"
     return None
 
 
-def mixed_cuda_majors(pins: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Group CUDA-library pins by CUDA major; more than one key means mixed CUDA 12/13 libraries.
+@dataclass(frozen=True)
+class CudaFact:
+    """The CUDA a locked distribution belongs to ("13.0", or only the major "12") and what says so."""
 
-    `pins` are (distribution, version); torch local tags (+cu130) count as their CUDA major too.
+    cuda: str
+    source: str
+
+    @property
+    def major(self) -> str:
+        return self.cuda.split(".")[0]
+
+
+def _own_fact(name: str, version: str) -> CudaFact | None:
+    """What a pin says about its CUDA by itself: its name, its version or its local label."""
+    norm = _normalize(name)
+    pin = f"{norm}=={version}"
+    bare = _strip_suffix(norm)
+    suffix = _SUFFIX_RE.search(norm)
+    cuda = _major_minor(version)
+    major = cuda.split(".")[0] if cuda else None
+    versioned = norm == "cuda-toolkit" or _CUDA_VERSIONED.match(bare)
+    if versioned and cuda and (suffix is None or suffix.group(1) == major):
+        return CudaFact(cuda, pin)
+    if suffix and is_cuda_library(norm):
+        return CudaFact(suffix.group(1), pin)
+    if _MAJOR_VERSIONED.match(norm) and major and int(major) >= 11:
+        return CudaFact(major, pin)
+    label = _LABEL_RE.search(version)
+    if label:
+        cuda = _cuda_of_variant(label.group(1))
+        return CudaFact(cuda, f"{pin} (its +{label.group(1)} label)") if cuda else None
+    return None
+
+
+def _best(facts: Iterable[CudaFact]) -> CudaFact | None:
+    """The most precise fact: a major.minor over a bare major, the newest over older ones."""
+    ranked = sorted(facts, key=lambda f: (f.cuda.count("."), _version_key(f.cuda)), reverse=True)
+    return ranked[0] if ranked else None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def requirement_names(requires: Iterable[str]) -> set[str]:
+    out = set()
+    for raw in requires:
+        match = _NAME_OF_REQ.match(raw)
+        if match:
+            out.add(_normalize(match.group(1)))
+    return out
+
+
+def lock_cuda(
+    pins: Mapping[str, str], requires: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, CudaFact]:
+    """The CUDA of each locked distribution that has one, from the lock and the wheels' metadata.
+
+    `pins` is distribution -> version; `requires` the Requires-Dist entries of each wheel that apply to
+    the target (markers and requested extras evaluated). A pin's own name, version or `+cuXYZ` label
+    decides first; a framework without a label takes the CUDA of the locked libraries it requires
+    (torch 2.8.0 -> nvidia-cuda-runtime-cu12==12.8.90); a library with its own numbering (nvidia-cufft
+    12.0 under CUDA 13) takes the CUDA of the pin that requires it (cuda-toolkit==13.0.2, torch+cu130).
     """
+    pins = {_normalize(n): v for n, v in pins.items()}
+    needs = {_normalize(n): requirement_names(r) & set(pins) for n, r in (requires or {}).items()}
+    facts = {n: f for n, v in pins.items() if (f := _own_fact(n, v)) is not None}
+    for _ in range(4):  # chains are short (torch -> cuda-toolkit -> nvidia-cufft); stop at a fixpoint
+        changed = False
+        for name in pins:
+            if name in facts:
+                continue
+            below = _best(facts[d] for d in needs.get(name, ()) if d in facts and is_cuda_library(d))
+            above = [
+                facts[p] for p, deps in needs.items() if name in deps and p in facts and is_cuda_library(name)
+            ]
+            if below is not None and not is_cuda_library(name):
+                facts[name] = CudaFact(below.cuda, f"it requires {below.source.split(' ')[0]}")
+                changed = True
+            elif above:
+                best = _best(above)
+                assert best is not None
+                facts[name] = CudaFact(best.cuda, f"required by {best.source.split(' ')[0]}")
+                changed = True
+        if not changed:
+            break
+    return facts
+
+
+def lock_wide_cuda(facts: Mapping[str, CudaFact]) -> CudaFact | None:
+    """The lock's one CUDA (its most precise fact) when all facts agree on the major; else None."""
+    if len({f.major for f in facts.values()}) != 1:
+        return None
+    return _best(facts.values())
+
+
+def cuda_major_of(name: str, version: str = "") -> str | None:
+    """The CUDA major a CUDA-library distribution's own name or version tells, or None.
+
+    A library with its own numbering and no suffix (nvidia-cufft 12.0, a CUDA 13 library) tells
+    nothing by itself: `lock_cuda` gives it the CUDA of what requires it.
+    """
+    if not is_cuda_library(name):
+        return None
+    fact = _own_fact(name, version) if version else None
+    if fact is None and version == "":
+        suffix = _SUFFIX_RE.search(_normalize(name))
+        return suffix.group(1) if suffix else None
+    return fact.major if fact else None
+
+
+def mixed_cuda_majors(
+    pins: Iterable[tuple[str, str]], requires: Mapping[str, Iterable[str]] | None = None
+) -> dict[str, list[str]]:
+    """Group CUDA-carrying pins by CUDA major; more than one key means mixed CUDA 12/13 libraries."""
+    versions = dict(pins)
     groups: dict[str, list[str]] = {}
-    for name, version in pins:
-        major = cuda_major_of(name, version)
-        if major is None and _FRAMEWORK_OF.get(_normalize(name)) == "torch" and "+" in version:
-            cuda = _cuda_of_variant(version.split("+", 1)[1])
-            major = cuda.split(".")[0] if cuda else None
-        if major is not None:
-            groups.setdefault(major, []).append(f"{_normalize(name)}=={version}")
+    for name, fact in lock_cuda(versions, requires).items():
+        if is_cuda_library(name) or _LABEL_RE.search(versions.get(name, "")):
+            groups.setdefault(fact.major, []).append(f"{name}=={versions[name]}")
     return groups

@@ -77,37 +77,58 @@ class ImportSite:
     optional: bool  # inside `try: ... except ImportError`
 
 
-def local_modules(source_dir: Path) -> set[str]:
-    """Top-level names the project itself provides (its packages and modules)."""
+_SKIP_DIRS = {".venv", "venv", "__pycache__", "build", ".git", "node_modules", ".tox", "site-packages"}
+
+
+def local_modules(source_dir: Path, root: Path | None = None) -> set[str]:
+    """Top-level names the project itself provides: the packages and modules under `source`, the source
+    directory itself (`import src.globals`), and any module or package elsewhere in the project
+    (a notebook's `data_helpers.py`): none of them is a distribution to install."""
     names: set[str] = set()
-    if source_dir.is_dir():
-        for child in source_dir.iterdir():
-            if child.is_dir() and any(child.glob("*.py")):
+    for base in (source_dir, root):
+        if base is None or not base.is_dir():
+            continue
+        for child in base.iterdir():
+            if child.is_dir() and child.name not in _SKIP_DIRS and any(child.glob("*.py")):
                 names.add(child.name)
             elif child.suffix == ".py":
                 names.add(child.stem)
+    if root is not None and root.is_dir():
+        for path in root.rglob("*.py"):
+            if not any(part in _SKIP_DIRS for part in path.relative_to(root).parts):
+                names.add(path.stem)
+        if source_dir.is_dir() and source_dir != root:
+            names.add(source_dir.name)
     return names
 
 
-def scan_imports(source_dir: Path, root: Path) -> list[ImportSite]:
+@dataclass
+class ImportScan:
+    sites: list[ImportSite]
+    unparsed: list[str]  # project files that could not be read as Python (relative paths)
+
+
+def scan_imports(source_dir: Path, root: Path) -> ImportScan:
     """Absolute imports of third-party modules in the project's source (stdlib and own modules left out)."""
-    own = local_modules(source_dir)
+    own = local_modules(source_dir, root)
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     sites: list[ImportSite] = []
+    unparsed: list[str] = []
     for path in sorted(source_dir.rglob("*.py")) if source_dir.is_dir() else []:
-        if any(part in {".venv", "venv", "__pycache__", "build"} for part in path.parts):
+        if any(part in _SKIP_DIRS for part in path.parts):
             continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue  # a broken file is the test stage's problem, not a dependency finding
         rel = path.relative_to(root).as_posix()
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8-sig"), filename=str(path))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            unparsed.append(rel)  # its imports are unknown: the check says so instead of passing
+            continue
         for module, line, optional in _imports_of(tree):
             top = module.split(".")[0]
             if top in stdlib or top in own:
                 continue
             sites.append(ImportSite(module, rel, line, optional))
-    return sites
+    return ImportScan(sites, unparsed)
 
 
 def _imports_of(tree: ast.AST) -> Iterable[tuple[str, int, bool]]:

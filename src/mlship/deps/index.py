@@ -211,7 +211,9 @@ class IndexClient:
         self.cache_dir = (cache_dir or cache_root() / "index") / key
         self.offline = offline
         self.ttl = float(os.environ.get("MLSHIP_INDEX_TTL", 3600)) if ttl is None else ttl
-        self.stats = {"network": 0, "cache": 0}
+        # A failed lookup is remembered for a short while: a warm check must not ask again per pin.
+        self.error_ttl = float(os.environ.get("MLSHIP_INDEX_ERROR_TTL", 300))
+        self.stats = {"network": 0, "cache": 0, "failed": 0}
 
     # -- HTTP and cache primitives ------------------------------------------------------------
     def _get(
@@ -221,16 +223,18 @@ class IndexClient:
         if self.offline:
             raise IndexUnavailable(f"offline: {url} is not in the cache")
         request = urllib.request.Request(url, headers={"User-Agent": "mlship", **(headers or {})})
+        self.stats["network"] += 1  # every request made, answered or not
         try:
             with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
-                self.stats["network"] += 1
                 body = response.read() if limit is None else response.read(limit + 1)
                 return {k.lower(): v for k, v in response.headers.items()}, body
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 raise FileNotFoundError(url) from None
+            self.stats["failed"] += 1
             raise IndexUnavailable(f"{url}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            self.stats["failed"] += 1
             reason = getattr(exc, "reason", exc)
             raise IndexUnavailable(f"{url}: {reason}") from None
 
@@ -310,6 +314,22 @@ class IndexClient:
         self._write_cache("wheels", key, info)
         return info
 
+    def wheel_metadata(self, dist: DistFile) -> str | None:
+        """A wheel's METADATA whatever its size: PEP 658 when served (advertised or not), else read from
+        the archive's central directory by range requests (a few hundred KB of a 900 MB torch wheel)."""
+        key = "metadata-" + (dist.sha256 or hashlib.sha256(dist.url.encode()).hexdigest())
+        cached = self._read_cache("wheels", key, max_age=None)
+        if cached is not None:
+            return cached.get("metadata")
+        metadata = None
+        with contextlib.suppress(FileNotFoundError):
+            metadata = self._get(dist.url + ".metadata")[1].decode("utf-8", "replace")
+        if metadata is None:
+            with contextlib.suppress(FileNotFoundError):
+                metadata = self._list_wheel(dist)[1]
+        self._write_cache("wheels", key, {"metadata": metadata, "fetched_at": time.time()})
+        return metadata
+
     def _list_wheel(self, dist: DistFile) -> tuple[list[str] | None, str | None]:
         # A server that ignores Range sends the whole file: read no more than MAX_WHOLE_WHEEL of it.
         headers, tail = self._get(dist.url, headers={"Range": f"bytes=-{_TAIL}"}, limit=MAX_WHOLE_WHEEL)
@@ -332,19 +352,35 @@ class IndexClient:
         """Known vulnerabilities of one release (PyPI JSON API `vulnerabilities`)."""
         key = f"{normalize(name)}=={version}"
         entry = self._read_cache("advisories", key, max_age=self.ttl)
+        old_failure = entry is not None and "error" in entry and not self.offline
+        if old_failure and entry and time.time() - entry.get("fetched_at", 0) > self.error_ttl:
+            entry = None  # the failure is old: ask again
         if entry is None:
-            url = self.advisory_url.format(name=normalize(name), version=version)
             try:
-                body = json.loads(self._get(url, headers={"Accept": "application/json"})[1])
-            except FileNotFoundError:
-                raise IndexUnavailable(f"{url}: no advisory data for {key}") from None
-            except ValueError:
-                raise IndexUnavailable(f"{url}: not JSON") from None
-            if "vulnerabilities" not in body:
-                raise IndexUnavailable(f"{url}: the answer has no 'vulnerabilities' list")
-            entry = {"vulnerabilities": body["vulnerabilities"], "fetched_at": time.time()}
+                entry = {
+                    "vulnerabilities": self._fetch_advisories(name, version, key),
+                    "fetched_at": time.time(),
+                }
+            except IndexUnavailable as exc:
+                if self.offline:
+                    raise
+                entry = {"error": str(exc), "fetched_at": time.time()}
             self._write_cache("advisories", key, entry)
+        if "error" in entry:
+            raise IndexUnavailable(entry["error"])
         return list(entry["vulnerabilities"])
+
+    def _fetch_advisories(self, name: str, version: str, key: str) -> list[dict[str, Any]]:
+        url = self.advisory_url.format(name=normalize(name), version=version)
+        try:
+            body = json.loads(self._get(url, headers={"Accept": "application/json"})[1])
+        except FileNotFoundError:
+            raise IndexUnavailable(f"{url}: no advisory data for {key}") from None
+        except ValueError:
+            raise IndexUnavailable(f"{url}: not JSON") from None
+        if not isinstance(body, dict) or "vulnerabilities" not in body:
+            raise IndexUnavailable(f"{url}: the answer has no 'vulnerabilities' list")
+        return list(body["vulnerabilities"])
 
 
 def _total_size(headers: dict[str, str], got: int) -> int | None:

@@ -4,6 +4,7 @@ with hashes and a header that records the target and the requirements it was mad
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class Pin:
     hashes: tuple[str, ...]
     marker: str | None
     line: int
+    source: str = ""  # "requirements.txt:3" for a pin read from requirements.txt (no lock)
 
     @property
     def public_version(self) -> str:
@@ -77,7 +79,7 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
         return Requirements([], [], "")
     seen.add(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}", hint="create requirements.txt") from None
     except UnicodeDecodeError:
@@ -104,8 +106,30 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
     return Requirements(items, options, digest.hexdigest())
 
 
+def requirement_pins(requirements: Requirements, path: Path) -> Lock:
+    """Without a lock, what the index rules can still check: each declared requirement, with its
+    version where it pins one exactly (`pandas==2.2.3`), else only its name (is it on the index?)."""
+    pins: dict[str, Pin] = {}
+    for item in requirements.items:
+        specs = list(item.requirement.specifier)
+        exact = specs[0].version if len(specs) == 1 and specs[0].operator in ("==", "===") else ""
+        version = "" if "*" in exact else exact
+        marker = str(item.requirement.marker) if item.requirement.marker else None
+        line = int(item.source.rsplit(":", 1)[1]) if ":" in item.source else 0
+        pins.setdefault(item.name, Pin(item.name, version, (), marker, line, item.source))
+    return Lock(path, pins, {})
+
+
 _LOCK_HINT = "every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`"
 _HINT = "one PEP 508 requirement per line, e.g. `pandas>=2.0`; local paths and -e are not lockable"
+
+
+def read_text(path: Path) -> str:
+    """UTF-8, or UTF-8/UTF-16 with a byte-order mark (PowerShell's `pip freeze >`), as pip reads it."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -130,7 +154,7 @@ _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==
 def read_lock(path: Path) -> Lock:
     """Parse a lock written by `mlship lock` (or any hashed `name==version` requirements file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise InputError(f"cannot read {path.name}: {exc.strerror}") from None
     except UnicodeDecodeError:

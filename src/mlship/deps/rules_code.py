@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from email.parser import Parser
 from fnmatch import fnmatch
 
-from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 
 from mlship.deps.context import Context
 from mlship.deps.imports import KNOWN_PROVIDERS, module_candidates, provided_modules, suggest_distribution
-from mlship.deps.requirements import canonical
-from mlship.deps.target import marker_env
+from mlship.deps.requirements import Lock, canonical
 
 
 def provider_map(ctx: Context) -> dict[str, set[str]]:
@@ -20,6 +17,8 @@ def provider_map(ctx: Context) -> dict[str, set[str]]:
     providers: dict[str, set[str]] = {}
     for dist in dists:
         facts = ctx.facts.get(dist)
+        if facts is not None and not facts.on_index and not facts.index_error:
+            continue  # the index has no such project: it provides no module (`yaml` is not PyYAML)
         names = facts.wheel.get("names") if facts and facts.wheel else None
         modules = provided_modules(names) if names else set()
         if not modules:
@@ -70,7 +69,7 @@ def check_imports(ctx: Context) -> None:
     for item in ctx.requirements.items:
         if item.name in used or any(fnmatch(item.name, p) for p in ctx.policy.ignore_unused):
             continue
-        if item.requirement.marker and not _marker_true(ctx, item.requirement.marker):
+        if not ctx.marker_true(item.requirement):
             continue
         ctx.add(
             "unused-requirement",
@@ -80,10 +79,6 @@ def check_imports(ctx: Context) -> None:
             package=item.name,
             where=item.source,
         )
-
-
-def _marker_true(ctx: Context, marker: Marker, extra: str = "") -> bool:
-    return any(marker.evaluate(marker_env(ctx.python, p, extra)) for p in ctx.platforms)
 
 
 def check_lock(ctx: Context) -> None:
@@ -112,7 +107,7 @@ def check_lock(ctx: Context) -> None:
             )
     for item in ctx.requirements.items:
         req = item.requirement
-        if req.marker and not _marker_true(ctx, req.marker):
+        if not ctx.marker_true(req):
             continue
         _check_pinned(ctx, req, item.source)
     for pin in lock.pins.values():
@@ -138,12 +133,38 @@ def check_lock(ctx: Context) -> None:
                 version=pin.version,
                 where=f"{name}:{pin.line}",
             )
-        if facts and facts.wheel and facts.wheel.get("metadata"):
-            _check_dependencies(ctx, pin.name, facts.wheel["metadata"], requested=_extras_of(ctx, pin.name))
+        for req in ctx.requires(pin.name):
+            _check_pinned(ctx, req, name, parent=pin.name)
+    if not header.get("requirements-sha256"):
+        _check_unrequired(ctx, lock)
 
 
-def _extras_of(ctx: Context, dist: str) -> set[str]:
-    return {e for d in ctx.requirements.items if d.name == dist for e in d.requirement.extras}
+def _check_unrequired(ctx: Context, lock: Lock) -> None:
+    """A lock without mlship's header may be another project's: pins nothing in requirements.txt needs,
+    directly or through the locked wheels' own requirements, say so. Decided only when every pin reached
+    has known metadata (offline without a cache, a reached wheel's requirements are unknown)."""
+    reached: set[str] = set()
+    todo = [i.name for i in ctx.requirements.items if ctx.marker_true(i.requirement) and i.name in lock.pins]
+    while todo:
+        dist = todo.pop()
+        if dist in reached:
+            continue
+        reached.add(dist)
+        facts = ctx.facts.get(dist)
+        if facts is None or not facts.wheel or not facts.wheel.get("metadata"):
+            return
+        todo += [n for r in ctx.requires(dist) if (n := canonical(r.name)) in lock.pins]
+    extra = sorted(set(lock.pins) - reached)
+    if extra:
+        shown = ", ".join(extra[:8]) + (f" and {len(extra) - 8} more" if len(extra) > 8 else "")
+        ctx.add(
+            "lock-unrequired",
+            "lock",
+            f"{len(extra)} of {len(lock.pins)} pins in {lock.path.name} are required by nothing in "
+            f"requirements.txt: {shown}",
+            "the lock may belong to another project: run `mlship lock`",
+            where=lock.path.name,
+        )
 
 
 def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | None = None) -> None:
@@ -169,19 +190,6 @@ def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | Non
             version=pin.version,
             where=source,
         )
-
-
-def _check_dependencies(ctx: Context, dist: str, metadata: str, requested: set[str]) -> None:
-    assert ctx.lock is not None
-    message = Parser().parsestr(metadata, headersonly=True)
-    for raw in message.get_all("Requires-Dist") or []:
-        try:
-            req = Requirement(raw)
-        except InvalidRequirement:
-            continue
-        if req.marker and not any(_marker_true(ctx, req.marker, extra) for extra in ("", *requested)):
-            continue
-        _check_pinned(ctx, req, f"{ctx.lock.path.name}", parent=dist)
 
 
 def check_policy_lists(ctx: Context) -> None:

@@ -11,7 +11,11 @@ from packaging.version import InvalidVersion, Version
 
 from mlship.deps.context import Context
 from mlship.deps.facts import PinFacts
+from mlship.deps.index import DistFile
 from mlship.deps.target import wheel_fits
+
+# A major this large is a year: calendar-versioned projects release a "major" every January.
+CALENDAR_MAJOR = 1900
 
 
 def _months(days: float) -> float:
@@ -32,12 +36,12 @@ def _unreachable(
 
 
 def check_releases(ctx: Context) -> None:
-    if ctx.lock is None:
+    if ctx.pinned is None:
         return
     unreachable, errors, no_time = [], [], []
     for name, facts in sorted(ctx.facts.items()):
         pin = facts.pin
-        loc = {"package": name, "version": pin.version, "where": f"{ctx.lock.path.name}:{pin.line}"}
+        loc = {"package": name, "version": pin.version or None, "where": ctx.where(pin)}
         if facts.index_error:
             unreachable.append(name)
             errors.append(facts.index_error)
@@ -46,17 +50,19 @@ def check_releases(ctx: Context) -> None:
             ctx.add(
                 "not-on-index",
                 "release",
-                f"{name} is not on the index {ctx.policy.index_url or ''}".rstrip(),
+                f"{name} is not on the index {ctx.index_url or ctx.policy.index_url or ''}".rstrip(),
                 "a private or misspelt package: publish it to the index the image builds from",
                 **loc,
             )
             continue
+        if not pin.version:
+            continue  # requirements.txt without a lock: a range, nothing pinned to check further
         if not facts.files:
             ctx.add(
                 "not-on-index",
                 "release",
-                f"{name} {pin.version} is not on the index",
-                "run `mlship lock`",
+                f"{name} {pin.version} is not on the index {ctx.index_url}".rstrip(),
+                "pin a released version and run `mlship lock`",
                 **loc,
             )
             continue
@@ -73,7 +79,7 @@ def check_releases(ctx: Context) -> None:
         )
 
 
-def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str]) -> None:
+def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str | None]) -> None:
     pin, policy = facts.pin, ctx.policy
     name = pin.name
     yanked = facts.yanked()
@@ -97,7 +103,9 @@ def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str]) -> None:
         )
     uploaded = facts.upload_time()
     finals = sorted(
-        v for v, files in facts.releases().items() if not v.is_prerelease and not all(f.yanked for f in files)
+        v
+        for v, files in facts.releases().items()
+        if not v.is_prerelease and not all(f.yanked for f in files) and _allowed(ctx, name, v, files)
     )
     latest = finals[-1] if finals else None
     if uploaded is not None:
@@ -126,7 +134,8 @@ def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str]) -> None:
                 hint,
                 **loc,
             )
-    if latest is not None and latest.major - version.major > policy.max_majors_behind:
+    calendar = version.major >= CALENDAR_MAJOR  # certifi 2024.8.30, tifffile 2024.9.20: no semver majors
+    if latest is not None and not calendar and latest.major - version.major > policy.max_majors_behind:
         ctx.add(
             "stale-major",
             "release",
@@ -137,15 +146,35 @@ def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str]) -> None:
         )
 
 
+def _allowed(ctx: Context, name: str, version: Version, files: list[DistFile]) -> bool:
+    """Whether an upgrade to `version` is one the project could take: inside its own declared bounds
+    (requirements.txt) and with a file whose Requires-Python admits the target."""
+    for item in ctx.requirements.items:
+        # An exact pin is what the stale rules judge, not a bound: only ranges (<2, ~=1.4) forbid.
+        bounds = [s for s in item.requirement.specifier if s.operator not in ("==", "===")]
+        if item.name == name and not all(s.contains(version, prereleases=True) for s in bounds):
+            return False
+    target = Version(ctx.python)
+    for file in files:
+        try:
+            if not file.requires_python or SpecifierSet(file.requires_python).contains(
+                target, prereleases=True
+            ):
+                return True
+        except (InvalidSpecifier, InvalidVersion):
+            return True
+    return not files
+
+
 def check_platforms(ctx: Context) -> None:
-    if ctx.lock is None:
+    if ctx.pinned is None:
         return
     target = Version(ctx.python)
     for name, facts in sorted(ctx.facts.items()):
         if not facts.files:
             continue
         pin = facts.pin
-        loc = {"package": name, "version": pin.version, "where": f"{ctx.lock.path.name}:{pin.line}"}
+        loc = {"package": name, "version": pin.version, "where": ctx.where(pin)}
         specs = {f.requires_python for f in facts.files if f.requires_python}
         for raw in sorted(specs)[:1]:
             try:
@@ -184,7 +213,7 @@ def check_platforms(ctx: Context) -> None:
 
 
 def check_advisories(ctx: Context) -> None:
-    if ctx.lock is None:
+    if ctx.pinned is None:
         return
     missing, errors = [], []
     for name, facts in sorted(ctx.facts.items()):

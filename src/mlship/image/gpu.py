@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlship.deps.gpu import GpuTable, cuda_major_of, load_table, parse_variant
+from mlship.deps.gpu import (
+    TORCH_FAMILY,
+    GpuTable,
+    is_cuda_library,
+    load_table,
+    lock_cuda,
+    lock_wide_cuda,
+    parse_variant,
+)
 from mlship.errors import UsageError
 from mlship.image.requirements import Requirement
 
@@ -93,11 +101,7 @@ def plan_gpu(
     plan = GpuPlan(gpu=gpu, reason=reason, requirements=list(requirements))
     if not found:
         if gpu:
-            raise UsageError(
-                f"a GPU image was asked for ({reason}) but the lock pins no GPU framework "
-                "(torch, tensorflow, jax): nothing in the image would use the GPU",
-                hint="add a CUDA build of your framework to the requirements, or build with --no-gpu",
-            )
+            _cuda_libraries_gpu(plan, table, driver, reason)
         return plan
     if len({fw for _, fw, _, _ in found}) > 1:
         plan.notes.append("several GPU frameworks are pinned; the first decides the CUDA version")
@@ -113,6 +117,33 @@ def plan_gpu(
         minor_compat = plan.cuda_source == "wheels"
         plan.min_driver = table.min_driver(plan.cuda, minor_compat=minor_compat)
     return plan
+
+
+def _cuda_libraries_gpu(plan: GpuPlan, table: GpuTable, driver: str | None, reason: str) -> None:
+    """A GPU image without torch/tensorflow/jax: the locked CUDA wheels (nvidia-*, cupy-cuda12x,
+    cuda-toolkit) are what uses the GPU, and their own pins tell the CUDA and so the driver floor."""
+    pins = {r.name: r.version for r in plan.requirements if r.version}
+    facts = {n: f for n, f in lock_cuda(pins).items() if is_cuda_library(n)}
+    whole = lock_wide_cuda(facts)
+    if whole is None:
+        mixed = " and ".join(sorted({f"CUDA {f.major}" for f in facts.values()}))
+        raise UsageError(
+            f"a GPU image was asked for ({reason}) but the lock pins no GPU framework "
+            "(torch, tensorflow, jax) and no CUDA library"
+            + (f" of one CUDA version ({mixed})" if facts else "")
+            + ": nothing in the image would use the GPU",
+            hint="add a CUDA build of your framework (or the CUDA wheels you load) to the requirements, "
+            "or build with --no-gpu",
+        )
+    if driver is not None and not table.driver_ok(whole.cuda, driver):
+        floor = table.min_driver(whole.cuda, minor_compat=True)
+        raise _driver_error(
+            f"the locked CUDA {whole.cuda} libraries", driver, [f"CUDA {whole.cuda} >= {floor}"]
+        )
+    plan.framework, plan.variant = "cuda", f"cuda{whole.major}"
+    plan.cuda, plan.cuda_source = whole.cuda, "wheels"
+    plan.min_driver = table.min_driver(whole.cuda, minor_compat=True)
+    plan.notes.append(f"no GPU framework pinned: CUDA {whole.cuda} from {whole.source}")
 
 
 # Which distribution carries the framework's build decision (jaxlib follows jax).
@@ -147,6 +178,7 @@ def _torch_cpu(plan, req, version, variant, table, driver, reason, primary=True)
         plan.variant = "cpu"
     if variant != "cpu":
         _replace_req(plan, req, f"torch=={version}+cpu{_marker(req.text)}", f"torch {version}: CPU wheel")
+    _switch_companions(plan, "cpu")
     if not table.knows("torch", version):
         plan.notes.append(f"torch {version} is not in the compatibility table {table.version}")
     index = TORCH_INDEX.format(variant="cpu")
@@ -210,6 +242,10 @@ def _torch_gpu(plan, req, version, variant, table, driver, reason) -> None:  # t
         raise _cpu_pin_error(req, reason)
     plan.cuda_source = "wheels"
     cuda = table.cuda_of("torch", version, variant)
+    if cuda is None and variant == "default":
+        # A release newer than the table: the lock's own CUDA libraries (cuda-toolkit, nvidia-*) tell it.
+        whole = lock_wide_cuda(lock_cuda({r.name: r.version for r in plan.requirements if r.version}))
+        cuda = whole.cuda if whole is not None else None
     if cuda is None:
         raise UsageError(
             f"torch {version} is not in the compatibility table {table.version}: its CUDA is unknown",
@@ -231,6 +267,7 @@ def _torch_gpu(plan, req, version, variant, table, driver, reason) -> None:  # t
             f"torch=={version}+{chosen}{_marker(req.text)}",
             f"torch {version}: {chosen} build (the default CUDA {cuda} needs a newer driver than {driver})",
         )
+        _switch_companions(plan, chosen)
     if plan.variant != "default":
         plan.pip_args += ["--extra-index-url", TORCH_INDEX.format(variant=plan.variant)]
 
@@ -295,13 +332,19 @@ _GPU_CHOOSERS = {"torch": _torch_gpu, "tensorflow": _tf_gpu, "jax": _jax_gpu}
 
 
 def _drop_cuda_libraries(plan: GpuPlan) -> None:
-    """CPU images get no CUDA libraries; GPU images only those of the chosen CUDA major."""
+    """CPU images get no CUDA libraries; GPU images only those of the chosen CUDA major.
+
+    A library that numbers itself (nvidia-cufft 12.0 in CUDA 13) is judged by the CUDA the lock gives
+    it, never by its own version; one the lock says nothing about stays in a GPU image.
+    """
     keep_major = plan.cuda.split(".")[0] if plan.gpu and plan.cuda and plan.cuda_source == "wheels" else None
+    facts = lock_cuda({r.name: r.version for r in plan.requirements if r.version})
     kept = []
     for req in plan.requirements:
-        major = cuda_major_of(req.name, req.version)
+        fact = facts.get(req.name)
+        major = fact.major if fact is not None and is_cuda_library(req.name) else None
         # triton is torch's GPU kernel compiler: only GPU images use it.
-        is_gpu_only = major is not None or (req.name == "triton" and plan.framework == "torch")
+        is_gpu_only = is_cuda_library(req.name) or (req.name == "triton" and plan.framework == "torch")
         other_major = major is not None and keep_major is not None and major != keep_major
         if (is_gpu_only and not plan.gpu) or other_major:
             plan.dropped.append(req.text)
@@ -310,3 +353,16 @@ def _drop_cuda_libraries(plan: GpuPlan) -> None:
     if plan.dropped:
         plan.notes.append(f"left out {len(plan.dropped)} CUDA package(s) the chosen build does not use")
     plan.requirements = kept
+
+
+def _switch_companions(plan: GpuPlan, variant: str) -> None:
+    """torchvision and torchaudio are built per torch variant: move them with torch, or import fails."""
+    for req in list(plan.requirements):
+        if req.name not in TORCH_FAMILY[1:] or not req.version:
+            continue
+        public, _, local = req.version.partition("+")
+        wanted = "" if variant == "default" else variant
+        if local == wanted:
+            continue
+        text = f"{req.name}=={public}" + (f"+{wanted}" if wanted else "") + _marker(req.text)
+        _replace_req(plan, req, text, f"{req.name} {public}: the {variant} build, as torch")
