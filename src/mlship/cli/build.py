@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections import deque
 from pathlib import Path
 
@@ -27,6 +29,11 @@ def build_command(
     push: bool = typer.Option(False, "--push", help="Push the image to the environment's registry."),
     skip_check: bool = typer.Option(False, "--skip-check", help="Build even if `mlship check` fails."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild every layer."),
+    locked: bool = typer.Option(
+        False,
+        "--locked",
+        help="Refuse to build without a requirements.lock (CI); otherwise build locks first.",
+    ),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Build the serving image: locked wheels, runtime, model and code in cache-friendly layers."""
@@ -43,25 +50,28 @@ def build_command(
             push=push,
             skip_check=skip_check,
             nocache=no_cache,
+            locking="require" if locked else "auto",
             on_line=on_line,
         )
     emit(result, json_mode=json_mode, render=_render)
 
 
 class _Progress:
-    """The engine's build output: a live tail of the last lines on a terminal, plain lines in CI."""
+    """Step n of m and the elapsed time, with the last lines below it on a terminal; plain lines in CI."""
 
     def __init__(self, json_mode: bool):
         self.json_mode = json_mode
         self.quiet = quiet_mode(json_mode)
-        self.tail: deque[str] = deque(maxlen=8)
+        self.tail: deque[str] = deque(maxlen=4)
+        self.step = "Preparing"
+        self.started = time.monotonic()
         self.live = None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not self.quiet:
             from rich.live import Live
 
-            self.live = Live(self._view(), console=stderr, refresh_per_second=8, transient=True)
+            self.live = Live(self, console=stderr, refresh_per_second=4, transient=True)
             self.live.__enter__()
         return self.update
 
@@ -72,19 +82,28 @@ class _Progress:
     def update(self, line: str) -> None:
         if self.json_mode:
             return
+        elapsed = time.monotonic() - self.started
+        match = _STEP.match(line)
+        if match:
+            self.step = re.sub(r"\s*\(\d+\.\ds\)$", "", line)
         if self.live is None:
-            stderr.print(f"  {line}", markup=False, highlight=False)
+            plain = f"{line} ({elapsed:.1f}s)" if match and not line.endswith("s)") else line
+            stderr.print(f"  {plain}", markup=False, highlight=False)
             return
-        self.tail.append(line)
-        self.live.update(self._view())
+        if not match:
+            self.tail.append(line)
 
-    def _view(self):  # type: ignore[no-untyped-def]
+    def __rich__(self):  # type: ignore[no-untyped-def]
         from rich.console import Group
-        from rich.spinner import Spinner
         from rich.text import Text
 
-        lines = [Text(f"  {line[:150]}", style="dim") for line in self.tail]
-        return Group(Spinner("dots", text="Building image"), *lines)
+        elapsed = time.monotonic() - self.started
+        head = Text(f"Building image: {self.step[:100]}  {elapsed:.0f}s elapsed", style="bold")
+        return Group(head, *(Text(f"  {line[:120]}", style="dim", no_wrap=True) for line in self.tail))
+
+
+# "[3/7] layer: dependencies (12.3s)" from mlship's layers; "Step 3/20 : RUN ..." from a Dockerfile build.
+_STEP = re.compile(r"^(\[\d+/\d+\]|Step \d+/\d+ :)")
 
 
 def _size(n: int) -> str:
@@ -100,7 +119,8 @@ def _render(r) -> None:  # type: ignore[no-untyped-def]
     kind = f"GPU (CUDA {gpu['cuda']}, driver >= {gpu['min_driver']})" if gpu["gpu"] else "CPU"
     stderr.print(
         f"[green]Built[/] {escape(r.image)} in {r.seconds:.1f}s "
-        f"({r.cached_steps}/{r.steps} steps cached, {r.builder})"
+        f"({r.cached_steps}/{r.steps} {'layers' if r.builder == 'mlship-layers' else 'steps'} cached, "
+        f"{r.builder})"
     )
     stderr.print(f"  base {escape(r.base['image'])} ({r.base['source']}), {r.platform}, {kind}")
     for note in r.notes:

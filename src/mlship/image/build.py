@@ -19,7 +19,7 @@ from mlship import labels as L
 from mlship.engine import check_image_ref
 from mlship.errors import CheckFailed, UnreachableError, UsageError
 from mlship.image import context as ctx
-from mlship.image import dockerfile, wheelhouse
+from mlship.image import dockerfile, layered, layers, wheelhouse
 from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
 from mlship.image.gpu import GpuPlan, plan_gpu
 from mlship.image.requirements import read_lock
@@ -27,8 +27,9 @@ from mlship.project import Project
 from mlship.stages import runtime_spec
 
 # Every file in the context gets this mtime, so layers depend on content only (1980-01-01, zip-safe).
-LAYER_MTIME = 315532800
+LAYER_MTIME = layers.LAYER_MTIME
 APP = "/app"
+BUILDER_ENV = "MLSHIP_BUILDER"
 
 
 @dataclass
@@ -67,6 +68,7 @@ def build_image(
     push: bool = False,
     skip_check: bool = False,
     nocache: bool = False,
+    locking: str = "as-is",
     builder: ImageBuilder | None = None,
     on_line: LineSink = lambda line: None,
 ) -> BuildResult:
@@ -86,6 +88,7 @@ def build_image(
             f"no trained model in {cfg.artifacts}/: the image serves the trained artifacts",
             hint="run `mlship train` first",
         )
+    locked_here = ensure_lock(project, locking, on_line)
     if not skip_check:
         run_check(project.root, on_line)
     lock = read_lock(project.root)
@@ -107,20 +110,52 @@ def build_image(
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
     context_dir, counts = assemble(project, plan, target, lock.options)
     image_labels = make_labels(project, plan, choice, context_dir, lock.path)
-    write_dockerfile(project, context_dir, plan, choice, counts, image_labels)
     log = BuildLog()
-    network = "default" if (cfg.image.system_packages or choice.system_cuda) else "none"
-    with tempfile.TemporaryFile(prefix="mlship-context-", dir=project.state_dir) as tar:
-        ctx.tar_context(context_dir, tar, mtime=LAYER_MTIME)
-        image_id = builder.build(
-            tar,
-            labels={},  # they are in the Dockerfile's last instruction
-            platform=platform,
-            network=network,
-            nocache=nocache,
-            on_line=on_line,
-            log=log,
+    reused = 0
+    if layered_build(cfg, choice):
+        spec = layered.ImageSpec(
+            base=choice.image,
+            python=cfg.python,
+            venv=dockerfile.VENV,
+            site_packages=f"{dockerfile.VENV}/lib/python{cfg.python}/site-packages",
+            user=dockerfile.USER,
+            uid=dockerfile.UID,
+            log_dir=dockerfile.LOG_DIR,
+            env=dict(sorted(plan.env.items())),
+            port=cfg.serving.port,
+            cmd=dockerfile.CMD,
+            healthcheck=["CMD", *dockerfile.healthcheck(cfg.serving.port)],
+            labels=image_labels,
+            created=source_epoch(project.root),
+            gpu=plan.gpu,
         )
+        previous = [] if nocache else _previous_layers(project, builder)
+        image_id, reused = layered.build(
+            builder=builder,
+            spec=spec,
+            context=context_dir,
+            state=project.state_dir / "build",
+            previous_layers=previous,
+            on_line=on_line,
+            notes=plan.notes,
+            nocache=nocache,
+        )
+        steps = layered.LAYERS
+    else:
+        write_dockerfile(project, context_dir, plan, choice, counts, image_labels)
+        network = "default" if (cfg.image.system_packages or choice.system_cuda) else "none"
+        with tempfile.TemporaryFile(prefix="mlship-context-", dir=project.state_dir) as tar:
+            ctx.tar_context(context_dir, tar, mtime=LAYER_MTIME)
+            image_id = builder.build(
+                tar,
+                labels={},  # they are in the Dockerfile's last instruction
+                platform=platform,
+                network=network,
+                nocache=nocache,
+                on_line=on_line,
+                log=log,
+            )
+        steps, reused = len(log.steps), len(log.cached)
     ref = tag or default_tag(cfg.name, cfg.version, project.artifact_sha256, environment.registry)
     builder.tag(image_id, ref)
     info = builder.inspect(image_id)
@@ -143,18 +178,61 @@ def build_image(
         gpu=plan.to_dict(),
         labels=image_labels,
         layers=info.layers,
-        steps=len(log.steps),
-        cached_steps=len(log.cached),
+        steps=steps,
+        cached_steps=reused,
         seconds=round(time.perf_counter() - started, 2),
         dockerfile=str(project.state_dir / "build" / "Dockerfile"),
         context=str(context_dir),
         wheels=counts,
-        builder=builder.name,
+        builder="mlship-layers" if layered_build(cfg, choice) else builder.name,
         pushed=push,
-        notes=list(plan.notes),
+        notes=[*locked_here, *plan.notes],
     )
     ctx.write_json(project.last_build_file, result.to_dict())
     return result
+
+
+def ensure_lock(project: Project, mode: str, on_line: LineSink) -> list[str]:
+    """Without a requirements.lock: `auto` locks requirements.txt (as `mlship lock`, and says so),
+    `require` refuses (CI's `--locked`), `as-is` builds from requirements.txt. Returns notes."""
+    from mlship.deps.requirements import REQUIREMENTS_FILE
+
+    if mode == "as-is" or (project.root / "requirements.lock").is_file():
+        return []
+    if mode == "require":
+        raise CheckFailed(
+            "there is no requirements.lock (--locked)",
+            hint="run `mlship lock` and commit requirements.lock, or build without --locked to lock now",
+        )
+    if not (project.root / REQUIREMENTS_FILE).is_file():
+        return []
+    from mlship.deps.lock import lock
+
+    on_line("No requirements.lock: locking requirements.txt (as `mlship lock` does)")
+    result = lock(directory=project.root)
+    written = ", ".join(f["path"] for f in result.files)
+    on_line(f"Wrote {written}: commit it, so that the next build and CI use the same pins")
+    return [f"there was no requirements.lock: locked requirements.txt into {written} (commit it)"]
+
+
+def layered_build(cfg: Any, choice: dockerfile.BaseChoice) -> bool:
+    """Layers written by mlship (reproducible to the byte, fast) unless the image needs a RUN step
+    (apt for system packages or a system-CUDA base), the host python cannot compile the image's
+    bytecode, or MLSHIP_BUILDER=dockerfile asks for the classic Dockerfile build."""
+    if os.environ.get(BUILDER_ENV, "").strip().lower() in ("dockerfile", "classic"):
+        return False
+    return not (cfg.image.system_packages or choice.system_cuda) and layered.usable(cfg.python)
+
+
+def _previous_layers(project: Project, builder: ImageBuilder) -> list[str]:
+    """The layers of the last image built here, when the engine still has it (not sent again)."""
+    try:
+        last = json.loads(project.last_build_file.read_text())
+        if builder.has_image(last["image_id"]):
+            return list(builder.inspect(last["image_id"]).layers)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return []
 
 
 def assemble(
@@ -241,8 +319,9 @@ def make_labels(
         "org.opencontainers.image.title": cfg.name,
         "org.opencontainers.image.description": cfg.description,
         "org.opencontainers.image.version": cfg.version,
-        "org.opencontainers.image.created": created_timestamp(),
-        "org.opencontainers.image.source": source or project.root.as_uri(),
+        "org.opencontainers.image.created": created_timestamp(project.root),
+        # The git remote; never a local path, which would make copies of a project differ.
+        "org.opencontainers.image.source": source or "",
         "org.opencontainers.image.revision": revision or "",
         "org.opencontainers.image.base.name": choice.image,
         L.PROJECT: cfg.name,
@@ -256,33 +335,39 @@ def make_labels(
     return labels
 
 
-def created_timestamp() -> str:
-    """SOURCE_DATE_EPOCH when set (reproducible builds), otherwise now; RFC 3339 UTC."""
+def source_epoch(root: Path) -> int:
+    """The image's one time: SOURCE_DATE_EPOCH when set, else the project's last commit, else the
+    fixed layer time -- never the clock, so the same inputs give the same image id."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch:
         try:
-            moment = datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+            return int(epoch)
         except ValueError:
             raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds") from None
-    else:
-        moment = datetime.now(tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    committed = _git(root, "log", "-1", "--format=%ct")
+    return int(committed) if committed and committed.isdigit() else LAYER_MTIME
+
+
+def created_timestamp(root: Path) -> str:
+    """RFC 3339 UTC of `source_epoch`."""
+    return datetime.fromtimestamp(source_epoch(root), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def git_facts(root: Path) -> tuple[str | None, str | None]:
     """(HEAD commit, origin URL) of the project's git repository, when it is one; '-dirty' marks changes."""
 
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
-
-    revision = git("rev-parse", "HEAD")
-    if revision and git("status", "--porcelain", "--untracked-files=no"):
+    revision = _git(root, "rev-parse", "HEAD")
+    if revision and _git(root, "status", "--porcelain", "--untracked-files=no"):
         revision += "-dirty"
-    return revision, git("config", "--get", "remote.origin.url")
+    return revision, _git(root, "config", "--get", "remote.origin.url")
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
 def default_tag(name: str, version: str, model_sha: str | None, registry: str) -> str:

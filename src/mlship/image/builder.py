@@ -88,6 +88,20 @@ class ImageBuilder(ABC):
     def push(self, ref: str, on_line: LineSink) -> str:
         """Push `ref`; return the registry's manifest digest."""
 
+    @abstractmethod
+    def load(self, archive: IO[bytes]) -> None:
+        """Load a docker-save archive (layers the engine holds may be left out of it)."""
+
+    @abstractmethod
+    def run_python(self, image: str, script: str) -> str:
+        """Run `python3 -c script` in `image` without network; its stdout."""
+
+    @abstractmethod
+    def image_config(self, ref: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def history(self, ref: str) -> list[dict[str, Any]]: ...
+
 
 def split_ref(ref: str) -> tuple[str, str]:
     """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
@@ -191,6 +205,49 @@ class DockerClassicBuilder(ImageBuilder):
             labels=dict((data.get("Config") or {}).get("Labels") or {}),
             architecture=str(data.get("Architecture") or ""),
         )
+
+    def load(self, archive: IO[bytes]) -> None:
+        from docker.errors import APIError
+
+        try:
+            for event in self.client.api.load_image(archive):
+                if "error" in event:
+                    raise BuildError(f"the docker engine refused the image: {event['error']}")
+        except APIError as exc:
+            raise BuildError(f"the docker engine refused the image: {exc.explanation or exc}") from None
+
+    def run_python(self, image: str, script: str) -> str:
+        from docker.errors import APIError
+
+        api = self.client.api
+        try:
+            container = api.create_container(image, ["python3", "-c", script], network_disabled=True)
+        except APIError as exc:
+            raise BuildError(f"cannot start the base image {image}: {exc.explanation or exc}") from None
+        try:
+            try:
+                api.start(container)
+            except APIError as exc:
+                raise BuildError(
+                    f"the base image {image} cannot run python3: {exc.explanation or exc}",
+                    hint="choose a base with python3 (--base / image.base / MLSHIP_BASE_IMAGE)",
+                ) from None
+            status = api.wait(container, timeout=120).get("StatusCode")
+            out = api.logs(container, stdout=True, stderr=False).decode(errors="replace")
+            if status != 0:
+                err = api.logs(container, stdout=False, stderr=True).decode(errors="replace")
+                raise BuildError(
+                    f"python3 in the base image {image} exited with {status}", details=err[-2000:]
+                )
+            return str(out)
+        finally:
+            api.remove_container(container, force=True)
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        return dict(self.client.api.inspect_image(ref).get("Config") or {})
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        return list(self.client.api.history(ref))
 
     def push(self, ref: str, on_line: LineSink) -> str:
         from docker.errors import APIError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,14 @@ GLIBC_UNKNOWN = 28  # an unknown base: only wheels for glibc 2.28 and older, whi
 VENV = "/opt/venv"
 USER, UID = "mlship", 10001
 LOG_DIR = "/app/logs/predictions"
+CMD = ["python", "-m", "mlship.serving", "--spec", "/app/runtime.json"]
+# No curl in slim bases: the readiness probe is python's own urllib.
+HEALTHCHECK = [
+    "python",
+    "-c",
+    "import os, urllib.request; urllib.request.urlopen("
+    "'http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '{port}'), timeout=2)",
+]
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,7 @@ def render(
         autoescape=False,
     )
     env.filters["label"] = label_value
+    env.filters["exec_form"] = lambda argv: json.dumps(argv)
     return env.get_template("Dockerfile.j2").render(
         labels=dict(sorted(labels.items())),
         build_cache_label=L.BUILD_CACHE,
@@ -134,4 +144,10 @@ def render(
         port=port,
         mtime=mtime,
         env=dict(sorted(plan.env.items())),
+        cmd=CMD,
+        healthcheck=healthcheck(port),
     )
+
+
+def healthcheck(port: int) -> list[str]:
+    return [part.replace("{port}", str(port)) for part in HEALTHCHECK]
