@@ -107,6 +107,9 @@ def _package_imports(package: str, module: str, names: list[str], code: str) -> 
     return [f"from {package}.{module} import {', '.join(used)}"] if used else []
 
 
+KNOWN_TO_ENCODERS = "known_to_encoders"  # preprocess.py's check of the fitted encoders' categories
+
+
 def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Module file name -> source for the generated package; `schema` is the records' contract.schema."""
     serve = plan.serve
@@ -132,7 +135,9 @@ def render_modules(plan: Plan, package: str, schema: dict[str, dict[str, Any]]) 
         raw_df=serve.raw_df,
         artifacts=serve.artifacts,
         serve_cells=", ".join(map(str, serve.cells)),
-        transform_body=_body(transform_lines, value=f"known_to_encoders({serve.features}, {serve.artifacts})"),
+        transform_body=_body(
+            transform_lines, value=f"{KNOWN_TO_ENCODERS}({serve.features}, {serve.artifacts})"
+        ),
         imports="",
     )
     draft = _render("preprocess.py.j2", **pre_ctx)
