@@ -37,13 +37,24 @@ def input_columns(project: Any, frame: Any) -> list[str]:
     return [c for c in frame.columns if c != target]
 
 
+def request_data(project: Any) -> str | None:
+    """The data role whose records look like requests: `predict` (new records, as a client sends them;
+    a converted notebook's are the rows it scored) when the project has that file, else `train`."""
+    for role in ("predict", "train"):
+        if role in project.config.data and project.data_path(role).is_file():
+            return role
+    return None
+
+
 def sample_records(project: Any, n: int) -> list[dict[str, Any]]:
-    """Base records to vary: a fixed sample of the training data, else the golden inputs."""
+    """Base records to vary: a fixed sample of the request-like data (`request_data`), else the
+    golden inputs."""
     from mlship.stages import read_table
 
     cfg = project.config
-    if "train" in cfg.data and project.data_path("train").is_file():
-        frame = read_table(project.data_path("train"))
+    role = request_data(project)
+    if role is not None:
+        frame = read_table(project.data_path(role))
         frame = frame[input_columns(project, frame)]
         if len(frame) > n:
             frame = frame.sample(n=n, random_state=0).sort_index()

@@ -66,7 +66,7 @@ def check_schema(project: Any, target: Any) -> CheckResult:
         "schema",
         "schema",
         failures,
-        f"training data and examples keep the schema; {len(cases)} records at its edges answered",
+        f"the data and examples keep the schema; {len(cases)} records at its edges answered",
         what="schema expectations",
         fields=len(schema),
         edge_records=len(cases),
@@ -124,26 +124,27 @@ def _unanswered(target: Any, cases: list[tuple[str, dict[str, Any]]]) -> list[st
 
 
 def _data_violations(project: Any, schema: dict[str, FieldSpec]) -> list[str]:
-    from mlship.contract.records import frame_records, input_columns
+    from mlship.contract.records import frame_records, input_columns, request_data
     from mlship.stages import read_table
 
     cfg = project.config
-    if "train" not in cfg.data or not project.data_path("train").is_file():
+    role = request_data(project)
+    if role is None:
         return []
-    frame = read_table(project.data_path("train"))
+    frame = read_table(project.data_path(role))
     frame = frame[input_columns(project, frame)].head(DATA_ROWS_CHECKED)
     records = frame_records(frame)
     failures = []
     for name, spec in schema.items():
         if name not in frame.columns:
             if spec.required:
-                failures.append(f"{name}: required by the schema, but {cfg.data['train']} has no such column")
+                failures.append(f"{name}: required by the schema, but {cfg.data[role]} has no such column")
             continue
         bad = [(r[name], p) for r in records if (p := field_problem(spec, r.get(name))) is not None]
         if bad:
             shown = ", ".join(dict.fromkeys(show(v) for v, _ in bad[:20]).keys())
             failures.append(
-                f"{name}: {len(bad)} of {len(records)} rows of {cfg.data['train']} break the schema"
+                f"{name}: {len(bad)} of {len(records)} rows of {cfg.data[role]} break the schema"
                 f" ({bad[0][1]}; values: {shown})"
             )
     return failures

@@ -64,14 +64,19 @@ def _columns(path: Path) -> tuple[list[str], Any]:
     return [str(c) for c in frame.columns], frame
 
 
-def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
+def _schema(train: Any, new: Any, fit_rows: list[int] | None = None) -> dict[str, dict[str, Any]]:
     """The contract schema of a request: the new records' fields, typed from the data; a field with
-    gaps in the training data is optional (the model learned from records without it)."""
+    gaps in the rows the model was fitted on is optional (the model learned from records without it).
+    Rows the notebook dropped before the fit (`dropna`) do not count: the model never saw their gaps."""
     import pandas as pd
 
     schema: dict[str, dict[str, Any]] = {}
+    fitted = train
+    if fit_rows and len(fit_rows) < len(train) and max(fit_rows) < len(train) and min(fit_rows) >= 0:
+        fitted = train.iloc[fit_rows]
     for column in new.columns:
         values = train[column] if column in train.columns else new[column]
+        learned = fitted[column] if column in fitted.columns else new[column]
         if pd.api.types.is_bool_dtype(values):
             schema[str(column)] = {"type": "boolean"}
         elif pd.api.types.is_integer_dtype(values):
@@ -83,8 +88,8 @@ def _schema(train: Any, new: Any) -> dict[str, dict[str, Any]]:
             schema[str(column)] = (
                 {"type": "category", "values": seen} if len(seen) <= 30 else {"type": "string"}
             )
-        # gaps in the training data, or in the records the notebook scored (and so handled): optional
-        if values.isna().any() or new[column].isna().any():
+        # gaps in the rows fitted on, or in the records the notebook scored (and so handled): optional
+        if learned.isna().any() or new[column].isna().any():
             schema[str(column)]["required"] = False
     return schema
 
@@ -138,7 +143,7 @@ def convert_notebook(
     known = {"train": train_file} | ({"predict": new_file} if new_file is not None else {})
     files = datafiles.map_files(plan.notebook, plan.data_files, extra, known, plan.warnings)
     names = datafiles.project_names(files, names)
-    schema = _schema(train_frame, new_frame)
+    schema = _schema(train_frame, new_frame, plan.serve.fit_rows)
     state: dict[str, Any] = {}
 
     def write(rendered: Path) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlship.notebook import flow
-from mlship.notebook.evidence import Evidence
+from mlship.notebook.evidence import Evidence, node_key
 from mlship.notebook.freeze import freeze, frozen_nodes, hoisted_train, served_copy, snapshots, wrapped
 from mlship.notebook.rewrite import ServeRewriter, columns_only
 from mlship.notebook.slicing import (
@@ -324,6 +324,8 @@ def _build(
         synthesized=from_training,
     )
     serve.holdout = holdout
+    if fit is not None and fit.call.args:
+        serve.fit_rows = evidence.rows.get(node_key(fit.stmt.cell, fit.call.args[0]))
     snapshot_used = any("copy.deepcopy(" in ast.unparse(h.node) for group in hoists.values() for h in group)
     return Traced(serve, hoists, notes, imports=["import copy"] if snapshot_used else [])
 

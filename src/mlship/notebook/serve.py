@@ -43,6 +43,7 @@ class ServePath:
     target_columns: list[str] = field(default_factory=list)
     synthesized: bool = False  # no scoring cells: transform replays how training built the features
     holdout: list[int] = field(default_factory=list)  # rows (positions in the data file) verify scores alone
+    fit_rows: list[int] | None = None  # rows (positions in the data file) the model was fitted on, if known
 
     @property
     def train_names(self) -> list[str]:

@@ -396,17 +396,15 @@ def trace(body: list[Stmt], call: ModelCall, evidence: Evidence, targets: set[st
             continue
         split = _split_sources(stmt.node, needed)
         if split:
-            odd = next((source for source in split.values() if not source.isidentifier()), None)
-            if odd:
-                raise RetraceError(
-                    f"cell {stmt.cell} splits `{odd}`, an expression: assign it to a name first"
-                )
+            sources: set[str] = set()
             for name, source in split.items():
+                # `train_test_split(df.drop('y', axis=1), df['y'])`: the request goes through the expression
                 kept.append((_identity(stmt, name, source, "the split"), "identity"))
                 target = stmt.node.targets[0]  # type: ignore[attr-defined]
                 index = [getattr(e, "id", None) for e in target.elts].index(name)
                 holdout.append((stmt, name, index))
-            needed = (needed - set(split)) | set(split.values())
+                sources |= {n.id for n in ast.walk(ast.parse(source, mode="eval")) if isinstance(n, ast.Name)}
+            needed = (needed - set(split)) | sources
             continue
         chosen = _rows_chosen_in_a_loop(stmt, needed, evidence)
         if chosen:
@@ -442,7 +440,7 @@ def _identity(stmt: Stmt, name: str, source: str, what: str) -> Stmt:
     from mlship.notebook.stmts import Stmt
 
     node = ast.Assign(
-        targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.Name(id=source, ctx=ast.Load()), lineno=0
+        targets=[ast.Name(id=name, ctx=ast.Store())], value=ast.parse(source, mode="eval").body, lineno=0
     )
     node = ast.copy_location(node, stmt.node)
     ast.fix_missing_locations(node)

@@ -191,9 +191,11 @@ class DockerTarget(Target):
         hold = self.ctx.env.gate.monitor_seconds
         stable = [m for m in olds if m.name in self._routed()]
         before = self._routed()
-        self.proxy.add(new.name, _address(new, self.ctx), weight)
+        # The stable side first: while it is alone its weight changes nothing, and `status` never sees a
+        # split other than the configured one.
         for old in stable:
             self.proxy.set_weight(old.name, 100 - weight)
+        self.proxy.add(new.name, _address(new, self.ctx), weight)
         self.ctx.report(f"canary: {weight}% of requests to the new version for {hold:g}s")
         time.sleep(hold)
         after = self._routed()
