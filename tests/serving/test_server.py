@@ -66,9 +66,7 @@ def test_load_with_zero_errors(spec: RuntimeSpec, server_factory: Any, tmp_path:
         thread.join(timeout=120)
     assert errors == [] and len(ok) == 16 * 40
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert (
-        f'mlship_requests_total{{pid="{server.process.pid}",endpoint="/predict",status="200"}} 640' in metrics
-    )
+    assert 'mlship_requests_total{endpoint="/predict",status="200"} 640.0' in metrics
     batches = [ln for ln in metrics.splitlines() if ln.startswith("mlship_model_batch_rows_count")]
     assert int(batches[0].rsplit(" ", 1)[1]) < 640  # some queued requests were scored together
     assert server.stop() == 0

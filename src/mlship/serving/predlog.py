@@ -19,9 +19,12 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlship.serving.settings import LogSettings
+
+if TYPE_CHECKING:
+    from mlship.serving.metrics import Metrics
 
 # The fixed field order of a line (shared with `mlship monitor`).
 FIELDS = (
@@ -46,8 +49,9 @@ def _iso(ts: float) -> str:
 class PredictionLog:
     """A buffered, size-rotated JSON Lines writer; `record` is safe to call from the event loop."""
 
-    def __init__(self, settings: LogSettings, model_version: str):
+    def __init__(self, settings: LogSettings, model_version: str, metrics: Metrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.model_version = model_version
         self.directory = Path(settings.path)
         self.enabled = settings.enabled
@@ -116,16 +120,22 @@ class PredictionLog:
         with self._lock:
             pending = self._pending
             batch = [pending.popleft() for _ in range(len(pending))]
+            if self.metrics is not None:  # sampled here, once a flush, not on the request path
+                self.metrics.log_pending(len(batch))
             if not batch:
                 return 0
             try:
                 self._write(batch)
             except (OSError, TypeError, ValueError) as exc:
                 self.failed += len(batch)
+                if self.metrics is not None:
+                    self.metrics.log_failed(len(batch))
                 sys.stderr.write(f"mlship: prediction log: {len(batch)} record(s) not written: {exc}\n")
                 self._close_file()
                 return 0
             self.written += len(batch)
+            if self.metrics is not None:
+                self.metrics.log_written(len(batch))
             return len(batch)
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:

@@ -93,6 +93,7 @@ class ModelRuntime:
         gc.collect()
         gc.freeze()
         self.state = "ready"
+        self.metrics.set_ready(True)
         sys.stderr.write(
             f"mlship: model {self.spec.name} {self.spec.model_version} ready on {self.device.kind} "
             f"in {self.load_seconds:.2f}s\n"
