@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlship.serving import openapi, v2
+from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
-from mlship.serving.predlog import PredictionLog, finite
+from mlship.serving.predlog import PredictionLog
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -32,11 +31,7 @@ JSON = "application/json"
 
 
 def dumps(payload: Any) -> bytes:
-    try:
-        text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
-    except ValueError:  # NaN or infinity from the model: JSON has no spelling for them
-        text = json.dumps(finite(payload), separators=(",", ":"), allow_nan=False, default=str)
-    return text.encode("utf-8")
+    return jsonio.encode(payload)  # NaN or infinity from the model: null
 
 
 # Refusals after which the rest of the body is not read: the connection is closed instead, so a

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import random
 import sys
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlship.serving import jsonio
 from mlship.serving.settings import LogSettings
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class PredictionLog:
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
         version = self.model_version
-        lines = []
+        lines: list[bytes] = []
         for ts, request_id, endpoint, status, latency, inputs, outputs, error in batch:
             row = {
                 "ts": _iso(ts),
@@ -153,8 +153,8 @@ class PredictionLog:
                 "outputs": outputs,
                 "error": error,
             }
-            lines.append(_dumps(row))
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+            lines.append(jsonio.encode(row))
+        data = b"\n".join(lines) + b"\n"
         handle = self._open(len(data))
         handle.write(data)
         handle.flush()
@@ -191,24 +191,6 @@ class PredictionLog:
     @property
     def pending(self) -> int:
         return len(self._pending)
-
-
-def finite(value: Any) -> Any:
-    """NaN and infinities have no JSON spelling: they are logged as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def _dumps(row: dict[str, Any]) -> str:
-    try:
-        return json.dumps(row, separators=(",", ":"), default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(finite(row), separators=(",", ":"), default=str, allow_nan=False)
 
 
 def read_log(directory: str | Path) -> list[dict[str, Any]]:

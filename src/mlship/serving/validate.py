@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlship.serving import jsonio
+
 MAX_ERRORS = 20
 
 
@@ -30,20 +32,14 @@ class RequestError(Exception):
         self.errors = errors or []
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
     """Strict JSON: NaN and Infinity are refused (they cannot be logged or answered as JSON)."""
     if not body:
         raise RequestError(400, "the request body is empty; send JSON")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise RequestError(400, "the request body is not UTF-8 text") from None
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
+        return jsonio.decode(body)
+    except (jsonio.JSONDecodeError, RecursionError) as exc:
+        raise RequestError(400, f"the request body is not valid UTF-8 JSON: {exc}") from None
 
 
 def _describe(value: Any) -> str:
@@ -199,7 +195,13 @@ class Validator:
         return records
 
     def check(self, records: list[Any]) -> None:
-        if self.rules and all(type(record) is dict for record in records) and self._columns_ok(records):
+        # One record: the per-record check is as quick and needs no column lists.
+        if (
+            len(records) > 1
+            and self.rules
+            and all(type(r) is dict for r in records)
+            and self._columns_ok(records)
+        ):
             return
         self._check_each(records)
 
