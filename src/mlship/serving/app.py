@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -84,6 +85,7 @@ class Service:
         self.metrics = Metrics(spec.name, self.version)
         self.log = PredictionLog(settings.log, self.version, self.metrics)
         self.runtime = ModelRuntime(spec, settings, self.metrics)
+        self.in_flight = 0  # requests between arrival and answer in this worker
         self._openapi = dumps(
             openapi.build(
                 spec.name, self.version, self.schema, settings.max_body_bytes, strict=settings.strict_schema
@@ -115,7 +117,11 @@ class Service:
 
         timeout = self.settings.body_timeout
         try:
-            await asyncio.wait_for(receive(), timeout)
+            if sys.version_info >= (3, 11):  # a timer on this task: no second task, no extra loop turn
+                async with asyncio.timeout(timeout):
+                    await receive()
+            else:
+                await asyncio.wait_for(receive(), timeout)
         except asyncio.TimeoutError:
             raise RequestError(408, f"the body did not arrive within {timeout:g} seconds") from None
         return b"".join(chunks)
@@ -126,6 +132,7 @@ class Service:
         request_id = request_id_of(request)
         records = outputs = error = None
         status, kind = 200, None
+        self.in_flight += 1
         self.metrics.request_started()
         try:
             if not self.runtime.ready:
@@ -135,7 +142,7 @@ class Service:
             records = _sent_records(decoded)
             records, given_id = parse(decoded)
             request_id = given_id or request_id
-            outputs = await self.runtime.predict(records)
+            outputs = await self.runtime.predict(records, alone=self.in_flight == 1)
             payload = respond(outputs, request_id)
         except RequestError as exc:
             status, error, kind = exc.status, exc.message, "invalid_request"
@@ -150,6 +157,7 @@ class Service:
             status, error, kind = 500, f"internal error: {type(exc).__name__}: {exc}", "internal"
             payload = {"error": error, "errors": []}
         finally:
+            self.in_flight -= 1
             self.metrics.request_finished()
         seconds = time.perf_counter() - started
         if kind is not None:

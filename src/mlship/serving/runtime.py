@@ -137,8 +137,10 @@ class ModelRuntime:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- predictions --------------------------------------------------------------------
-    async def predict(self, records: list[dict[str, Any]]) -> list[Any]:
-        if not self.settings.batching:
+    async def predict(self, records: list[dict[str, Any]], *, alone: bool = False) -> list[Any]:
+        """`alone`: no other request is in flight, so none could join a batch: score at once,
+        without the batching task and its turn of the event loop."""
+        if not self.settings.batching or (alone and not self._draining):
             return _unwrap(self._score(records))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((records, future))
