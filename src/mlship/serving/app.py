@@ -85,7 +85,6 @@ class Service:
         self.metrics = Metrics(spec.name, self.version)
         self.log = PredictionLog(settings.log, self.version, self.metrics)
         self.runtime = ModelRuntime(spec, settings, self.metrics)
-        self.in_flight = 0  # requests between arrival and answer in this worker
         self._openapi = dumps(
             openapi.build(
                 spec.name, self.version, self.schema, settings.max_body_bytes, strict=settings.strict_schema
@@ -132,7 +131,6 @@ class Service:
         request_id = request_id_of(request)
         records = outputs = error = None
         status, kind = 200, None
-        self.in_flight += 1
         self.metrics.request_started()
         try:
             if not self.runtime.ready:
@@ -142,7 +140,7 @@ class Service:
             records = _sent_records(decoded)
             records, given_id = parse(decoded)
             request_id = given_id or request_id
-            outputs = await self.runtime.predict(records, alone=self.in_flight == 1)
+            outputs = await self.runtime.predict(records)
             payload = respond(outputs, request_id)
         except RequestError as exc:
             status, error, kind = exc.status, exc.message, "invalid_request"
@@ -157,7 +155,6 @@ class Service:
             status, error, kind = 500, f"internal error: {type(exc).__name__}: {exc}", "internal"
             payload = {"error": error, "errors": []}
         finally:
-            self.in_flight -= 1
             self.metrics.request_finished()
         seconds = time.perf_counter() - started
         if kind is not None:

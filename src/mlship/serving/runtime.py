@@ -137,10 +137,12 @@ class ModelRuntime:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- predictions --------------------------------------------------------------------
-    async def predict(self, records: list[dict[str, Any]], *, alone: bool = False) -> list[Any]:
-        """`alone`: no other request is in flight, so none could join a batch: score at once,
-        without the batching task and its turn of the event loop."""
-        if not self.settings.batching or (alone and not self._draining):
+    async def predict(self, records: list[dict[str, Any]]) -> list[Any]:
+        # Always through the queue, even when no other request is in flight yet: requests whose
+        # bytes are already in the socket buffers are parsed only in the loop's next turns, and
+        # the drain's turn of the loop is what lets them join this batch (measured: scoring a
+        # request "alone" at once took c=16 one-row from 2,075 to 1,252 req/s).
+        if not self.settings.batching:
             return _unwrap(self._score(records))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((records, future))
