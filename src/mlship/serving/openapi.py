@@ -95,19 +95,12 @@ def _health(summary: str, *errors: int) -> dict[str, Any]:
 
 
 def _path_params(name: str, version: str | None) -> list[dict[str, Any]]:
-    params = [{"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}]
-    params[0]["example"] = name
-    if version is not None:
-        params.append(
-            {
-                "name": "model_version",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string"},
-                "example": version,
-            }
-        )
-    return params
+    """This server has one model and one version: the only names that do not answer 404."""
+    pairs = [("model_name", name)] + ([("model_version", version)] if version is not None else [])
+    return [
+        {"name": key, "in": "path", "required": True, "schema": {"type": "string", "enum": [value]}}
+        for key, value in pairs
+    ]
 
 
 def _v2_model_paths(name: str, version: str, max_body: int) -> dict[str, Any]:
