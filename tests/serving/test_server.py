@@ -309,3 +309,45 @@ def test_a_body_sent_a_byte_at_a_time_times_out(
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert closed and sent < 40 and time.monotonic() - started < 10
     assert httpx.post(f"{server.url}/predict", json={"records": [ROW]}).status_code == 200
+
+
+def test_requests_arriving_together_are_batched(
+    spec: RuntimeSpec, server_factory: Any, tmp_path: Path
+) -> None:
+    """16 keep-alive connections, each sending its next request as soon as it has an answer: the
+    requests parsed in one turn of the event loop share a model call, so far fewer model calls
+    than requests. (Scoring a request at once when it looks alone in the worker gave one call
+    per request here: its neighbours' bytes are parsed only in the loop's next turns.)"""
+    import asyncio
+
+    server = server_factory(spec_with(spec, tmp_path / "log"))
+    wait_ready(server.url, server.process)
+    body = json.dumps({"records": [ROW]}).encode()
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+    async def client(count: int) -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        ok = 0
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            await reader.readexactly(length)
+            ok += head.startswith(b"HTTP/1.1 200")
+        writer.close()
+        return ok
+
+    async def run() -> list[int]:
+        return await asyncio.wait_for(asyncio.gather(*(client(40) for _ in range(16))), 120)
+
+    assert sum(asyncio.run(run())) == 640
+    metrics = httpx.get(f"{server.url}/metrics").text
+    calls = next(ln for ln in metrics.splitlines() if ln.startswith("mlship_model_batch_rows_count"))
+    assert float(calls.rsplit(" ", 1)[1]) < 0.5 * 640, calls
