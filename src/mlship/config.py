@@ -186,6 +186,9 @@ class Serving(_Section):
     batching: bool = Field(default=True, description="score requests that queue together in one call")
     max_batch_rows: int = Field(default=512, ge=1)
     strict_schema: bool = Field(default=False, description="also reject out-of-range values and categories")
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request body may take to arrive (then 408)"
+    )
     graceful_timeout: float = Field(
         default=30.0, gt=0, description="seconds in-flight requests get at SIGTERM"
     )

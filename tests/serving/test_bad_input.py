@@ -101,22 +101,41 @@ def test_huge_bodies_are_413(client: TestClient) -> None:
         for _ in range(100):
             yield b" " * 100
 
-    response = client.post("/predict", content=chunks())
-    assert response.status_code == 413
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.headers["connection"] == "close"
 
 
 def test_unknown_routes_and_methods(client: TestClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404 and "/nope" in response.json()["error"]
-    assert client.get("/predict").status_code == 405
-    assert client.post("/healthz").status_code == 405
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    wrong = client.post("/healthz")
+    assert wrong.status_code == 405 and set(wrong.headers["allow"].split(", ")) == {"GET", "HEAD"}
     assert client.get("/v2/models/demo/versions/9.9.9").status_code == 404
 
 
 def test_odd_headers(client: TestClient) -> None:
     body = json.dumps({"records": [ROW]})
-    assert post(client, body, **{"content-type": "text/plain"})[0] == 200  # lenient about the type
+    for declared in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""):
+        status, payload = post(client, body, **{"content-type": declared})
+        assert status == 415 and "Content-Type: application/json" in payload["error"], declared
+    response = client.post("/predict", content=body)  # no content-type at all
+    assert response.status_code == 415
+    for declared in ("application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"):
+        assert post(client, body, **{"content-type": declared})[0] == 200, declared
     assert post(client, body, **{"x-request-id": "x" * 500})[1]["request_id"] != "x" * 500
+
+
+def test_numbers_beyond_a_float_are_422(client: TestClient) -> None:
+    template = json.dumps({"records": [{**ROW, "price": "PRICE"}]})
+    for price in ("1" * 400, "-" + "9" * 309):  # JSON integer literals past a 64-bit float
+        status, payload = post(client, template.replace('"PRICE"', price))
+        assert status == 422 and payload["error"] == "records[0].price must be a finite number", price
+    status, payload = post(client, template.replace('"PRICE"', "1e400"))  # no float holds it: not read
+    assert status == 400 and "64-bit float" in payload["error"]
+    status, payload = post(client, json.dumps({"records": [{**ROW, "promo": "1" * 400}]}))
+    assert status == 422 and "promo" in payload["error"]
 
 
 def test_fuzzed_bodies_never_500(client: TestClient) -> None:

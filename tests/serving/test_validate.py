@@ -71,3 +71,47 @@ def test_without_schema_records_must_be_objects() -> None:
         "records[0] is an empty object",
         "records[1] must be an object, got 3",
     ]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_column_check_accepts_only_what_the_record_check_accepts(strict: bool) -> None:
+    """Bodies of several records take the column-by-column check first; whatever it lets through,
+    the record-by-record check (the one that names problems) must let through too, and a body
+    it refuses gets the record-by-record verdict."""
+    import copy
+    import random
+
+    schema = {**SCHEMA, "name": {"type": "string"}, "any": {"type": "any", "required": False}}
+    values = [None, True, False, 0, 1, -3, 2.5, 1e300, 10**400, -(10**400), 150, "", " ", "3", "2.5"]
+    values += ["3e2", "north", "east", "x", [], {}, 1.0, float("inf")]
+    rng = random.Random(17)
+    validator = Validator(schema, strict=strict)
+    accepted = 0
+    for _ in range(3000):
+        records = []
+        for _ in range(rng.randint(2, 4)):
+            base = {"price": 5.0, "promo": 1, "store": "north", "name": "a", "flag": True}
+            for field in rng.sample(list(schema), rng.randint(0, 2)):
+                if rng.random() < 0.2:
+                    base.pop(field, None)
+                else:
+                    base[field] = rng.choice(values)
+            records.append(base)
+        fast = copy.deepcopy(records)
+        if validator._columns_ok(fast):
+            accepted += 1
+            validator._check_each(fast)  # raises if the column check let a bad value through
+            assert fast == [{**r, **{k: r.get(k) for k in ("flag", "any")}} for r in records]
+        else:
+            slow = copy.deepcopy(records)
+            try:
+                validator._check_each(slow)
+                verdict = None
+            except RequestError as exc:
+                verdict = exc.message
+            try:
+                validator.check(copy.deepcopy(records))
+                assert verdict is None
+            except RequestError as exc:
+                assert exc.message == verdict
+    assert accepted > 100  # the fast path is taken, not only skipped

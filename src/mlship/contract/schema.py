@@ -9,7 +9,7 @@ from typing import Any
 from mlship.config import FieldSpec
 from mlship.contract.records import answer_problem, sample_records, show, typical_record
 from mlship.contract.report import CheckResult, judged, skipped
-from mlship.serving.validate import as_number
+from mlship.serving.validate import as_number, is_finite
 
 DATA_ROWS_CHECKED = 10_000
 MAX_CATEGORIES = 50
@@ -22,13 +22,13 @@ def is_missing(value: Any) -> bool:
 def field_problem(spec: FieldSpec, value: Any) -> str | None:
     """Why `value` breaks the field's spec, or None when the schema allows it."""
     if spec.type in ("number", "integer"):
-        value = as_number(value)
+        value = as_number(value, integer=spec.type == "integer")
     if is_missing(value):
         return "is missing but required" if spec.required else None
     if spec.type in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{show(value)} is not a number"
-        if not math.isfinite(value):
+        if not is_finite(value):
             return f"{show(value)} is not finite"
         if spec.type == "integer" and float(value) != int(value):
             return f"{show(value)} is not an integer"

@@ -25,7 +25,7 @@ from mlship.image.requirements import Requirement, normalize
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
 # What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
-RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29")
+RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20", "msgspec>=0.18")
 RUNTIME_ALWAYS = ("pandas>=2.0",)
 _OFFLINE_MISSES = ("No matching distribution", "Could not find a version", "ResolutionImpossible")
 _NETWORK_ERRORS = (

@@ -6,8 +6,9 @@ Each prediction request, failed ones included, goes to the prediction log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlship.serving import openapi, v2
+from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
-from mlship.serving.predlog import PredictionLog, finite
+from mlship.serving.predlog import PredictionLog
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -31,16 +32,29 @@ JSON = "application/json"
 
 
 def dumps(payload: Any) -> bytes:
-    try:
-        text = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=str)
-    except ValueError:  # NaN or infinity from the model: JSON has no spelling for them
-        text = json.dumps(finite(payload), separators=(",", ":"), allow_nan=False, default=str)
-    return text.encode("utf-8")
+    return jsonio.encode(payload)  # NaN or infinity from the model: null
 
 
-def answer(payload: Any, status: int = 200, request_id: str | None = None) -> Response:
-    headers = {"x-request-id": request_id} if request_id else None
-    return Response(dumps(payload), status_code=status, media_type=JSON, headers=headers)
+# Refusals after which the rest of the body is not read: the connection is closed instead, so a
+# client streaming 60 MB (or a byte a second) is cut off rather than drained.
+CLOSE_AFTER = frozenset({408, 413})
+
+
+def answer(
+    payload: Any, status: int = 200, request_id: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    headers = dict(headers or {})
+    if request_id:
+        headers["x-request-id"] = request_id
+    if status in CLOSE_AFTER:
+        headers["connection"] = "close"
+    return Response(dumps(payload), status_code=status, media_type=JSON, headers=headers or None)
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json, or a JSON-based type such as application/vnd.api+json; parameters allowed."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == JSON or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _sent_records(decoded: Any) -> Any:
@@ -69,12 +83,20 @@ class Service:
         self.schema = extra.get("contract_schema") or {}
         self.validator = Validator(self.schema, strict=settings.strict_schema)
         self.metrics = Metrics(spec.name, self.version)
-        self.log = PredictionLog(settings.log, self.version)
+        self.log = PredictionLog(settings.log, self.version, self.metrics)
         self.runtime = ModelRuntime(spec, settings, self.metrics)
-        self._openapi = dumps(openapi.build(spec.name, self.version, self.schema, settings.max_body_bytes))
+        self._openapi = dumps(
+            openapi.build(
+                spec.name, self.version, self.schema, settings.max_body_bytes, strict=settings.strict_schema
+            )
+        )
 
     # -- plumbing shared by /predict and V2 infer ---------------------------------------
     async def read_body(self, request: Request) -> bytes:
+        """The body, refused early: not JSON (415), too large by its header or while it streams
+        (413), or still arriving after `body_timeout` seconds (408)."""
+        if not is_json(request.headers.get("content-type")):
+            raise RequestError(415, "send the body as JSON, with the header Content-Type: application/json")
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -82,12 +104,25 @@ class Service:
                 raise RequestError(400, "the Content-Length header is not a number")
             if int(declared) > limit:
                 raise RequestError(413, f"the body is {declared} bytes; the limit is {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(413, f"the body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
+        chunks: list[bytes] = []
+
+        async def receive() -> None:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(413, f"the body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+
+        timeout = self.settings.body_timeout
+        try:
+            if sys.version_info >= (3, 11):  # a timer on this task: no second task, no extra loop turn
+                async with asyncio.timeout(timeout):
+                    await receive()
+            else:
+                await asyncio.wait_for(receive(), timeout)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"the body did not arrive within {timeout:g} seconds") from None
         return b"".join(chunks)
 
     async def score(self, request: Request, endpoint: str, parse: Any, respond: Any) -> Response:
@@ -96,7 +131,7 @@ class Service:
         request_id = request_id_of(request)
         records = outputs = error = None
         status, kind = 200, None
-        self.metrics.in_flight += 1
+        self.metrics.request_started()
         try:
             if not self.runtime.ready:
                 raise RequestError(503, f"the model is not ready ({self.runtime.state})")
@@ -120,7 +155,7 @@ class Service:
             status, error, kind = 500, f"internal error: {type(exc).__name__}: {exc}", "internal"
             payload = {"error": error, "errors": []}
         finally:
-            self.metrics.in_flight -= 1
+            self.metrics.request_finished()
         seconds = time.perf_counter() - started
         if kind is not None:
             self.metrics.error(kind if status != 503 else "not_ready")
@@ -152,15 +187,7 @@ class Service:
         return answer(body, 200 if runtime.ready else 503)
 
     async def metrics_page(self, request: Request) -> Response:
-        def gauges() -> dict[str, float]:
-            return {
-                "mlship_log_pending_records": self.log.pending,
-                "mlship_log_written_records_total": self.log.written,
-                "mlship_log_failed_records_total": self.log.failed,
-            }
-
-        text = self.metrics.render(self.runtime.ready, gauges)
-        return Response(text, media_type=CONTENT_TYPE)
+        return Response(self.metrics.render(), headers={"content-type": CONTENT_TYPE})
 
     async def openapi_page(self, request: Request) -> Response:
         return Response(self._openapi, media_type=JSON)
@@ -168,9 +195,10 @@ class Service:
     # -- Open Inference Protocol (V2) ----------------------------------------------------
     def _model(self, request: Request) -> None:
         params = request.path_params
-        if params.get("name") != self.name:
-            raise HTTPException(404, f"unknown model {params.get('name')!r}; this server has {self.name!r}")
-        version = params.get("version")
+        if params.get("model_name") != self.name:
+            name = params.get("model_name")
+            raise HTTPException(404, f"unknown model {name!r}; this server has {self.name!r}")
+        version = params.get("model_version")
         if version is not None and version != self.version:
             raise HTTPException(404, f"unknown version {version!r} of {self.name}; serving {self.version}")
 
@@ -205,8 +233,8 @@ class Service:
         return await self.score(request, f"/v2/models/{self.name}/infer", parse, respond)
 
     def routes(self) -> list[Route]:
-        model = "/v2/models/{name}"
-        versioned = "/v2/models/{name}/versions/{version}"
+        model = "/v2/models/{model_name}"
+        versioned = "/v2/models/{model_name}/versions/{model_version}"
         routes = [
             Route("/predict", self.predict, methods=["POST"]),
             Route("/healthz", self.healthz, methods=["GET"]),
@@ -231,7 +259,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = getattr(exc, "detail", None) or "error"
     if status == 404 and detail == "Not Found":
         detail = f"no route {request.url.path}; see /openapi.json"
-    return answer({"error": detail}, status, request_id_of(request))
+    # 405 carries Allow (RFC 9110 15.5.6): Starlette puts it on the exception.
+    headers = getattr(exc, "headers", None)
+    return answer({"error": detail}, status, request_id_of(request), headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -250,6 +280,7 @@ def create_app(spec: RuntimeSpec, settings: Settings) -> Starlette:
         finally:
             service.log.close()
             service.runtime.close()
+            service.metrics.worker_exited()
 
     app = Starlette(
         routes=service.routes(),

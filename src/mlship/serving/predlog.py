@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import random
 import sys
@@ -19,9 +18,13 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlship.serving import jsonio
 from mlship.serving.settings import LogSettings
+
+if TYPE_CHECKING:
+    from mlship.serving.metrics import Metrics
 
 # The fixed field order of a line (shared with `mlship monitor`).
 FIELDS = (
@@ -46,8 +49,9 @@ def _iso(ts: float) -> str:
 class PredictionLog:
     """A buffered, size-rotated JSON Lines writer; `record` is safe to call from the event loop."""
 
-    def __init__(self, settings: LogSettings, model_version: str):
+    def __init__(self, settings: LogSettings, model_version: str, metrics: Metrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.model_version = model_version
         self.directory = Path(settings.path)
         self.enabled = settings.enabled
@@ -116,21 +120,27 @@ class PredictionLog:
         with self._lock:
             pending = self._pending
             batch = [pending.popleft() for _ in range(len(pending))]
+            if self.metrics is not None:  # sampled here, once a flush, not on the request path
+                self.metrics.log_pending(len(batch))
             if not batch:
                 return 0
             try:
                 self._write(batch)
             except (OSError, TypeError, ValueError) as exc:
                 self.failed += len(batch)
+                if self.metrics is not None:
+                    self.metrics.log_failed(len(batch))
                 sys.stderr.write(f"mlship: prediction log: {len(batch)} record(s) not written: {exc}\n")
                 self._close_file()
                 return 0
             self.written += len(batch)
+            if self.metrics is not None:
+                self.metrics.log_written(len(batch))
             return len(batch)
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
         version = self.model_version
-        lines = []
+        lines: list[bytes] = []
         for ts, request_id, endpoint, status, latency, inputs, outputs, error in batch:
             row = {
                 "ts": _iso(ts),
@@ -143,8 +153,8 @@ class PredictionLog:
                 "outputs": outputs,
                 "error": error,
             }
-            lines.append(_dumps(row))
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+            lines.append(jsonio.encode(row))
+        data = b"\n".join(lines) + b"\n"
         handle = self._open(len(data))
         handle.write(data)
         handle.flush()
@@ -181,24 +191,6 @@ class PredictionLog:
     @property
     def pending(self) -> int:
         return len(self._pending)
-
-
-def finite(value: Any) -> Any:
-    """NaN and infinities have no JSON spelling: they are logged as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def _dumps(row: dict[str, Any]) -> str:
-    try:
-        return json.dumps(row, separators=(",", ":"), default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(finite(row), separators=(",", ":"), default=str, allow_nan=False)
 
 
 def read_log(directory: str | Path) -> list[dict[str, Any]]:

@@ -93,6 +93,7 @@ class ModelRuntime:
         gc.collect()
         gc.freeze()
         self.state = "ready"
+        self.metrics.set_ready(True)
         sys.stderr.write(
             f"mlship: model {self.spec.name} {self.spec.model_version} ready on {self.device.kind} "
             f"in {self.load_seconds:.2f}s\n"
@@ -137,6 +138,10 @@ class ModelRuntime:
 
     # -- predictions --------------------------------------------------------------------
     async def predict(self, records: list[dict[str, Any]]) -> list[Any]:
+        # Always through the queue, even when no other request is in flight yet: requests whose
+        # bytes are already in the socket buffers are parsed only in the loop's next turns, and
+        # the drain's turn of the loop is what lets them join this batch (measured: scoring a
+        # request "alone" at once took c=16 one-row from 2,075 to 1,252 req/s).
         if not self.settings.batching:
             return _unwrap(self._score(records))
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()

@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -144,11 +145,17 @@ def run(
 def _run_workers(spec: RuntimeSpec, settings: Settings, log_level: str) -> int:
     import uvicorn
 
+    from mlship.serving.metrics import MULTIPROC_VARIABLE
+
     # Workers are fresh processes: they rebuild the app from this file (see app_from_env).
     fd, path = tempfile.mkstemp(suffix=".json", prefix="mlship-serve-")
     with os.fdopen(fd, "w") as handle:
         json.dump({"spec": spec.to_dict(), "settings": asdict(settings)}, handle, default=str)
     os.environ[CONFIG_VARIABLE] = path
+    # One empty directory per server for prometheus_client's multiprocess files: a scrape that
+    # reaches any worker sums every worker's figures (files of an earlier run would be summed too).
+    metrics_dir = tempfile.mkdtemp(prefix="mlship-metrics-")
+    os.environ[MULTIPROC_VARIABLE] = metrics_dir
     try:
         with quiet_signals():
             uvicorn.run(
@@ -159,6 +166,8 @@ def _run_workers(spec: RuntimeSpec, settings: Settings, log_level: str) -> int:
             )
     finally:
         os.unlink(path)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.environ.pop(MULTIPROC_VARIABLE, None)
     return 0
 
 

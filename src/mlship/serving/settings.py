@@ -39,6 +39,9 @@ class Settings:
     batching: bool = True
     max_batch_rows: int = 512
     strict_schema: bool = False
+    # A body still arriving after this many seconds is refused (408): a client sending a byte a
+    # second must not hold a connection and its memory for ever.
+    body_timeout: float = 30.0
     graceful_timeout: float = 30.0
     access_log: bool = False
     log: LogSettings = field(default_factory=LogSettings)

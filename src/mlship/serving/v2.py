@@ -74,8 +74,8 @@ def _rows(tensor: Any, position: int) -> tuple[str, list[Any]]:
         raise RequestError(400, f"inputs[{position}] has no name")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape) or not shape:
         raise RequestError(400, f"inputs[{name}] shape must be a list of sizes like [n] or [n, 1]")
-    if datatype not in ALL_TYPES:
-        raise RequestError(400, f"inputs[{name}] datatype {datatype!r} is not a V2 datatype")
+    if not isinstance(datatype, str) or datatype not in ALL_TYPES:
+        raise RequestError(400, f"inputs[{name}] datatype {json.dumps(datatype)[:40]} is not a V2 datatype")
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise RequestError(422, f"inputs[{name}] must have shape [n] or [n, 1] (one value per record)")
     values = _flatten(data)

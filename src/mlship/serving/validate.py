@@ -3,16 +3,21 @@
 Every problem names the record index and the field, so a client can fix its input. Types and
 required fields are always checked when a schema exists; ranges and category values only in
 strict mode (`serving.strict_schema`), because a model may be asked outside its training range
-on purpose (the log then shows it to `mlship monitor`).
+on purpose (the log then shows it to `mlship monitor`). Strict mode also takes numbers only as
+JSON numbers, not as text: what it accepts is exactly what /openapi.json publishes.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from mlship.serving import jsonio
 
 MAX_ERRORS = 20
 
@@ -27,20 +32,14 @@ class RequestError(Exception):
         self.errors = errors or []
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(body: bytes) -> Any:
     """Strict JSON: NaN and Infinity are refused (they cannot be logged or answered as JSON)."""
     if not body:
         raise RequestError(400, "the request body is empty; send JSON")
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise RequestError(400, "the request body is not UTF-8 text") from None
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(400, f"the request body is not valid JSON: {exc}") from None
+        return jsonio.decode(body)
+    except (jsonio.JSONDecodeError, RecursionError) as exc:
+        raise RequestError(400, f"the request body is not valid UTF-8 JSON: {exc}") from None
 
 
 def _describe(value: Any) -> str:
@@ -48,18 +47,31 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def as_number(value: Any) -> Any:
+# Numbers stored as text, in ASCII digits only: the same patterns are published in /openapi.json,
+# so what the runtime reads as a number and what the document says it reads are one rule.
+NUMBER_TEXT = r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+INTEGER_TEXT = r"^\s*[-+]?[0-9]+(\.0*)?\s*$"
+BLANK_TEXT = r"^\s*$"
+_NUMBER_TEXT, _INTEGER_TEXT = re.compile(NUMBER_TEXT), re.compile(INTEGER_TEXT)
+FLOAT_MAX = sys.float_info.max
+
+
+def as_number(value: Any, *, integer: bool = False) -> Any:
     """A number stored as text ("196.70", as CSV exports and forms send it; " " for none) read as the
     number; any other value as it is. The one rule for number fields, in serving and in the contract."""
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
+        if not value.strip():
             return None
-        try:
-            return float(text)
-        except ValueError:
-            return value
+        if (_INTEGER_TEXT if integer else _NUMBER_TEXT).match(value):
+            return float(value)
     return value
+
+
+def is_finite(value: Any) -> bool:
+    """A number a 64-bit float can hold: integers of 400 digits are numbers, but not finite ones."""
+    if isinstance(value, int):
+        return -FLOAT_MAX <= value <= FLOAT_MAX
+    return math.isfinite(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -79,6 +91,16 @@ TYPE_CHECKS = {
 }
 
 
+# The JSON types each kind accepts without conversion (bool is not an int here: type() is exact).
+EXACT_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float),
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+    "category": (str, int),
+}
+
+
 @dataclass(frozen=True)
 class FieldRule:
     name: str
@@ -91,13 +113,13 @@ class FieldRule:
     wanted: str = "a value"
 
     def check(self, value: Any, strict: bool) -> str | None:
-        if self.kind in ("number", "integer"):
-            value = as_number(value)
+        if self.kind in ("number", "integer") and not strict:  # strict: JSON numbers, as published
+            value = as_number(value, integer=self.kind == "integer")
         if value is None:
             return "is required" if self.required else None
         if self.test is not None and not self.test(value):
             return f"must be {self.wanted}, got {_describe(value)}"
-        if self.kind in ("number", "integer") and not math.isfinite(value):
+        if self.kind in ("number", "integer") and not is_finite(value):
             return "must be a finite number"
         if not strict:
             return None
@@ -108,6 +130,26 @@ class FieldRule:
         if self.values is not None and value not in self.values:
             return f"must be one of {sorted(map(str, self.values))}, got {_describe(value)}"
         return None
+
+    def column_ok(self, column: list[Any], strict: bool) -> bool:
+        """Every value (none of them null) passes `check` as it is; False when in doubt."""
+        exact = EXACT_TYPES.get(self.kind)
+        if exact is None:
+            return None not in column  # no type to check: only presence
+        if not all(type(value) in exact for value in column):
+            return False
+        if self.kind in ("number", "integer") and column:
+            low, high = min(column), max(column)
+            if not (is_finite(low) and is_finite(high)):
+                return False
+            if strict and (
+                (self.minimum is not None and low < self.minimum)
+                or (self.maximum is not None and high > self.maximum)
+            ):
+                return False
+        if strict and self.values is not None:
+            return all(value in self.values for value in column)
+        return True
 
 
 def compile_schema(schema: Mapping[str, Any] | None) -> list[FieldRule]:
@@ -153,6 +195,35 @@ class Validator:
         return records
 
     def check(self, records: list[Any]) -> None:
+        # One record: the per-record check is as quick and needs no column lists.
+        if (
+            len(records) > 1
+            and self.rules
+            and all(type(r) is dict for r in records)
+            and self._columns_ok(records)
+        ):
+            return
+        self._check_each(records)
+
+    def _columns_ok(self, records: list[dict[str, Any]]) -> bool:
+        """The common case, one pass per column with no conversion: every value already of its
+        field's JSON type. False sends the request to the record-by-record check, which reads
+        numbers stored as text and names each problem."""
+        strict = self.strict
+        for rule in self.rules:
+            name = rule.name
+            column = [record.get(name) for record in records]
+            present = column
+            if not rule.required and None in column:
+                present = [value for value in column if value is not None]
+                for record in records:  # left out -> null, as in _check_each
+                    if name not in record:
+                        record[name] = None
+            if not rule.column_ok(present, strict):
+                return False
+        return True
+
+    def _check_each(self, records: list[Any]) -> None:
         errors: list[dict[str, Any]] = []
         rules, strict = self.rules, self.strict
         for index, record in enumerate(records):
