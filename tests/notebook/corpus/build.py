@@ -1681,7 +1681,12 @@ CORPUS: dict[str, tuple[list[dict], list[str], dict, dict]] = {
             "message": ["cell 5", "numeric_only=True"],
         },
     ),
-    "group_stats": (GROUPS, ["store_sales.csv"], _training("store_sales.csv", "next_sales"), SERVICE),
+    "group_stats": (
+        GROUPS,
+        ["store_sales.csv"],
+        {**_training("store_sales.csv", "next_sales"), "complete": ["footfall"]},
+        {**SERVICE, "rejects": [{"set": {"footfall": None}, "names": "footfall"}]},
+    ),
     "target_label_encoded": (PENGUINS, ["penguins.csv"], _training("penguins.csv", "species"), SERVICE),
     # The model never saw a missing Age (the notebook drops those rows): a request without one is refused.
     "course_titanic": (
