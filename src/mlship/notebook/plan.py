@@ -660,6 +660,8 @@ def _run_for_evidence(
     if ev.error is None:
         return ev
     error = ev.error
+    if str(error.get("key", "")).startswith("prelude:"):  # an import or a helper: the cell it came from
+        error["cell"] = _cell_of(notebook, prelude[int(error["key"].split(":")[1])]) or error["cell"]
     if error["type"] in {"FileNotFoundError", "Timeout", "RunnerError"}:
         where = f"cell {error['cell']}: " if error.get("cell") else ""
         warnings.append(
@@ -682,6 +684,19 @@ def _run_for_evidence(
         if fix
         else "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
     )
+
+
+def _cell_of(notebook: Notebook, code: str) -> int | None:
+    """The first cell holding a statement written as `code` (a prelude line: an import, a helper)."""
+    try:
+        wanted = ast.dump(ast.parse(code))
+    except SyntaxError:
+        return None
+    for cell in notebook.code_cells:
+        for node in cell.tree.body if cell.tree else []:
+            if ast.dump(ast.Module(body=[node], type_ignores=[])) == wanted:
+                return cell.index
+    return None
 
 
 def _same_place(a: Stmt, b: Stmt) -> bool:

@@ -3,7 +3,7 @@
 
     python tests/notebook/corpus/build.py     # rewrites data/, *.ipynb and corpus.json next to this file
 
-Eighteen notebooks, each modelling the style of a kind of public notebook (Kaggle starter, Colab
+Nineteen notebooks, each modelling the style of a kind of public notebook (Kaggle starter, Colab
 tutorial, a heavy pandas kernel, ...) and exercising one issue class of `mlship init --from`;
 `corpus.json` says, per notebook, which data files it reads, what its records are and what
 `tests/notebook/test_nb_corpus.py` expects (a service, or a refusal naming the cell and the fix).
@@ -1605,6 +1605,60 @@ ONEHOT = [
 ]
 
 
+KERNEL = [
+    md("""
+    # Heart disease: EDA and a few models
+
+    *Corpus note - issue class: a Kaggle kernel's input listing (`print(os.listdir("../input"))`), a seaborn call with a positional column that fails under seaborn 0.12+, plots drawn into `axs` inside a loop over models, a scaler fitted inline (`StandardScaler().fit_transform(...)`), the target taken by position (`iloc[:, -1:].values.ravel()`), scored only by `model.score(X, y)`.*
+    """),
+    code("""
+    import numpy as np # linear algebra
+    import pandas as pd # data processing, CSV file I/O (e.g. pd.read_csv)
+    import os
+    print(os.listdir("../input"))
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.metrics import confusion_matrix, accuracy_score
+    """),
+    code("""
+    data = pd.read_csv("../input/heart.csv")
+    data.head()
+    """),
+    code("sns.countplot('sex', hue='heart_disease', data=data)"),
+    code("""
+    data['sex'] = data['sex'].map({'M': 1, 'F': 0})
+    data['exercise_angina'] = data['exercise_angina'].map({'Y': 1, 'N': 0})
+    data['chest_pain'] = data['chest_pain'].map({'ASY': 0, 'NAP': 1, 'ATA': 2, 'TA': 3})
+    """),
+    code("""
+    X = StandardScaler().fit_transform(data.iloc[:, :-1])
+    y = data.iloc[:, -1:].values.ravel()
+    """),
+    code("""
+    kf = KFold(n_splits=5, shuffle=True, random_state=1)
+    fig, axs = plt.subplots(ncols=2, figsize=(12, 5))
+    classifiers = [LogisticRegression(max_iter=1000), KNeighborsClassifier(n_neighbors=9)]
+    for i, c in enumerate(classifiers):
+        pred = cross_val_predict(c, X, y, cv=kf)
+        print(type(c).__name__, accuracy_score(y, pred))
+        sns.heatmap(confusion_matrix(y, pred), annot=True, fmt='g', ax=axs[i])
+        axs[i].set_title(type(c).__name__)
+    plt.show()
+    """),
+    code("""
+    model = LogisticRegression(max_iter=1000)
+    model.fit(X, y)
+    print(model.score(X, y))
+    """),
+]
+
+
 def _training(path: str, target: str) -> dict:
     # No scoring cell (or only inline records): the training file's rows minus the target are the records.
     return {"file": path, "drop": [target]}
@@ -1694,6 +1748,12 @@ CORPUS: dict[str, tuple[list[dict], list[str], dict, dict]] = {
         ["titanic/train.csv"],
         {**_training("titanic/train.csv", "Survived"), "complete": ["Age"]},
         {**SERVICE, "rejects": [{"set": {"Age": None}, "names": "Age"}]},
+    ),
+    "kaggle_eda_kernel": (
+        KERNEL,
+        ["heart.csv"],
+        _training("heart.csv", "heart_disease"),
+        {**SERVICE, "rejects": [{"set": {"chest_pain": "XYZ"}, "names": "chest_pain"}]},
     ),
     "onehot_pipeline": (
         ONEHOT,
