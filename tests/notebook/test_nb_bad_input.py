@@ -67,6 +67,30 @@ def test_syntax_error_names_the_cell(capsys, tmp_path, make_notebook):
     )
 
 
+def test_a_cell_pasted_with_a_leading_indent_reads_as_jupyter_runs_it(tmp_path, make_notebook):
+    from mlship.notebook.read import read_notebook
+
+    cells = [{"source": "import pandas as pd"}, {"source": "  x = 1\n  if x:\n      y = 2\n"}]
+    cell = read_notebook(make_notebook(tmp_path / "indent.ipynb", cells)).cells[1]
+    assert cell.code.splitlines() == ["x = 1", "if x:", "    y = 2"]
+
+
+def test_a_fit_only_inside_a_function_whose_model_no_cell_keeps_is_refused(capsys, tmp_path, make_notebook):
+    cells = [
+        {"source": "import pandas as pd\nfrom sklearn.linear_model import LinearRegression"},
+        {"source": 'df = pd.read_csv("data/houses.csv")\nX, y = df[["area"]], df["price"]'},
+        {"source": "def evaluate(model):\n    model.fit(X, y)\n    print(model.score(X, y))"},
+        {"source": "evaluate(LinearRegression())"},
+    ]
+    _assert_refused(
+        capsys,
+        tmp_path,
+        make_notebook(tmp_path / "evaluate.ipynb", cells),
+        "inside the function `evaluate` (cell 3)",
+        "`model = evaluate(...)`",
+    )
+
+
 def test_star_import_of_a_module_that_cannot_be_imported_names_the_cell(capsys, tmp_path, make_notebook):
     cells = [{"source": "import pandas as pd"}, {"source": "from sklearn.no_such_module import *"}]
     _assert_refused(

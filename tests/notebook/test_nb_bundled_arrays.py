@@ -37,6 +37,11 @@ FORMS = {
          "model = LogisticRegression(max_iter=500).fit(X, y)"],
         "iris.csv", IRIS, ["target"], "DataFrame",
     ),
+    "bunch_keys": (  # a Bunch read by key, as course notebooks do
+        ["cancer = load_iris()\nX = pd.DataFrame(cancer['data'], columns=cancer['feature_names'])\n"
+         "y = cancer['target']", "model = LogisticRegression(max_iter=500).fit(X, y)"],
+        "iris.csv", IRIS, ["target"], "DataFrame",
+    ),
     "linnerud_arrays": (
         ["X, y = load_linnerud(return_X_y=True)",
          "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"

@@ -78,7 +78,9 @@ def records_frame(entry: dict):
         frame = getattr(datasets, spec["sklearn"])(as_frame=True).frame
     else:
         frame = pd.read_csv(CORPUS / spec["file"])
-    return frame.drop(columns=spec.get("drop", []))
+    frame = frame.drop(columns=spec.get("drop", []))
+    # rows the notebook drops before its fit (`dropna`) are not records its model can score
+    return frame.dropna(subset=spec.get("complete", [])).reset_index(drop=True)
 
 
 def scored_alone(rows: list[dict]) -> tuple[int, int]:
@@ -228,6 +230,19 @@ def test_corpus_notebook(name, tmp_path, capsys, monkeypatch):
             problems.append(f"test exit {code}: {first_error(err)}")
 
     record = json.loads(records.iloc[[0]].to_json(orient="records"))[0]
+    for reject in expect.get("rejects", []):
+        # A record the model cannot score (a gap it never saw, a category it does not know): refused,
+        # naming the field, not scored as NaN or crashed.
+        import pandas as pd
+
+        bad = tmp_path / "bad.csv"
+        pd.DataFrame([{**record, **reject["set"]}]).to_csv(bad, index=False)
+        code, _, err = _cli(
+            "predict", str(project), "--input", str(bad), "--output", str(tmp_path / "bad_out.csv"),
+            capsys=capsys,
+        )  # fmt: skip
+        if code == 0 or f"'{reject['names']}'" not in err:
+            problems.append(f"predict {reject['set']}: exit {code}, {first_error(err)}; wanted a refusal")
     served, problem = serve_one(project, record, tmp_path)
     if problem:
         problems.append(f"serve: {problem}")

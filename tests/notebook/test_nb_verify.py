@@ -14,10 +14,6 @@ import yaml
 from ..support import run_mlship
 from .nb_helpers import EXAMPLES, NAMES
 
-# The training data has rows without bmi, which the notebook drops (`dropna`); the converted schema
-# makes bmi optional, but the model (GradientBoostingRegressor) cannot score a missing bmi.
-CONTRACT_BROKEN = {"claims_no_scoring_cell": "the model cannot score a null bmi, which its training data has"}
-
 
 @pytest.mark.parametrize("name", NAMES)
 def test_examples_reach_parity(verified, name):
@@ -71,15 +67,9 @@ def test_verify_needs_a_converted_project(tmp_path, capsys):
     assert "was not made from a notebook" in " ".join(capsys.readouterr().err.split())
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=CONTRACT_BROKEN[n]))
-        if n in CONTRACT_BROKEN
-        else n
-        for n in NAMES
-    ],
-)
+# claims_no_scoring_cell: the training data has rows without bmi, which the notebook drops (`dropna`)
+# before the fit; bmi is required in the converted schema, so its contract holds (a null bmi is refused).
+@pytest.mark.parametrize("name", NAMES)
 def test_converted_examples_keep_their_contract(verified, converted, tmp_path, name):
     """init --from + verify (the session fixtures) + `mlship train` + `mlship test`: exit 0."""
     assert verified[name].examples.startswith("contract.examples: 5 examples written"), verified[name]

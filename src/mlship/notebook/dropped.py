@@ -8,12 +8,15 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from mlship.notebook.assign import is_display
 from mlship.notebook.flow import root_name
 from mlship.notebook.read import Notebook
 
 # Modules that exist only inside Google Colab or a Kaggle kernel.
 HOSTED_MODULES = ("google.colab", "kaggle_secrets", "kaggle_datasets", "kaggle_web_client")
 HOSTED_PATHS = ("/kaggle/", "/content/")
+HOSTED_DIRS = {"/kaggle", "/content", "/kaggle/input", "../input", "/content/drive"}  # listed, not read
+LISTINGS = {"listdir", "walk", "scandir", "glob"}
 WRITE_METHODS = {"to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_hdf",
                  "to_stata", "savefig", "save_model", "write_image", "write_html"}  # fmt: skip
 DUMPERS = {"joblib", "pickle", "dill", "cloudpickle", "np", "numpy", "torch"}
@@ -35,6 +38,22 @@ def hosted_names(notebook: Notebook) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and hosted_module(node.module or ""):
                 names |= {a.asname or a.name for a in node.names}
     return names
+
+
+def _draws(stmt: ast.stmt, plots: frozenset[str]) -> bool:
+    return any(isinstance(n, ast.Call) and root_name(n.func) in plots for n in ast.walk(stmt))
+
+
+def _lists_host_dir(value: ast.expr) -> bool:
+    """`print(os.listdir("../input"))`: a Kaggle kernel's listing of its input folder."""
+    for node in ast.walk(value):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in LISTINGS:
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                path = first.value.rstrip("/")
+                if path in HOSTED_DIRS or path.startswith(HOSTED_PATHS):
+                    return True
+    return False
 
 
 def _hosted_loop(stmt: ast.For) -> bool:
@@ -60,6 +79,8 @@ def hosted_only(stmt: ast.stmt, names: set[str]) -> str | None:
     if isinstance(stmt, ast.ImportFrom) and hosted_module(stmt.module or ""):
         return f"`{text}` left out: it works only in Colab or Kaggle"
     if isinstance(stmt, ast.For) and _hosted_loop(stmt):
+        return f"`{text}` left out: it lists files of a Kaggle or Colab machine"
+    if isinstance(stmt, ast.Expr) and _lists_host_dir(stmt.value):
         return f"`{text}` left out: it lists files of a Kaggle or Colab machine"
     value = stmt.value if isinstance(stmt, ast.Expr | ast.Assign) else None
     if isinstance(value, ast.Call) and root_name(value.func) in names:
@@ -121,10 +142,12 @@ def file_write(stmt: ast.stmt, stage: str) -> str | None:
 
 
 class _StripWrites(ast.NodeTransformer):
-    """Nested statements that write files (a `joblib.dump` inside a loop) taken out of a block."""
+    """Nested statements that write files (a `joblib.dump` inside a loop) taken out of a block, and
+    nested plots (`sns.heatmap(..., ax=axs[i][j])` in a loop over models), which draw nothing here."""
 
-    def __init__(self) -> None:
+    def __init__(self, plots: frozenset[str]) -> None:
         self.removed: list[str] = []
+        self.plots = plots
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         for block in ("body", "orelse", "finalbody"):
@@ -135,7 +158,7 @@ class _StripWrites(ast.NodeTransformer):
                     reason = file_write(stmt, "train")
                     if reason:
                         self.removed.append(reason)
-                    else:
+                    elif not (self.plots and is_display(stmt, keep_print=True, plots=self.plots)):
                         kept.append(self.visit(stmt))
                 setattr(node, block, kept or [ast.Pass()])
         for handler in getattr(node, "handlers", []):
@@ -143,15 +166,16 @@ class _StripWrites(ast.NodeTransformer):
         return node
 
 
-def strip_writes(stmt: ast.stmt) -> tuple[ast.stmt, list[str]]:
-    """The statement without the file writes nested in its blocks, and what each one wrote."""
+def strip_writes(stmt: ast.stmt, plots: frozenset[str] = frozenset()) -> tuple[ast.stmt, list[str]]:
+    """The statement without the file writes and plots nested in its blocks, and what each write wrote."""
     if not isinstance(stmt, ast.For | ast.AsyncFor | ast.While | ast.If | ast.With | ast.Try):
         return stmt, []
     import copy
 
-    stripper = _StripWrites()
+    stripper = _StripWrites(plots)
     node = stripper.visit(copy.deepcopy(stmt))
-    return (ast.fix_missing_locations(node), stripper.removed) if stripper.removed else (stmt, [])
+    changed = ast.dump(node) != ast.dump(stmt)
+    return (ast.fix_missing_locations(node), stripper.removed) if changed else (stmt, [])
 
 
 def written_paths(notebook: Any) -> list[str]:
@@ -179,3 +203,29 @@ def _target(call: ast.Call) -> ast.AST | None:
         return call.args[0] if call.args else next((k.value for k in call.keywords), None)
     position = 0 if root_name(func) in {"np", "numpy"} else 1
     return call.args[position] if len(call.args) > position else None
+
+
+def verify_copy(notebook: Notebook, cells: dict[int, str], plots: frozenset[str]) -> dict[int, str]:
+    """`cells` (cell -> the code verify runs instead) plus every cell with Colab/Kaggle-only statements
+    or plots, those blanked (`pass`, lines kept): the notebook's own run here, as the generated modules
+    have it. A plot draws nothing the model learns from, and one that fails under today's seaborn
+    (`hue=` with wide-form data) would stop the run before the model is fitted."""
+    hosted = hosted_names(notebook)
+    out = dict(cells)
+    for cell in notebook.code_cells:
+        changes: list[tuple[ast.stmt, list[str]]] = []
+        for stmt in cell.tree.body if cell.tree else []:
+            first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
+            if hosted_only(stmt, hosted) or (
+                _draws(stmt, plots) and is_display(stmt, keep_print=True, plots=plots)
+            ):
+                changes.append((stmt, ["pass"] + [""] * (last - first)))
+            elif (stripped := strip_writes(stmt, plots)[0]) is not stmt:  # plots inside a loop's body
+                changes.append((stmt, ast.unparse(stripped).splitlines()))
+        if not changes:
+            continue
+        lines = out.get(cell.index, cell.code).splitlines()
+        for stmt, new in reversed(changes):  # last first: the earlier statements' lines still hold
+            lines[stmt.lineno - 1 : stmt.end_lineno or stmt.lineno] = new
+        out[cell.index] = "\n".join(lines)
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 from mlship.errors import InputError
 from mlship.notebook import bundled, columns, flow, paths, seeding
 from mlship.notebook.assign import CellPlan, assign_stages, is_display, plot_names
-from mlship.notebook.dropped import hosted_names, left_out, strip_writes
+from mlship.notebook.dropped import hosted_names, left_out, strip_writes, verify_copy
 from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.retrace import retrace_serve_path
@@ -65,7 +65,8 @@ class Plan:
     conversions: dict[str, str] = field(default_factory=dict)  # raw column -> "number"/"integer"
     data_source: bundled.Bundled | None = None  # a scikit-learn loader materialised as the training file
     helper_constants: list[str] = field(default_factory=list)  # module constants the notebook's classes read
-    verify_cells: dict[int, str] = field(default_factory=dict)  # cell -> code verify runs instead (seeded)
+    # cell -> the code verify runs instead: seeded, Colab/Kaggle-only statements and plots blanked
+    verify_cells: dict[int, str] = field(default_factory=dict)
 
     @property
     def state(self) -> dict[str, str]:
@@ -148,9 +149,9 @@ def _collect(notebook: Notebook, stages: dict[int, str]) -> _Collected:
                 out.params[stmt.targets[0].id] = _constant(stmt)[0]  # type: ignore[attr-defined,index]
             elif not is_display(stmt, keep_print=stage in {"train", "evaluate"}, plots=plots):
                 body_stage = "preprocess" if stage in {"parameters", "imports", "functions"} else stage
-                stripped, writes = strip_writes(stmt)
+                stripped, writes = strip_writes(stmt, plots)
                 out.warnings += [f"cell {cell.index}: a statement in a block {w}" for w in writes]
-                if writes:
+                if stripped is not stmt:
                     text = ast.unparse(stripped)
                 out.body.append((body_stage, Stmt(stripped, text, cell.index)))
     return out
@@ -252,6 +253,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     taken = all_names(notebook)
     warnings = _order_warning(notebook) + collected.warnings
     collected.body = rename_shadowed(collected.body, set(collected.import_names), taken, warnings)
+    collected.body = _name_inline_fits(collected.body, taken, warnings)
 
     train_body, serve_body = _split_body(collected)
     if not any(flow.calls_method(s.node, {"fit", "fit_transform", "fit_predict"}) for s in train_body):
@@ -272,9 +274,10 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
         else Evidence()
     )
     # What the run had to seed is seeded in the code too: the notebook's copy for verify, then the modules.
-    verify_cells = seeding.seeded_cells(notebook, ev, seed_value)
+    seeded_cells = seeding.seeded_cells(notebook, ev, seed_value)
     everywhere = list({id(s): s for s in original_body + train_body + serve_body}.values())
     done = seeding.seed_body(everywhere, ev, seed_value)
+    verify_cells = verify_copy(notebook, seeded_cells, plot_names(notebook))
     if done:
         warnings.append(seeding.warning(done, seed_value))
         if seed is None:
@@ -466,6 +469,46 @@ def _seed(
     return _new_seed(collected, taken, value)
 
 
+def _name_inline_fits(
+    body: list[tuple[str, Stmt]], taken: set[str], warnings: list[str]
+) -> list[tuple[str, Stmt]]:
+    """`X = StandardScaler().fit_transform(X)`: the fitted object gets a name of its own (a statement
+    before), so training keeps it and serving transforms with it instead of fitting it on the request."""
+    import re
+
+    from mlship.notebook.evidence import constructs
+
+    out: list[tuple[str, Stmt]] = []
+    for stage, stmt in body:
+        if not isinstance(stmt.node, ast.Assign | ast.Expr | ast.AugAssign):
+            out.append((stage, stmt))
+            continue
+        node = copy.deepcopy(stmt.node)
+        named: list[ast.stmt] = []
+        for call in ast.walk(node):
+            func = call.func if isinstance(call, ast.Call) else None
+            if not (
+                isinstance(func, ast.Attribute) and func.attr == "fit_transform" and constructs(func.value)
+            ):
+                continue
+            made = func.value
+            cls = made.func.id if isinstance(made.func, ast.Name) else made.func.attr  # type: ignore[attr-defined]
+            name = fresh(re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls).lower(), taken)
+            # Its own position, one column before the statement's: the run's facts are keyed by place.
+            bind = ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=made)
+            ast.copy_location(bind, stmt.node)
+            bind.col_offset -= 1
+            named.append(ast.fix_missing_locations(bind))
+            func.value = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), made)
+            warnings.append(
+                f"cell {stmt.cell}: `{ast.unparse(made)[:50]}` is fitted inline; it becomes `{name}`, "
+                "fitted in training and only transforming at serving"
+            )
+        out += [(stage, Stmt(b, ast.unparse(b), stmt.cell)) for b in named]
+        out.append((stage, Stmt(node, ast.unparse(node), stmt.cell) if named else stmt))
+    return out
+
+
 def _split_body(collected: _Collected) -> tuple[list[Stmt], list[Stmt]]:
     """Training's statements and serving's, in notebook order. A statement of a predict cell that a
     later training statement reads (`y_pred = model.predict(X_test)` under "Predict", then its
@@ -617,6 +660,8 @@ def _run_for_evidence(
     if ev.error is None:
         return ev
     error = ev.error
+    if str(error.get("key", "")).startswith("prelude:"):  # an import or a helper: the cell it came from
+        error["cell"] = _cell_of(notebook, prelude[int(error["key"].split(":")[1])]) or error["cell"]
     if error["type"] in {"FileNotFoundError", "Timeout", "RunnerError"}:
         where = f"cell {error['cell']}: " if error.get("cell") else ""
         warnings.append(
@@ -639,6 +684,19 @@ def _run_for_evidence(
         if fix
         else "fix the cell so the notebook runs in a fresh kernel (Restart & Run All), then convert it again",
     )
+
+
+def _cell_of(notebook: Notebook, code: str) -> int | None:
+    """The first cell holding a statement written as `code` (a prelude line: an import, a helper)."""
+    try:
+        wanted = ast.dump(ast.parse(code))
+    except SyntaxError:
+        return None
+    for cell in notebook.code_cells:
+        for node in cell.tree.body if cell.tree else []:
+            if ast.dump(ast.Module(body=[node], type_ignores=[])) == wanted:
+                return cell.index
+    return None
 
 
 def _same_place(a: Stmt, b: Stmt) -> bool:

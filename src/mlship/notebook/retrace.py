@@ -86,6 +86,18 @@ def _data_names(body: list[Stmt], evidence: Evidence) -> set[str]:
     return names
 
 
+def _by_position(node: ast.AST) -> bool:
+    """`df.iloc[:, 1:]`, `df.iloc[:, [0, 2]]`: columns picked by their position."""
+    return any(
+        isinstance(sub, ast.Subscript)
+        and isinstance(sub.value, ast.Attribute)
+        and sub.value.attr == "iloc"
+        and isinstance(sub.slice, ast.Tuple)
+        and len(sub.slice.elts) == 2
+        for sub in ast.walk(node)
+    )
+
+
 def _mentions(node: ast.AST, columns: set[str]) -> bool:
     """The statement names a target column other than in a `drop(...)` (which ignores it)."""
     drops = {id(sub) for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
@@ -249,7 +261,14 @@ def _build(
     pre = [apply_rewrite(apply_rewrite(s, rewriter), _IgnoreMissingDrop()) for s in kept]
     held = [info.get("value") for n in external for info in [kind_of(n, body, call.position, evidence) or {}]]
     in_lists = any(isinstance(v, list) and set(map(str, v)) & set(targets) for v in held)
-    if targets and (in_lists or any(_mentions(s.node, set(targets)) for s in pre[1:])):
+    read_columns = (evidence.after(read_stmt, raw_var) or {}).get("columns")
+    if read_columns and any(_by_position(s.node) for s in pre[1:]):
+        # `data.iloc[:, :-1]` picks columns by position: a request gets the data file's columns in its
+        # order (the target as a missing column where it stood), whatever order its fields came in.
+        order = f"{raw_var} = {raw_var}.reindex(columns={read_columns!r})"
+        text = f"# the cells below pick columns by position: the data file's columns, in its order\n{order}"
+        pre.insert(1, Stmt(ast.parse(order).body[0], text, read_stmt.cell))
+    elif targets and (in_lists or any(_mentions(s.node, set(targets)) for s in pre[1:])):
         fill = "; ".join(f"{raw_var}[{t!r}] = float('nan')" for t in targets)
         node = ast.parse(fill).body
         pre.insert(

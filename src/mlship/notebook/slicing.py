@@ -268,9 +268,7 @@ def target_columns(body: list[Stmt], fit: ModelCall | None, evidence: Evidence) 
     y = fit.call.args[1]
     found: list[str] = []
     if isinstance(y, ast.Name):
-        info = kind_of(y.id, body, fit.position, evidence)
-        if info and info.get("name"):
-            found.append(str(info["name"]))
+        found += _named_target(kind_of(y.id, body, fit.position, evidence))
         names = {y.id}
         for stmt in reversed(body[: fit.position]):
             acc = flow.access(stmt.node)
@@ -288,6 +286,11 @@ def target_columns(body: list[Stmt], fit: ModelCall | None, evidence: Evidence) 
                     else:  # train_test_split(X, df['y']): the target is that column
                         found += [k for sub in ast.walk(ast.parse(source)) if (k := column_key(sub))]
                 continue
+            value = getattr(stmt.node, "value", None)
+            while isinstance(value, ast.Attribute | ast.Call) and _array_of(value):  # `.values`, `.ravel()`
+                value = value.func.value if isinstance(value, ast.Call) else value.value  # type: ignore[attr-defined]
+            if value is not None:  # `y = df.iloc[:, 1:]`: the columns the run saw
+                found += _named_target(evidence.probe(stmt.cell, value))
             for sub in ast.walk(stmt.node):
                 key = column_key(sub) if isinstance(sub, ast.Subscript) else None
                 if key:
@@ -304,6 +307,25 @@ def target_columns(body: list[Stmt], fit: ModelCall | None, evidence: Evidence) 
         if key:
             found.append(key)
     return list(dict.fromkeys(found))
+
+
+def _named_target(info: dict[str, Any] | None) -> list[str]:
+    """The target's column names from what the run saw: a Series' name, a narrow frame's columns."""
+    if not info:
+        return []
+    if info.get("kind") == "series" and info.get("name"):
+        return [str(info["name"])]
+    if info.get("kind") == "frame" and 0 < len(info.get("columns") or []) <= 3:
+        return [str(c) for c in info["columns"]]
+    return []
+
+
+def _array_of(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr == "values"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in {
+        "to_numpy", "ravel", "flatten", "squeeze"
+    }  # fmt: skip
 
 
 def last_fit(body: list[Stmt], position: int) -> ModelCall | None:

@@ -25,6 +25,16 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "scikit-learn 1.4 renamed base_estimator= to estimator= (BaggingClassifier, AdaBoostClassifier, ...)"),
     ("TypeError", r"unexpected keyword argument 'sparse'", r"OneHotEncoder",
      "scikit-learn 1.4 renamed OneHotEncoder(sparse=...) to sparse_output=..."),
+    ("ImportError", r"cannot import name 'plot_(confusion_matrix|roc_curve|precision_recall_curve)'", None,
+     "scikit-learn 1.2 removed plot_confusion_matrix/plot_roc_curve/plot_precision_recall_curve: use "
+     "ConfusionMatrixDisplay.from_estimator / RocCurveDisplay.from_estimator / "
+     "PrecisionRecallDisplay.from_estimator, or pin scikit-learn<1.2"),
+    ("ImportError", r"cannot import name 'Imputer'", None,
+     "scikit-learn 0.22 removed sklearn.preprocessing.Imputer: use sklearn.impute.SimpleImputer"),
+    ("ModuleNotFoundError", r"No module named 'sklearn\.cross_validation'", None,
+     "scikit-learn 0.20 moved sklearn.cross_validation to sklearn.model_selection"),
+    ("TypeError", r"(distplot|boxplot|countplot|barplot|scatterplot).*positional", None,
+     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
 )  # fmt: skip
 
 

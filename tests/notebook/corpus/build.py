@@ -3,7 +3,7 @@
 
     python tests/notebook/corpus/build.py     # rewrites data/, *.ipynb and corpus.json next to this file
 
-Sixteen notebooks, each modelling the style of a kind of public notebook (Kaggle starter, Colab
+Nineteen notebooks, each modelling the style of a kind of public notebook (Kaggle starter, Colab
 tutorial, a heavy pandas kernel, ...) and exercising one issue class of `mlship init --from`;
 `corpus.json` says, per notebook, which data files it reads, what its records are and what
 `tests/notebook/test_nb_corpus.py` expects (a service, or a refusal naming the cell and the fix).
@@ -1521,6 +1521,144 @@ PENGUINS = [
 ]
 
 
+UDEMY = [
+    md("""
+    # Logistic Regression with Python
+
+    *Corpus note - issue class: a course-style Titanic: rows with gaps dropped (`dropna`) before a split of an expression (`train.drop('Survived',axis=1)`), predictions under their own heading and metrics under the next, a cell pasted with a leading space.*
+
+    We'll be trying to predict a classification- survival or deceased.
+    """),
+    code("""
+    import pandas as pd
+    import numpy as np
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    %matplotlib inline
+    """),
+    code("train = pd.read_csv('train.csv')"),
+    {**code("train.head()"), "source": " train.head()"},  # pasted with a leading space; Jupyter runs it
+    code("sns.heatmap(train.isnull(),yticklabels=False,cbar=False,cmap='viridis')"),
+    md("## Converting Categorical Features"),
+    code("""
+    sex = pd.get_dummies(train['Sex'],drop_first=True)
+    embark = pd.get_dummies(train['Embarked'],drop_first=True)
+    """),
+    code("""
+    train.drop(['Sex','Embarked','Name','Ticket','Cabin'],axis=1,inplace=True)
+    train = pd.concat([train,sex,embark],axis=1)
+    train.dropna(inplace=True)
+    """),
+    md("# Building a Logistic Regression model"),
+    code("""
+    from sklearn.model_selection import train_test_split
+    X_train, X_test, y_train, y_test = train_test_split(train.drop('Survived',axis=1),
+                                                        train['Survived'], test_size=0.30,
+                                                        random_state=101)
+    """),
+    code("""
+    from sklearn.linear_model import LogisticRegression
+    logmodel = LogisticRegression(max_iter=5000)
+    logmodel.fit(X_train,y_train)
+    """),
+    md("## Predictions"),
+    code("predictions = logmodel.predict(X_test)"),
+    md("## Evaluation"),
+    code("""
+    from sklearn.metrics import classification_report, accuracy_score
+    print(classification_report(y_test,predictions))
+    accuracy = accuracy_score(y_test,predictions)
+    """),
+]
+
+ONEHOT = [
+    md("""
+    # Cross-sell prediction
+
+    *Corpus note - issue class: a ColumnTransformer whose OneHotEncoder refuses unknown categories, an unseeded split and RandomForest, the model scored only through `model.score(X_test, y_test)`.*
+    """),
+    code("""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.pipeline import Pipeline
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+    """),
+    code("""
+    df = pd.read_csv('vehicle_insurance.csv')
+    df.head()
+    """),
+    code("""
+    cat_cols = ['gender', 'region', 'vehicle_age', 'vehicle_damage']
+    num_cols = ['age', 'annual_premium', 'vintage', 'previously_insured']
+    X = df[cat_cols + num_cols]
+    y = df['response']
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25)
+    """),
+    code("""
+    pre = ColumnTransformer([('cat', OneHotEncoder(), cat_cols), ('num', StandardScaler(), num_cols)])
+    model = Pipeline([('pre', pre), ('rf', RandomForestClassifier(n_estimators=50, max_depth=6))])
+    model.fit(X_train, y_train)
+    """),
+    code("print('accuracy', model.score(X_test, y_test))"),
+]
+
+
+KERNEL = [
+    md("""
+    # Heart disease: EDA and a few models
+
+    *Corpus note - issue class: a Kaggle kernel's input listing (`print(os.listdir("../input"))`), a seaborn call with a positional column that fails under seaborn 0.12+, plots drawn into `axs` inside a loop over models, a scaler fitted inline (`StandardScaler().fit_transform(...)`), the target taken by position (`iloc[:, -1:].values.ravel()`), scored only by `model.score(X, y)`.*
+    """),
+    code("""
+    import numpy as np # linear algebra
+    import pandas as pd # data processing, CSV file I/O (e.g. pd.read_csv)
+    import os
+    print(os.listdir("../input"))
+    """),
+    code("""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.metrics import confusion_matrix, accuracy_score
+    """),
+    code("""
+    data = pd.read_csv("../input/heart.csv")
+    data.head()
+    """),
+    code("sns.countplot('sex', hue='heart_disease', data=data)"),
+    code("""
+    data['sex'] = data['sex'].map({'M': 1, 'F': 0})
+    data['exercise_angina'] = data['exercise_angina'].map({'Y': 1, 'N': 0})
+    data['chest_pain'] = data['chest_pain'].map({'ASY': 0, 'NAP': 1, 'ATA': 2, 'TA': 3})
+    """),
+    code("""
+    X = StandardScaler().fit_transform(data.iloc[:, :-1])
+    y = data.iloc[:, -1:].values.ravel()
+    """),
+    code("""
+    kf = KFold(n_splits=5, shuffle=True, random_state=1)
+    fig, axs = plt.subplots(ncols=2, figsize=(12, 5))
+    classifiers = [LogisticRegression(max_iter=1000), KNeighborsClassifier(n_neighbors=9)]
+    for i, c in enumerate(classifiers):
+        pred = cross_val_predict(c, X, y, cv=kf)
+        print(type(c).__name__, accuracy_score(y, pred))
+        sns.heatmap(confusion_matrix(y, pred), annot=True, fmt='g', ax=axs[i])
+        axs[i].set_title(type(c).__name__)
+    plt.show()
+    """),
+    code("""
+    model = LogisticRegression(max_iter=1000)
+    model.fit(X, y)
+    print(model.score(X, y))
+    """),
+]
+
+
 def _training(path: str, target: str) -> dict:
     # No scoring cell (or only inline records): the training file's rows minus the target are the records.
     return {"file": path, "drop": [target]}
@@ -1597,8 +1735,32 @@ CORPUS: dict[str, tuple[list[dict], list[str], dict, dict]] = {
             "message": ["cell 5", "numeric_only=True"],
         },
     ),
-    "group_stats": (GROUPS, ["store_sales.csv"], _training("store_sales.csv", "next_sales"), SERVICE),
+    "group_stats": (
+        GROUPS,
+        ["store_sales.csv"],
+        {**_training("store_sales.csv", "next_sales"), "complete": ["footfall"]},
+        {**SERVICE, "rejects": [{"set": {"footfall": None}, "names": "footfall"}]},
+    ),
     "target_label_encoded": (PENGUINS, ["penguins.csv"], _training("penguins.csv", "species"), SERVICE),
+    # The model never saw a missing Age (the notebook drops those rows): a request without one is refused.
+    "course_titanic": (
+        UDEMY,
+        ["titanic/train.csv"],
+        {**_training("titanic/train.csv", "Survived"), "complete": ["Age"]},
+        {**SERVICE, "rejects": [{"set": {"Age": None}, "names": "Age"}]},
+    ),
+    "kaggle_eda_kernel": (
+        KERNEL,
+        ["heart.csv"],
+        _training("heart.csv", "heart_disease"),
+        {**SERVICE, "rejects": [{"set": {"chest_pain": "XYZ"}, "names": "chest_pain"}]},
+    ),
+    "onehot_pipeline": (
+        ONEHOT,
+        ["vehicle_insurance.csv"],
+        _training("vehicle_insurance.csv", "response"),
+        {**SERVICE, "rejects": [{"set": {"region": "r99"}, "names": "region"}]},
+    ),
 }
 
 
