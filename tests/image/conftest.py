@@ -112,13 +112,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def built(docker: Any, build_env: dict[str, str], trained: Path) -> Iterator[Built]:
-    """The example project's image, built once on the real engine."""
+    """The example project's image, built once on the real engine as `mlship build` does: locking
+    requirements.txt first. So the project holds its requirements.lock from this build on, and every
+    later build of it or of a copy (CLI or not) installs the same pins -- not this environment's
+    installed versions, which differ from a fresh lock whenever a release is younger than the
+    policy's age window."""
     from mlship.image.build import build_image
 
     project = trained
     holder = Built(project, None, [])
     before = set(stage_images(docker))
-    holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True)
+    holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True, locking="auto")
+    assert (project / "requirements.lock").is_file()
     yield holder
     for ref in reversed(holder.tags):
         with contextlib.suppress(Exception):

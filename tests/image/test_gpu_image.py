@@ -89,6 +89,9 @@ def test_gpu_variant_image_from_cuda_wheels(
 
     from mlship.image.build import build_image
 
+    # The copy's requirements.lock predates this edit (stale: `mlship check` refuses it, skipped here);
+    # without it the build reads requirements.txt, index line and all.
+    (project_copy / "requirements.lock").unlink()
     requirements = project_copy / "requirements.txt"
     requirements.write_text(
         requirements.read_text() + f"--extra-index-url {cuda_index.url}\n{CUDART}\n", encoding="utf-8"

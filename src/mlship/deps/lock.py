@@ -83,6 +83,8 @@ def lock(
         index = "https://pypi.org/simple"
     if index:
         check_index_url(index, local_dir_ok=True)
+        if Path(index).is_dir():  # a local directory, named from here: uv runs in the project's
+            index = str(Path(index).resolve())
     moment = now or datetime.now(timezone.utc)
     # Only releases older than the window are candidates, so a fresh lock passes its own age check.
     cutoff = (moment - timedelta(days=policy.min_age_days)).replace(microsecond=0)
@@ -129,7 +131,7 @@ def _compile(
             uv_binary(),
             "pip",
             "compile",
-            str(req),
+            req.name,
             "--output-file",
             str(produced),
             "--python-platform",
@@ -147,7 +149,9 @@ def _compile(
             ":all:",
         ]
         env = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(_uv_cache()))}
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+        # From the project's directory, so the lock's `# via -r requirements.txt` names no path of this
+        # checkout: copies of a project lock to the same bytes.
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=req.parent, timeout=900)
         if proc.returncode != 0:
             output = proc.stderr + proc.stdout
             if any(
