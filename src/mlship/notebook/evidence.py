@@ -104,7 +104,8 @@ class _Probe(ast.NodeTransformer):
 
     def visit(self, node: ast.AST) -> Any:
         key = node_key(self.cell, node) if id(node) in self.wanted else None
-        made = constructs(node)
+        # what a class call makes may be seeded, unless the call sets random_state (even to None) itself
+        made = constructs(node) and all(k.arg not in {"random_state", None} for k in node.keywords)  # type: ignore[attr-defined]
         new = super().visit(node)
         if key is None:
             return new
