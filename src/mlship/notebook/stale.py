@@ -29,6 +29,12 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "scikit-learn 1.2 removed plot_confusion_matrix/plot_roc_curve/plot_precision_recall_curve: use "
      "ConfusionMatrixDisplay.from_estimator / RocCurveDisplay.from_estimator / "
      "PrecisionRecallDisplay.from_estimator, or pin scikit-learn<1.2"),
+    ("DuplicateError", r"unique column names", r"get_dummies",
+     "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
+     "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"),
+    ("ValueError", r"(Duplicate column names|columns are not unique|duplicate)", r"get_dummies",
+     "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
+     "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"),
     ("ImportError", r"cannot import name 'Imputer'", None,
      "scikit-learn 0.22 removed sklearn.preprocessing.Imputer: use sklearn.impute.SimpleImputer"),
     ("ModuleNotFoundError", r"No module named 'sklearn\.cross_validation'", None,
