@@ -42,7 +42,16 @@ FINDING_KEYS = [
     "where",
 ]
 SUMMARY_KEYS = ["error", "warning", "info", "unknown"]
-INDEX_KEYS = ["url", "advisory_url", "offline", "requests", "failed_requests", "cache_hits", "cache_dir"]
+INDEX_KEYS = [
+    "url",
+    "extra_urls",
+    "advisory_url",
+    "offline",
+    "requests",
+    "failed_requests",
+    "cache_hits",
+    "cache_dir",
+]
 CHECKED_KEYS = ["requirements", "lock", "pins", "imports", "environments"]
 TARGET_KEYS = ["python", "platforms"]
 

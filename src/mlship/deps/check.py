@@ -61,9 +61,12 @@ def check(
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
     pinned = lock or requirement_pins(requirements, req_path)
-    # --index-url > requirements.txt's own --index-url line (what pip would use) > policy.index_url.
+    # --index-url > requirements.txt's own --index-url line (what pip would use) > policy.index_url;
+    # its --extra-index-url lines are searched too, as pip does.
+    file_index, file_extras = _file_indexes(requirements)
     client = IndexClient(
-        index_url or _file_index(requirements) or policy.index_url,
+        index_url or file_index or policy.index_url,
+        extra_index_urls=file_extras,
         advisory_url=policy.advisory_url,
         offline=offline,
     )
@@ -84,6 +87,7 @@ def check(
         now=now or datetime.now(timezone.utc),
         pinned=pinned,
         index_url=client.index_url,
+        extra_index_urls=client.extra_index_urls,
     )
     if scan.unparsed:
         shown = ", ".join(scan.unparsed[:8]) + (
@@ -103,6 +107,7 @@ def check(
         target={"python": config.python, "platforms": list(policy.platforms)},
         index={
             "url": client.index_url,
+            "extra_urls": client.extra_index_urls,
             "advisory_url": client.advisory_url,
             "offline": offline,
             "requests": client.stats["network"],
@@ -120,14 +125,17 @@ def check(
     return result
 
 
-def _file_index(requirements: Requirements) -> str | None:
-    """The last `--index-url URL` / `-i URL` line of requirements.txt, as pip reads it."""
-    found = None
+def _file_indexes(requirements: Requirements) -> tuple[str | None, list[str]]:
+    """requirements.txt's index as pip reads it (the last `--index-url URL` / `-i URL` line) and its
+    `--extra-index-url` lines, in order."""
+    found, extras = None, []
     for option in requirements.options:
         flag, _, value = option.replace("=", " ", 1).partition(" ")
         if flag in ("--index-url", "-i") and value.strip():
             found = value.strip()
-    return found
+        elif flag == "--extra-index-url" and value.strip():
+            extras.append(value.strip())
+    return found, extras
 
 
 def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> dict[str, Environment]:

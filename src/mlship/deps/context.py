@@ -36,6 +36,7 @@ class Context:
     # What the index rules check: the lock, or without one requirements.txt's own pins.
     pinned: Lock | None = None
     index_url: str = ""
+    extra_index_urls: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     def where(self, pin: Pin) -> str:
@@ -43,6 +44,12 @@ class Context:
         if pin.source:
             return pin.source
         return f"{self.pinned.path.name}:{pin.line}" if self.pinned else str(pin.line)
+
+    @property
+    def indexes(self) -> str:
+        """The index checked, for a message: "the index URL" or "the indexes URL, EXTRA"."""
+        urls = [u for u in (self.index_url or self.policy.index_url or "", *self.extra_index_urls) if u]
+        return f"the index{'es' if len(urls) > 1 else ''} {', '.join(urls)}".rstrip()
 
     def add(self, code: str, check: str, message: str, hint: str = "", **where: str | None) -> None:
         """Record a problem at the policy's severity for its code (dropped when the policy says off)."""

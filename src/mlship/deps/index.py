@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -70,6 +71,8 @@ class ProjectPage:
     files: list[DistFile]
     source: str  # "network" or "cache"
     fetched_at: float = 0.0
+    # Indexes that did not answer while another one had the project: index URL -> the reason.
+    missed: dict[str, str] = field(default_factory=dict)
     _by_version: dict[str, list[DistFile]] = field(default_factory=dict, repr=False)
 
     def by_version(self) -> dict[str, list[DistFile]]:
@@ -193,12 +196,16 @@ class IndexClient:
     `offline=True` never touches the network: what the cache lacks raises IndexUnavailable, which
     the checks turn into "unknown" findings. Online, pages younger than `ttl` seconds are served from
     the cache; wheel metadata and listings are immutable and cached forever.
+
+    `extra_index_urls` are searched as pip searches `--extra-index-url`s: a project's files are those of
+    every index that has it, each index cached on its own.
     """
 
     def __init__(
         self,
         index_url: str | None = None,
         *,
+        extra_index_urls: Sequence[str] = (),
         advisory_url: str | None = None,
         cache_dir: Path | None = None,
         offline: bool = False,
@@ -214,6 +221,16 @@ class IndexClient:
         # A failed lookup is remembered for a short while: a warm check must not ask again per pin.
         self.error_ttl = float(os.environ.get("MLSHIP_INDEX_ERROR_TTL", 300))
         self.stats = {"network": 0, "cache": 0, "failed": 0}
+        self.extras: list[IndexClient] = []
+        for url in dict.fromkeys(u.rstrip("/") for u in extra_index_urls):
+            if url != self.index_url:
+                extra = IndexClient(url, cache_dir=cache_dir, offline=offline, ttl=self.ttl)
+                extra.stats = self.stats  # one count of requests for the whole check
+                self.extras.append(extra)
+
+    @property
+    def extra_index_urls(self) -> list[str]:
+        return [e.index_url for e in self.extras]
 
     # -- HTTP and cache primitives ------------------------------------------------------------
     def _get(
@@ -262,7 +279,35 @@ class IndexClient:
 
     # -- what the checks ask for --------------------------------------------------------------
     def project(self, name: str) -> ProjectPage | None:
-        """The files of a project on the index; None when the index has no such project."""
+        """The files of a project across the index and its extra indexes, as pip merges them; None when
+        none has it. An index that does not answer is in the page's `missed`; IndexUnavailable only when
+        no index that answered has the project (it may be on the one that did not)."""
+        if not self.extras:
+            return self._project(name)
+        pages: list[ProjectPage] = []
+        missed: dict[str, str] = {}
+        for client in (self, *self.extras):
+            try:
+                page = client._project(name)
+            except IndexUnavailable as exc:
+                missed[client.index_url] = str(exc)
+                continue
+            if page is not None:
+                pages.append(page)
+        if not pages:
+            if missed:
+                raise IndexUnavailable("; ".join(missed.values()))
+            return None
+        return ProjectPage(
+            normalize(name),
+            [f for page in pages for f in page.files],
+            "network" if any(p.source == "network" for p in pages) else "cache",
+            min(p.fetched_at for p in pages),
+            missed=missed,
+        )
+
+    def _project(self, name: str) -> ProjectPage | None:
+        """The files of a project on this one index; None when the index has no such project."""
         name = normalize(name)
         entry = self._read_cache("simple", name, max_age=self.ttl)
         source = "cache"

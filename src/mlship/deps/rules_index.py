@@ -39,9 +39,12 @@ def check_releases(ctx: Context) -> None:
     if ctx.pinned is None:
         return
     unreachable, errors, no_time = [], [], []
+    missed: dict[str, tuple[list[str], str]] = {}  # an index that did not answer -> (packages, reason)
     for name, facts in sorted(ctx.facts.items()):
         pin = facts.pin
         loc = {"package": name, "version": pin.version or None, "where": ctx.where(pin)}
+        for url, reason in (facts.page.missed if facts.page else {}).items():
+            missed.setdefault(url, ([], reason))[0].append(name)
         if facts.index_error:
             unreachable.append(name)
             errors.append(facts.index_error)
@@ -50,7 +53,7 @@ def check_releases(ctx: Context) -> None:
             ctx.add(
                 "not-on-index",
                 "release",
-                f"{name} is not on the index {ctx.index_url or ctx.policy.index_url or ''}".rstrip(),
+                f"{name} is not on {ctx.indexes}",
                 "a private or misspelt package: publish it to the index the image builds from",
                 **loc,
             )
@@ -61,7 +64,7 @@ def check_releases(ctx: Context) -> None:
             ctx.add(
                 "not-on-index",
                 "release",
-                f"{name} {pin.version} is not on the index {ctx.index_url}".rstrip(),
+                f"{name} {pin.version} is not on {ctx.indexes}",
                 "pin a released version and run `mlship lock`",
                 **loc,
             )
@@ -70,6 +73,15 @@ def check_releases(ctx: Context) -> None:
         if facts.upload_time() is None:
             no_time.append(name)
     _unreachable(ctx, "index-unavailable", "release", "index data", unreachable, errors)
+    for url, (packages, reason) in missed.items():
+        shown = ", ".join(packages[:8]) + (f" and {len(packages) - 8} more" if len(packages) > 8 else "")
+        ctx.unknown(
+            "index-unavailable",
+            "release",
+            f"the index {url} did not answer for {shown}, so the releases it serves were not checked "
+            f"({reason})",
+            "fix or remove that --index-url / --extra-index-url line, or run once when it is reachable",
+        )
     if no_time:
         ctx.unknown(
             "release-age-unknown",

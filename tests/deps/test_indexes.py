@@ -1,0 +1,91 @@
+"""requirements.txt's --extra-index-url lines, searched as pip searches them, and requirements that come
+from elsewhere than an index (git URLs): against two real local index servers and a closed port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlship.deps.check import check
+
+from .localindex import IndexProcess, build_tree
+from .test_rules import codes, make_project
+
+MAIN = [
+    {"name": "semverpkg", "version": "1.0.0", "days_ago": 300},
+    {"name": "app", "version": "1.0.0", "days_ago": 100},
+]
+# A private index: a package only it has (yanked there), and a newer major of one the main index has.
+EXTRA = [
+    {"name": "privpkg", "version": "1.0.0", "days_ago": 100, "yanked": "bad build"},
+    {"name": "semverpkg", "version": "3.0.0", "days_ago": 60},
+]
+CODE = "import semverpkg\nimport privpkg\nimport app\n"
+
+
+@pytest.fixture(scope="module")
+def main_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexProcess]:
+    server = IndexProcess(build_tree(tmp_path_factory.mktemp("main-index"), MAIN))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def extra_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexProcess]:
+    server = IndexProcess(build_tree(tmp_path_factory.mktemp("extra-index"), EXTRA))
+    yield server
+    server.stop()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PINS = "semverpkg==1.0.0\nprivpkg==1.0.0\napp==1.0.0\n"
+
+
+def test_packages_are_looked_up_across_the_main_and_extra_indexes(
+    tmp_path: Path, main_index: IndexProcess, extra_index: IndexProcess
+) -> None:
+    root = make_project(tmp_path / "p", main_index.url, f"--extra-index-url {extra_index.url}\n" + PINS, CODE)
+    result = check(directory=root)
+    found = codes(result)
+    assert ("not-on-index", "privpkg") not in found
+    assert ("yanked", "privpkg") in found  # the extra index's files were checked
+    assert ("stale-major", "semverpkg") in found  # 3.0.0 is only on the extra index: the pages merge
+    assert result.index["url"] == main_index.url and result.index["extra_urls"] == [extra_index.url]
+    assert not [f for f in result.findings if f.code == "index-unavailable"]
+    # The control: the main index alone has no privpkg and no newer semverpkg; the message names it.
+    alone = make_project(tmp_path / "q", main_index.url, PINS, CODE)
+    plain = check(directory=alone)
+    assert ("not-on-index", "privpkg") in codes(plain)
+    assert ("stale-major", "semverpkg") not in codes(plain)
+    missing = next(f for f in plain.findings if f.code == "not-on-index")
+    assert main_index.url in missing.message
+
+
+def test_an_unreachable_extra_index_is_named_and_its_packages_are_unknown(
+    tmp_path: Path, main_index: IndexProcess
+) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    root = make_project(
+        tmp_path / "p",
+        main_index.url,
+        f"--extra-index-url={dead}\n" + PINS,
+        CODE,
+    )
+    result = check(directory=root)
+    unknown = [f for f in result.findings if f.code == "index-unavailable"]
+    assert unknown and all(dead in f.message and f.status == "unknown" for f in unknown)
+    assert not any(main_index.url + " " in f.message for f in unknown)  # the main index answered
+    # privpkg may be on the index that did not answer: unknown, not "not on the index".
+    assert ("not-on-index", "privpkg") not in codes(result)
+    assert any("privpkg" in f.message for f in unknown)
+    # What the main index has is still checked, and the missing extra is said for it too.
+    assert any("semverpkg" in f.message and "app" in f.message for f in unknown)
+    assert result.index["extra_urls"] == [dead] and result.index["failed_requests"] >= 3
