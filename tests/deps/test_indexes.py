@@ -3,7 +3,10 @@ from elsewhere than an index (git URLs): against two real local index servers an
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,3 +92,41 @@ def test_an_unreachable_extra_index_is_named_and_its_packages_are_unknown(
     # What the main index has is still checked, and the missing extra is said for it too.
     assert any("semverpkg" in f.message and "app" in f.message for f in unknown)
     assert result.index["extra_urls"] == [dead] and result.index["failed_requests"] >= 3
+
+
+def test_a_git_requirement_comes_from_its_url_not_the_index(tmp_path: Path, main_index: IndexProcess) -> None:
+    from mlship.deps.requirements import read_requirements
+
+    root = make_project(
+        tmp_path / "p",
+        main_index.url,
+        "app==1.0.0\nx @ git+https://127.0.0.1:9/x.git\ngit+https://127.0.0.1:9/org/tool.git@v1#egg=mytool\n"
+        "git+https://127.0.0.1:9/org/other-lib.git@main\n",
+        "import app\nimport x\nimport mytool\nimport other_lib\n",
+    )
+    declared = read_requirements(root / "requirements.txt")
+    assert sorted(declared.names()) == ["app", "mytool", "other-lib", "x"]
+    found = codes(check(directory=root))
+    assert not {c for c in found if c[0] == "not-on-index"}  # no index lookup for URL requirements
+    assert not {c for c in found if c[0] == "missing-import"}
+
+
+def test_a_git_requirement_whose_host_is_unreachable_is_exit_3_naming_the_host(
+    tmp_path: Path, main_index: IndexProcess
+) -> None:
+    for line in ("git+https://127.0.0.1:9/x.git", "x @ git+https://127.0.0.1:9/x.git"):
+        root = make_project(tmp_path / f"p{len(line)}", main_index.url, f"app==1.0.0\n{line}\n", "import x\n")
+        # Through the real entry point, as a user or CI runs it.
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlship", "lock", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "UV_HTTP_RETRIES": "0"},
+        )
+        assert proc.returncode == 3, proc.stderr
+        errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1, proc.stderr  # one message
+        first = errors[0]
+        assert "git host 127.0.0.1:9 could not be reached" in first
+        assert not (root / "requirements.lock").exists()

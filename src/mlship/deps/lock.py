@@ -5,10 +5,12 @@ policy's release-age window, into hashed lock files that `mlship check` and the 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -154,6 +156,9 @@ def _compile(
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=req.parent, timeout=900)
         if proc.returncode != 0:
             output = proc.stderr + proc.stdout
+            git = _unreachable_git(output)
+            if git is not None:
+                raise git
             if any(
                 s in output
                 for s in ("Failed to fetch", "error sending request", "Connection refused", "dns error")
@@ -178,6 +183,35 @@ def _compile(
     tmp_out = out.with_suffix(".lock.tmp")
     tmp_out.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
     tmp_out.replace(out)  # the previous lock stays in place until the new one is complete
+
+
+# What git (through uv) says when it cannot reach a repository's host at all.
+_GIT_ACCESS = re.compile(r"unable to access '(?P<url>[^']+)'")
+_GIT_UNREACHABLE = (
+    "Failed to connect",
+    "Couldn't connect",
+    "Could not resolve host",
+    "Connection refused",
+    "Connection timed out",
+    "Network is unreachable",
+)
+
+
+def _unreachable_git(output: str) -> UnreachableError | None:
+    """A git requirement whose host did not answer: exit 3 naming the host, not a resolution failure."""
+    match = _GIT_ACCESS.search(output)
+    if "Git operation failed" not in output or match is None:
+        return None
+    if not any(s in output for s in _GIT_UNREACHABLE):
+        return None
+    url = match.group("url")
+    host = urllib.parse.urlsplit(url).netloc.rsplit("@", 1)[-1] or url
+    fatal = next((line.strip() for line in output.splitlines() if "unable to access" in line), "")
+    return UnreachableError(
+        f"the git host {host} could not be reached (for git+{url.rstrip('/')} in requirements.txt)",
+        details=fatal,
+        hint="check the URL and the network, or require a release from the package index instead",
+    )
 
 
 def _uv_cache() -> Path:

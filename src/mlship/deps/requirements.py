@@ -98,6 +98,8 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
             options.append(line)
         elif line.startswith("-"):
             raise InputError(f"{where}: mlship cannot lock the option {line.split()[0]!r}", hint=_HINT)
+        elif _VCS_RE.match(line):
+            items.append(_vcs_requirement(line, where))
         else:
             try:
                 items.append(Declared(Requirement(line), where))
@@ -106,11 +108,29 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
     return Requirements(items, options, digest.hexdigest())
 
 
+# pip's bare VCS requirement lines: `git+https://host/repo.git@ref#egg=name` (uv reads them too).
+_VCS_RE = re.compile(r"^(git|hg|svn|bzr)\+[a-z]+://", re.IGNORECASE)
+
+
+def _vcs_requirement(line: str, where: str) -> Declared:
+    """A bare VCS URL as `name @ URL`: the name from its `#egg=` fragment, else the repository's."""
+    url = line.split(None, 1)[0]
+    egg = re.search(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)", url)
+    path = url.split("#", 1)[0].split("://", 1)[1].split("/", 1)[-1].split("@", 1)[0]
+    name = egg.group(1) if egg else re.sub(r"\.git$", "", path.rstrip("/").rsplit("/", 1)[-1])
+    try:
+        return Declared(Requirement(f"{name} @ {url}"), where)
+    except InvalidRequirement as exc:
+        raise InputError(f"{where}: not a requirement ({exc})", hint=_HINT) from None
+
+
 def requirement_pins(requirements: Requirements, path: Path) -> Lock:
     """Without a lock, what the index rules can still check: each declared requirement, with its
     version where it pins one exactly (`pandas==2.2.3`), else only its name (is it on the index?)."""
     pins: dict[str, Pin] = {}
     for item in requirements.items:
+        if item.requirement.url:
+            continue  # `name @ git+https://...`: it comes from its URL, not from the index
         specs = list(item.requirement.specifier)
         exact = specs[0].version if len(specs) == 1 and specs[0].operator in ("==", "===") else ""
         version = "" if "*" in exact else exact
