@@ -140,6 +140,12 @@ def requirement_pins(requirements: Requirements, path: Path) -> Lock:
     return Lock(path, pins, {})
 
 
+def lock_stale(lock: Lock, requirements: Requirements) -> bool:
+    """requirements.txt changed since the lock was made (the digest its header records differs)."""
+    made_from = lock.header.get("requirements-sha256")
+    return bool(made_from) and made_from != requirements.digest
+
+
 _LOCK_HINT = "every line of a lock is `name==version --hash=sha256:...`; run `mlship lock`"
 _HINT = "one PEP 508 requirement per line, e.g. `pandas>=2.0`; local paths and -e are not lockable"
 

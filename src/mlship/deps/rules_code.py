@@ -8,7 +8,7 @@ from packaging.requirements import Requirement
 
 from mlship.deps.context import Context
 from mlship.deps.imports import KNOWN_PROVIDERS, module_candidates, provided_modules, suggest_distribution
-from mlship.deps.requirements import Lock, canonical
+from mlship.deps.requirements import Lock, canonical, lock_stale
 
 
 def provider_map(ctx: Context) -> dict[str, set[str]]:
@@ -88,7 +88,7 @@ def check_lock(ctx: Context) -> None:
         return
     name = lock.path.name
     header = lock.header
-    if header.get("requirements-sha256") and header["requirements-sha256"] != ctx.requirements.digest:
+    if lock_stale(lock, ctx.requirements):
         ctx.add(
             "lock-stale",
             "lock",

@@ -91,6 +91,8 @@ def build_image(
     locked_here = ensure_lock(project, locking, on_line)
     if not skip_check:
         run_check(project.root, on_line)
+    else:
+        locked_here += unchecked_lock_notes(project, on_line)
     lock = read_lock(project.root)
     plan = plan_gpu(
         lock.requirements,
@@ -213,6 +215,25 @@ def ensure_lock(project: Project, mode: str, on_line: LineSink) -> list[str]:
     written = ", ".join(f["path"] for f in result.files)
     on_line(f"Wrote {written}: commit it, so that the next build and CI use the same pins")
     return [f"there was no requirements.lock: locked requirements.txt into {written} (commit it)"]
+
+
+def unchecked_lock_notes(project: Project, on_line: LineSink) -> list[str]:
+    """With --skip-check, the one thing still worth saying for free: the lock is older than
+    requirements.txt, so the image installs pins that no longer match what the project asks for."""
+    from mlship.deps.requirements import LOCK_FILE, REQUIREMENTS_FILE, lock_stale, read_requirements
+    from mlship.deps.requirements import read_lock as read_deps_lock
+
+    lock_file, req_file = project.root / LOCK_FILE, project.root / REQUIREMENTS_FILE
+    if not (lock_file.is_file() and req_file.is_file()):
+        return []
+    if not lock_stale(read_deps_lock(lock_file), read_requirements(req_file)):
+        return []
+    note = (
+        f"{REQUIREMENTS_FILE} changed since {LOCK_FILE} was made: the image has the lock's pins, "
+        "not what requirements.txt asks for (run `mlship lock`)"
+    )
+    on_line("Note: " + note)
+    return [note]
 
 
 def layered_build(cfg: Any, choice: dockerfile.BaseChoice) -> bool:
