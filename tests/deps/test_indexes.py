@@ -130,3 +130,22 @@ def test_a_git_requirement_whose_host_is_unreachable_is_exit_3_naming_the_host(
         first = errors[0]
         assert "git host 127.0.0.1:9 could not be reached" in first
         assert not (root / "requirements.lock").exists()
+
+
+def test_lock_names_the_index_that_did_not_answer(tmp_path: Path, main_index: IndexProcess) -> None:
+    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    for n, line in enumerate((f"--index-url {dead}", f"--extra-index-url {dead}")):
+        root = make_project(tmp_path / f"p{n}", main_index.url, f"{line}\napp==1.0.0\n", "import app\n")
+        if n == 0:  # requirements.txt's own index replaces policy.index_url
+            config = root / "mlship.yaml"
+            config.write_text(config.read_text().replace(f"policy:\n  index_url: {main_index.url}\n", ""))
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlship", "lock", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "UV_HTTP_RETRIES": "0"},
+        )
+        assert proc.returncode == 3, proc.stderr
+        first = next(x for x in proc.stderr.splitlines() if x.startswith("error:"))
+        assert first == f"error: the package index {dead} could not be reached", proc.stderr

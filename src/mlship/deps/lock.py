@@ -164,7 +164,7 @@ def _compile(
                 for s in ("Failed to fetch", "error sending request", "Connection refused", "dns error")
             ):
                 raise UnreachableError(
-                    f"the package index {index} could not be reached",
+                    f"the package index {_failed_index(output) or index} could not be reached",
                     details=output[-2000:],
                     hint="check policy.index_url / MLSHIP_INDEX_URL and the network",
                 )
@@ -183,6 +183,16 @@ def _compile(
     tmp_out = out.with_suffix(".lock.tmp")
     tmp_out.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
     tmp_out.replace(out)  # the previous lock stays in place until the new one is complete
+
+
+_FETCH = re.compile(r"Failed to fetch: `?(?P<url>[a-z]+://[^\s`]+)")
+
+
+def _failed_index(output: str) -> str | None:
+    """The index uv could not read (the main one or an --extra-index-url): the project page it asked
+    for is <index>/<project>/."""
+    match = _FETCH.search(output)
+    return match.group("url").rstrip("/").rsplit("/", 1)[0] if match else None
 
 
 # What git (through uv) says when it cannot reach a repository's host at all.
