@@ -57,17 +57,25 @@ export MLSHIP_BASE_IMAGE=${MLSHIP_BASE_IMAGE:-$("$repo/scripts/base-image.sh")}
 
 step "mlship build"
 mlship build
-step "mlship deploy local (health gate: readiness, the contract's golden examples, latency)"
-logs="$work/demo/logs/local-env"
+# An environment of this run's own (another demo on the same engine keeps its containers): the local
+# engine, logging into $logs. Added with ruamel.yaml's round trip, so mlship.yaml keeps its comments.
+env="demo-$$-$RANDOM"
+step "mlship deploy $env (health gate: readiness, the contract's golden examples, latency)"
+logs="$work/demo/logs/$env"
 svc_port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# A `demo` environment: the local engine, logging into $logs (written with PyYAML: a demo project).
-python - "$svc_port" "$logs" <<'PY'
-import sys, yaml
-config = yaml.safe_load(open("mlship.yaml"))
-config["environments"]["demo"] = {"target": "docker", "port": int(sys.argv[1]), "log_dir": sys.argv[2]}
-yaml.safe_dump(config, open("mlship.yaml", "w"), sort_keys=False)
+python - "$env" "$svc_port" "$logs" <<'PY'
+import sys
+from ruamel.yaml import YAML
+yaml = YAML()  # round-trip: comments, order, quoting, long lines and indents stay as they were
+yaml.preserve_quotes, yaml.width = True, 4096
+yaml.indent(mapping=2, sequence=4, offset=2)
+with open("mlship.yaml") as f:
+    config = yaml.load(f)
+config["environments"][sys.argv[1]] = {"target": "docker", "port": int(sys.argv[2]), "log_dir": sys.argv[3]}
+with open("mlship.yaml", "w") as f:
+    yaml.dump(config, f)
 PY
-url=$(mlship deploy demo)
+url=$(mlship deploy "$env")
 echo "serving at $url"
 
 step "traffic: 400 records from the training distribution"
@@ -82,10 +90,12 @@ for start in range(0, len(rows), 50):
     urllib.request.urlopen(req, timeout=30).read()
 print(f"sent {len(rows)} records")
 PY
-mlship status demo
+mlship status "$env"
 
 step "mlship monitor (drift of live traffic vs the training reference)"
-docker stop "$(docker ps -q --filter label=io.mlship.environment=demo)" >/dev/null  # flushes the log
-mlship monitor --env demo --report drift.html
-docker rm -f "$(docker ps -aq --filter label=io.mlship.environment=demo)" >/dev/null
+# Only what this run created: its own environment of this project (the model and its proxy).
+mine=(--filter "label=io.mlship.project=demo" --filter "label=io.mlship.environment=$env")
+docker ps -q "${mine[@]}" | xargs -r docker stop >/dev/null  # flushes the log
+mlship monitor --env "$env" --report drift.html
+docker ps -aq "${mine[@]}" | xargs -r docker rm -f >/dev/null
 step "done: the project is in $work/demo (drift report: $work/demo/drift.html)"

@@ -13,6 +13,17 @@ def test_help_lists_the_commands():
         assert command in proc.stdout
 
 
+def test_help_shows_flags_without_a_type_and_options_with_their_value():
+    """A flag takes no value: `--json`, not `--json <bool>`; an option shows what it takes."""
+    proc = run_mlship("build", "--help")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip().startswith("-")}
+    assert "<bool>" not in proc.stdout
+    assert lines["--json"].split()[1] == "Print"
+    assert lines["--gpu"].startswith("  --gpu / --no-gpu  Force")
+    assert "--tag <str>" in lines["-t,"]
+
+
 def test_version():
     proc = run_mlship("--version")
     assert proc.returncode == 0 and __version__ in proc.stdout

@@ -12,6 +12,9 @@ from mlship.project import Project
 from mlship.serving.pipeline import RuntimeSpec
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")  # uvicorn's (and `python -m mlship.serving`'s)
+# The serving runtime's imports (mlship's `serve` extra), by module name.
+RUNTIME_MODULES = ("uvicorn", "starlette", "prometheus_client", "msgspec")
+INSTALL_HINT = 'pip install "mlship-cli[serve]"'
 
 
 def runtime_extra(config: Config, root: Path | None = None) -> dict[str, Any]:
@@ -59,6 +62,7 @@ def serve(
     log_level = log_level.lower()
     if log_level not in LOG_LEVELS:
         raise UsageError(f"--log-level {log_level!r} is not a log level", hint=f"use {', '.join(LOG_LEVELS)}")
+    require_runtime()
     from mlship.serving.server import run
 
     spec = serving_spec(project)
@@ -70,3 +74,21 @@ def serve(
         log_dir=str(log_dir.resolve()) if log_dir else None,
         log_level=log_level,
     )
+
+
+def require_runtime() -> None:
+    """One line that says what to install when the serving runtime is missing (an install without
+    mlship's dependencies, `pip install --no-deps`), instead of an import error from inside uvicorn."""
+    import importlib
+
+    missing = []
+    for name in RUNTIME_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise UsageError(
+            f"`mlship serve` needs the serving runtime, and {', '.join(missing)} is not installed",
+            hint=f"run: {INSTALL_HINT}",
+        )

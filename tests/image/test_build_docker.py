@@ -170,6 +170,32 @@ def test_failed_build_exits_4_with_the_step_log_and_tags_nothing(
     assert not docker.images.list(filters={"reference": ref})
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("where", ["unreachable", "missing"])
+def test_a_base_that_cannot_be_pulled_says_how_to_use_a_local_one(
+    built: Any, project_copy: Path, docker: Any, cli: Any, request: pytest.FixtureRequest, where: str
+) -> None:
+    """The base is pulled when the engine lacks it; when that fails (no registry access, or no such
+    image), the hint names the local-base settings instead of 'the failing step's output'."""
+    host = f"127.0.0.1:{_free_port()}" if where == "unreachable" else request.getfixturevalue("registry")
+    base = f"{host}/mlship-t6-nobase:1"
+    ref = built.tag("never")
+    code, _, err = cli("build", str(project_copy), "--base", base, "--tag", ref, "--skip-check", "--locked")
+    assert code == (3 if where == "unreachable" else 4), err
+    assert f"the base image {base} is not on this docker engine and cannot be pulled" in err
+    for setting in ("MLSHIP_BASE_IMAGE", "image.base", "scripts/base-image.sh"):
+        assert setting in err, err
+    assert "failing step" not in err and "Traceback" not in err
+    assert not docker.images.list(filters={"reference": ref})
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Any:
     """A real registry (scripts/registry.sh) on a free loopback port, its state in tmp_path; stopped after."""

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from mlship.cli import app
-from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
+from mlship.cli._output import JSON_HELP, Column, emit, fit_table, progress, stderr, stdout
 
 DIR_HELP = "The project directory."
 
@@ -108,26 +108,12 @@ def status_command(
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """What runs where: version, digest, replicas, readiness - read from the targets themselves."""
-    from rich.table import Table
-
     from mlship.deploy.core import status
 
     result = status(directory=directory, environment=environment)
 
     def render(r) -> None:  # type: ignore[no-untyped-def]
-        table = Table("environment", "target", "version", "replicas", "ready", "url", "deployed")
-        for e in r.environments:
-            if "error" in e:
-                table.add_row(e["environment"], "", "", "", "", "", f"[red]{e['error']}[/]")
-                continue
-            cur = e["current"] or {}
-            ready = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[e.get("ready")]
-            reps = f"{e['replicas']['running']}/{e['replicas']['desired']}"
-            when = f"{cur.get('deployed_at', '')} by {cur.get('deployed_by', '')}" if cur else "-"
-            table.add_row(
-                e["environment"], e["target"], cur.get("version", "-"), reps, ready, e["url"] or "-", when
-            )
-        stdout.print(table)
+        stdout.print(status_table(r.environments, width=stdout.width))
         for e in r.environments:
             if e.get("detail") and "canary" in e["detail"]:
                 stderr.print(f"{e['environment']}: {e['detail']}")
@@ -150,8 +136,6 @@ def history_command(
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Releases of one environment, newest first (target labels; failed attempts from the local journal)."""
-    from rich.table import Table
-
     from mlship.deploy.core import history
 
     result = history(directory=directory, environment=environment)
@@ -160,19 +144,51 @@ def history_command(
         if not r.entries:
             stderr.print(f"nothing has been deployed to {environment} yet")
             return
-        table = Table("deployed at", "version", "result", "by", "strategy", "digest")
-        for e in r.entries:
-            table.add_row(
-                e.get("deployed_at", ""),
-                e.get("version", ""),
-                e.get("result", ""),
-                e.get("deployed_by", ""),
-                e.get("strategy", ""),
-                (e.get("digest") or "")[:19],
-            )
-        stdout.print(table)
+        stdout.print(history_table(r.entries, width=stdout.width))
         for e in r.entries:
             if e.get("reason"):
                 stderr.print(f"{e.get('deployed_at', '')} {e.get('version', '')} failed: {e['reason']}")
 
     emit(result, json_mode=json_mode, render=render)
+
+
+# On a narrow terminal the URL (what a user copies) stays whole; "deployed" goes first, then the target.
+STATUS_COLUMNS = (
+    Column("environment"),
+    Column("target", drop=2),
+    Column("version"),
+    Column("replicas"),
+    Column("ready"),
+    Column("url", keep=True),
+    Column("deployed", drop=3),
+)
+# Dates and digests are never cut; the strategy, then who, then the digest make room for the rest.
+HISTORY_COLUMNS = (
+    Column("deployed at", keep=True),
+    Column("version"),
+    Column("result"),
+    Column("by", drop=2),
+    Column("strategy", drop=3),
+    Column("digest", keep=True, drop=1),
+)
+
+
+def status_table(environments: list[dict], *, width: int):  # type: ignore[no-untyped-def]
+    rows = []
+    for e in environments:
+        if "error" in e:
+            rows.append([e["environment"], "", "", "", "", "", f"[red]{escape(e['error'])}[/]"])
+            continue
+        cur = e["current"] or {}
+        ready = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[e.get("ready")]
+        reps = f"{e['replicas']['running']}/{e['replicas']['desired']}"
+        when = f"{cur.get('deployed_at', '')} by {cur.get('deployed_by', '')}" if cur else "-"
+        version = str(cur.get("version", "-"))
+        rows.append([e["environment"], e["target"], version, reps, ready, e["url"] or "-", when])
+    return fit_table(STATUS_COLUMNS, rows, width=width)
+
+
+def history_table(entries: list[dict], *, width: int):  # type: ignore[no-untyped-def]
+    keys = ("deployed_at", "version", "result", "deployed_by", "strategy")
+    rows = [[str(e.get(k, "")) for k in keys] + [(e.get("digest") or "")[:19]] for e in entries]
+    return fit_table(HISTORY_COLUMNS, rows, width=width)

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from mlship.cli import app
-from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
+from mlship.cli._output import JSON_HELP, Column, emit, fit_table, progress, stderr, stdout
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -75,14 +75,21 @@ def check_command(
         raise typer.Exit(result.exit_code)
 
 
+# Every cell wraps (a fix is a command to copy, never cut); the check's name goes first when narrow.
+CHECK_COLUMNS = (
+    Column("severity"),
+    Column("check", drop=1),
+    Column("package"),
+    Column("finding"),
+    Column("fix"),
+)
+
+
 def _render_check(result) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
     from rich.text import Text
 
     if result.findings:
-        table = Table(show_header=True, header_style="bold", expand=False)
-        for column in ("severity", "check", "package", "finding", "fix"):
-            table.add_column(column, overflow="fold")
+        rows = []
         for f in result.findings:
             label = "unknown" if f.status == "unknown" else f.severity
             package = f"{f.package} {f.version or ''}".strip() if f.package else (f.where or "")
@@ -90,8 +97,8 @@ def _render_check(result) -> None:  # type: ignore[no-untyped-def]
                 package += f" ({f.environment})"
             # Text cells: package names, messages and hints are data, never rich markup.
             cells = [Text(c) for c in (f.check, package, f.message, f.hint)]
-            table.add_row(Text(label, style=_STYLE[f.severity]), *cells)
-        stdout.print(table)
+            rows.append([Text(label, style=_STYLE[f.severity]), *cells])
+        stdout.print(fit_table(CHECK_COLUMNS, rows, width=stdout.width))
     counts = result.summary()
     line = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no findings"
     verdict = "[green]passed[/]" if result.exit_code == 0 else "[bold red]failed[/]"

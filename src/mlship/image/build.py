@@ -108,6 +108,9 @@ def build_image(
     }
     ctx.refuse_secrets(trees, project.root)
     builder = builder or default_builder()
+    if not builder.has_image(choice.image):
+        on_line(f"Pulling the base image {choice.image} ({choice.source})")
+        builder.pull(choice.image, platform, on_line)
     target = wheelhouse.Target(platform or engine_platform(builder), cfg.python, choice.glibc)
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
     context_dir, counts = assemble(project, plan, target, lock.options)

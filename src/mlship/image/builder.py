@@ -19,6 +19,11 @@ from mlship.errors import BuildError, UnreachableError
 LineSink = Callable[[str], None]
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 _UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "dial tcp", "server gave HTTP response")
+LOCAL_BASE_HINT = (
+    "build on a base this engine has: set MLSHIP_BASE_IMAGE (or image.base in mlship.yaml, or --base) "
+    "to a local image with python3; scripts/base-image.sh in mlship's repository builds one "
+    "(mlship-base:bookworm) from Debian packages without pulling anything"
+)
 
 
 @dataclass
@@ -83,6 +88,10 @@ class ImageBuilder(ABC):
 
     @abstractmethod
     def has_image(self, ref: str) -> bool: ...
+
+    @abstractmethod
+    def pull(self, ref: str, platform: str | None, on_line: LineSink) -> None:
+        """Pull a base image the engine lacks; an error that says how to use a local base."""
 
     @abstractmethod
     def push(self, ref: str, on_line: LineSink) -> str:
@@ -249,6 +258,20 @@ class DockerClassicBuilder(ImageBuilder):
     def history(self, ref: str) -> list[dict[str, Any]]:
         return list(self.client.api.history(ref))
 
+    def pull(self, ref: str, platform: str | None, on_line: LineSink) -> None:
+        from docker.errors import APIError
+
+        repo, tag = split_ref(ref)
+        try:
+            for event in self.client.api.pull(repo, tag=tag, platform=platform, stream=True, decode=True):
+                if "error" in event:
+                    raise _pull_error(ref, str(event["error"]))
+                status = event.get("status")
+                if status and "progressDetail" not in event:
+                    on_line(f"{event.get('id', '')} {status}".strip())
+        except APIError as exc:
+            raise _pull_error(ref, str(exc.explanation or exc)) from None
+
     def push(self, ref: str, on_line: LineSink) -> str:
         from docker.errors import APIError
 
@@ -280,6 +303,13 @@ def _push_error(ref: str, message: str) -> Exception:
     return BuildError(f"pushing {ref} failed: {message[:300]}")
 
 
+def _pull_error(ref: str, message: str) -> Exception:
+    what = f"the base image {ref} is not on this docker engine and cannot be pulled ({message[:200]})"
+    if any(marker in message.lower() for marker in _UNREACHABLE):
+        return UnreachableError(what, hint=LOCAL_BASE_HINT)
+    return BuildError(what, hint=LOCAL_BASE_HINT)
+
+
 def _failure_hint(message: str) -> str | None:
     lowered = message.lower()
     if (
@@ -287,7 +317,7 @@ def _failure_hint(message: str) -> str | None:
         or "not found: manifest unknown" in lowered
         or "no such image" in lowered
     ):
-        return "the base image is not available here: set image.base or MLSHIP_BASE_IMAGE to a local image"
+        return LOCAL_BASE_HINT
     if "exec format error" in lowered:
         return (
             "the target platform differs from the engine's: "
