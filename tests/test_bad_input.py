@@ -9,7 +9,6 @@ message that pointed elsewhere, or stdout that was not JSON under --json.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -22,8 +21,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import run_mlship
-
-HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,6 @@ def workspace(trained_template_project, tmp_path_factory) -> Path:
     (root / "a-dir").mkdir()
     (root / "policy.yaml").write_text("min_age_days: [unclosed\n")
     shutil.copy(trained / "data" / "train.csv", root / "train.csv")
-    (root / "scored.parquet").write_bytes(b"an earlier result")
 
     metrics = _copy(trained, root / "bad-metrics")
     with (metrics / "src" / pkg / "train.py").open("a") as handle:
@@ -120,12 +116,6 @@ CASES = {
         "is the --input file",
         keep="train.csv",
     ),
-    "predict-parquet-no-pyarrow": Case(
-        ("predict", "{trained}", "-i", "{root}/train.csv", "-o", "{root}/scored.parquet", "--force"),
-        2,
-        "needs pyarrow",
-        keep="scored.parquet",
-    ),
     # --json: the project's prints at import go to stderr, the result alone to stdout
     "predict-json-chatty-project": Case(
         ("predict", "{root}/chatty", "-i", "{root}/train.csv", "-o", "{root}/chatty-out.csv", "--json"),
@@ -175,8 +165,6 @@ def _digest(path: Path) -> str:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(name, workspace, trained_template_project, web_server):
     case = CASES[name]
-    if name == "predict-parquet-no-pyarrow" and HAS_PYARROW:
-        pytest.skip("pyarrow is installed here, so parquet works")
     paths = {"root": workspace, "trained": trained_template_project, "web": web_server}
     args = [a.format(**paths) for a in case.args]
     kept = workspace / case.keep if case.keep else None

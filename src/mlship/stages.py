@@ -1,4 +1,4 @@
-"""The project's own stages, run through the same code path as serving: train and predict."""
+"""The project's own stages, run through the same code path as serving: train (predict: mlship.batch)."""
 
 from __future__ import annotations
 
@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, ProjectCodeError, UsageError
-from mlship.outfiles import check_target
 from mlship.project import Project, artifacts_sha256
-from mlship.serving.pipeline import Pipeline, PipelineError, RecordError, RuntimeSpec, resolve
+from mlship.serving.pipeline import Pipeline, PipelineError, RuntimeSpec, resolve
 
 READERS = {
     ".csv": "read_csv",
     ".jsonl": "read_json",
     ".json": "read_json",
     ".parquet": "read_parquet",
-}
-WRITERS: dict[str, tuple[str, dict[str, Any]]] = {
-    ".csv": ("to_csv", {"index": False}),
-    ".jsonl": ("to_json", {"orient": "records", "lines": True}),
-    ".parquet": ("to_parquet", {"index": False}),
 }
 
 
@@ -234,63 +228,5 @@ def read_table(path: Path) -> Any:
     kwargs = {"lines": True} if path.suffix.lower() == ".jsonl" else {}
     try:
         return getattr(pd, reader)(path, **kwargs)
-    except ImportError:
-        raise _parquet_engine_missing(path) from None
     except Exception as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-
-
-def _parquet_engine_missing(path: Path) -> InputError:
-    return InputError(
-        f"{path}: reading or writing parquet needs pyarrow, which is not installed",
-        hint="pip install pyarrow, or use .csv or .jsonl",
-    )
-
-
-def write_table(frame: Any, path: Path, option: str = "--output") -> None:
-    from mlship.outfiles import write_whole
-
-    writer, kwargs = WRITERS[path.suffix.lower()]
-    try:
-        write_whole(path, lambda tmp: getattr(frame, writer)(tmp, **kwargs), option)
-    except ImportError:
-        raise _parquet_engine_missing(path) from None
-
-
-@dataclass
-class PredictResult:
-    input: str
-    output: str
-    rows: int
-    seconds: float
-    model_version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def predict_file(project: Project, *, input: Path, output: Path, force: bool = False) -> PredictResult:
-    """Score a file through the project's preprocess -> predict path; writes a `prediction` column."""
-    if output.exists() and output.resolve() == input.resolve():
-        raise UsageError(f"--output {output} is the --input file", hint="write the scores to another file")
-    check_target(output, "--output")
-    if output.exists() and not force:
-        raise UsageError(f"{output} already exists", hint="choose another --output or pass --force")
-    if output.suffix.lower() not in WRITERS:
-        raise InputError(f"{output}: unsupported output format", hint="use .csv, .jsonl or .parquet")
-    frame = read_table(input)
-    if frame.empty:
-        raise InputError(f"{input} has no rows")
-    pipeline = load_pipeline(project)
-    started = time.perf_counter()
-    try:
-        predictions = pipeline.predict_frame(frame)
-    except RecordError as exc:
-        raise InputError(f"{input}: {exc}") from None
-    except PipelineError as exc:
-        raise ProjectCodeError(str(exc)) from None
-    except Exception as exc:
-        raise _project_failure("predict", exc) from None
-    seconds = time.perf_counter() - started
-    write_table(frame.assign(prediction=predictions), output)
-    return PredictResult(str(input), str(output), len(frame), round(seconds, 4), pipeline.spec.model_version)
