@@ -43,6 +43,8 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "scikit-learn 0.22 removed sklearn.preprocessing.Imputer: use sklearn.impute.SimpleImputer"),
     ("ModuleNotFoundError", r"No module named 'sklearn\.cross_validation'", None,
      "scikit-learn 0.20 moved sklearn.cross_validation to sklearn.model_selection"),
+    ("ValueError", r"cannot be assigned with wide-form data", r"seaborn|\bsns\.",
+     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
     ("TypeError", r"(distplot|boxplot|countplot|barplot|scatterplot).*positional", None,
      "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
 )  # fmt: skip
