@@ -40,10 +40,6 @@ def hosted_names(notebook: Notebook) -> set[str]:
     return names
 
 
-def _draws(stmt: ast.stmt, plots: frozenset[str]) -> bool:
-    return any(isinstance(n, ast.Call) and root_name(n.func) in plots for n in ast.walk(stmt))
-
-
 def _lists_host_dir(value: ast.expr) -> bool:
     """`print(os.listdir("../input"))`: a Kaggle kernel's listing of its input folder."""
     for node in ast.walk(value):
@@ -205,27 +201,19 @@ def _target(call: ast.Call) -> ast.AST | None:
     return call.args[position] if len(call.args) > position else None
 
 
-def verify_copy(notebook: Notebook, cells: dict[int, str], plots: frozenset[str]) -> dict[int, str]:
-    """`cells` (cell -> the code verify runs instead) plus every cell with Colab/Kaggle-only statements
-    or plots, those blanked (`pass`, lines kept): the notebook's own run here, as the generated modules
-    have it. A plot draws nothing the model learns from, and one that fails under today's seaborn
-    (`hue=` with wide-form data) would stop the run before the model is fitted."""
+def verify_copy(notebook: Notebook, cells: dict[int, str]) -> dict[int, str]:
+    """`cells` (cell -> the code verify runs instead) plus every cell with Colab/Kaggle-only statements,
+    those blanked (`pass`, lines kept): the notebook's own run here, as the generated modules have it.
+    Plots stay: a notebook whose plot fails under today's libraries is refused with the cell and the fix."""
     hosted = hosted_names(notebook)
     out = dict(cells)
     for cell in notebook.code_cells:
-        changes: list[tuple[ast.stmt, list[str]]] = []
-        for stmt in cell.tree.body if cell.tree else []:
-            first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
-            if hosted_only(stmt, hosted) or (
-                _draws(stmt, plots) and is_display(stmt, keep_print=True, plots=plots)
-            ):
-                changes.append((stmt, ["pass"] + [""] * (last - first)))
-            elif (stripped := strip_writes(stmt, plots)[0]) is not stmt:  # plots inside a loop's body
-                changes.append((stmt, ast.unparse(stripped).splitlines()))
-        if not changes:
+        found = [s for s in (cell.tree.body if cell.tree else []) if hosted_only(s, hosted)]
+        if not found:
             continue
         lines = out.get(cell.index, cell.code).splitlines()
-        for stmt, new in reversed(changes):  # last first: the earlier statements' lines still hold
-            lines[stmt.lineno - 1 : stmt.end_lineno or stmt.lineno] = new
+        for stmt in found:
+            first, last = stmt.lineno - 1, (stmt.end_lineno or stmt.lineno) - 1
+            lines[first : last + 1] = ["pass"] + [""] * (last - first)
         out[cell.index] = "\n".join(lines)
     return out

@@ -65,7 +65,7 @@ class Plan:
     conversions: dict[str, str] = field(default_factory=dict)  # raw column -> "number"/"integer"
     data_source: bundled.Bundled | None = None  # a scikit-learn loader materialised as the training file
     helper_constants: list[str] = field(default_factory=list)  # module constants the notebook's classes read
-    # cell -> the code verify runs instead: seeded, Colab/Kaggle-only statements and plots blanked
+    # cell -> the code verify runs instead: seeded, Colab/Kaggle-only statements blanked
     verify_cells: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -277,7 +277,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     seeded_cells = seeding.seeded_cells(notebook, ev, seed_value)
     everywhere = list({id(s): s for s in original_body + train_body + serve_body}.values())
     done = seeding.seed_body(everywhere, ev, seed_value)
-    verify_cells = verify_copy(notebook, seeded_cells, plot_names(notebook))
+    verify_cells = verify_copy(notebook, seeded_cells)
     if done:
         warnings.append(seeding.warning(done, seed_value))
         if seed is None:

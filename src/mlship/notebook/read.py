@@ -188,9 +188,30 @@ def _leading_indent(lines: list[str]) -> list[str]:
     return [line[len(indent) :] if line.startswith(indent) else line for line in lines]
 
 
+# What `nbconvert --to script` writes for a magic: `get_ipython().run_line_magic('matplotlib', 'inline')`.
+_EXPORTED_MAGIC = re.compile(r"^get_ipython\(\)\.(run_line_magic|system|getoutput)\((.*)\)\s*$")
+
+
+def _exported_magic(stripped: str) -> str | None:
+    """`get_ipython().system('ls x')` -> `!ls x`; `.run_line_magic('time', 'x')` -> `%time x`."""
+    found = _EXPORTED_MAGIC.match(stripped)
+    if not found:
+        return None
+    try:
+        args = ast.literal_eval(f"({found.group(2)},)")
+    except (ValueError, SyntaxError):
+        return None
+    if not all(isinstance(a, str) for a in args) or not args:
+        return None
+    if found.group(1) == "run_line_magic":
+        return "%" + " ".join(a for a in args if a)
+    return "!" + args[0]
+
+
 def _translate_line(cell: Cell, line: str) -> str:
     stripped = line.lstrip()
     indent = line[: len(line) - len(stripped)]
+    stripped = _exported_magic(stripped) or stripped
     blank = f"{indent}pass" if indent else ""
     bare = stripped.lstrip("%!")
     if stripped[:1] in {"%", "!"} and bare.startswith(INSTALLERS):

@@ -35,10 +35,16 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
     ("ValueError", r"(Duplicate column names|columns are not unique|duplicate)", r"get_dummies",
      "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
      "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"),
+    ("AttributeError", r"'(Series|DataFrame)' object has no attribute 'iteritems'", None,
+     "pandas 2 removed Series.iteritems/DataFrame.iteritems: use .items()"),
+    ("ValueError", r"Cannot specify both 'axis' and 'index'/'columns'", None,
+     "pandas 2 refuses drop(columns=..., axis=1): give either columns=... or axis=1, not both"),
     ("ImportError", r"cannot import name 'Imputer'", None,
      "scikit-learn 0.22 removed sklearn.preprocessing.Imputer: use sklearn.impute.SimpleImputer"),
     ("ModuleNotFoundError", r"No module named 'sklearn\.cross_validation'", None,
      "scikit-learn 0.20 moved sklearn.cross_validation to sklearn.model_selection"),
+    ("ValueError", r"cannot be assigned with wide-form data", r"seaborn|\bsns\.",
+     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
     ("TypeError", r"(distplot|boxplot|countplot|barplot|scatterplot).*positional", None,
      "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
 )  # fmt: skip

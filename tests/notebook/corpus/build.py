@@ -1609,7 +1609,7 @@ KERNEL = [
     md("""
     # Heart disease: EDA and a few models
 
-    *Corpus note - issue class: a Kaggle kernel's input listing (`print(os.listdir("../input"))`), a seaborn call with a positional column that fails under seaborn 0.12+, plots drawn into `axs` inside a loop over models, a scaler fitted inline (`StandardScaler().fit_transform(...)`), the target taken by position (`iloc[:, -1:].values.ravel()`), scored only by `model.score(X, y)`.*
+    *Corpus note - issue class: a Kaggle kernel's input listing (`print(os.listdir("../input"))`), plots drawn into `axs` inside a loop over models, a scaler fitted inline (`StandardScaler().fit_transform(...)`), the target taken by position (`iloc[:, -1:].values.ravel()`), scored only by `model.score(X, y)`.*
     """),
     code("""
     import numpy as np # linear algebra
@@ -1630,7 +1630,7 @@ KERNEL = [
     data = pd.read_csv("../input/heart.csv")
     data.head()
     """),
-    code("sns.countplot('sex', hue='heart_disease', data=data)"),
+    code("sns.countplot(x='sex', hue='heart_disease', data=data)"),
     code("""
     data['sex'] = data['sex'].map({'M': 1, 'F': 0})
     data['exercise_angina'] = data['exercise_angina'].map({'Y': 1, 'N': 0})
