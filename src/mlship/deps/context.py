@@ -81,13 +81,23 @@ class Context:
 
     @cached_property
     def _requested_extras(self) -> dict[str, set[str]]:
-        """Extras asked of each distribution, by requirements.txt or by another locked wheel."""
+        """Extras asked of each distribution, by requirements.txt or by another locked wheel -- only by a
+        requirement that applies (`narwhals[duckdb]; extra == "sql"` asks nothing unless `sql` is asked)."""
         out: dict[str, set[str]] = {}
         for item in self.requirements.items:
-            out.setdefault(item.name, set()).update(item.requirement.extras)
-        for reqs in self._declared_requires.values():
-            for req in reqs:
-                out.setdefault(canonical(req.name), set()).update(req.extras)
+            if self.marker_true(item.requirement):
+                out.setdefault(item.name, set()).update(item.requirement.extras)
+        changed = True
+        while changed:  # an extra asked of a wheel may make its own extra-marked requirements apply
+            changed = False
+            for dist, reqs in self._declared_requires.items():
+                for req in reqs:
+                    if not req.extras or not self.marker_true(req, out.get(dist, set())):
+                        continue
+                    asked = out.setdefault(canonical(req.name), set())
+                    if not req.extras <= asked:
+                        asked.update(req.extras)
+                        changed = True
         return out
 
     def marker_true(self, req: Requirement, extras: set[str] | frozenset[str] = frozenset()) -> bool:
