@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import re
 
+SEABORN_KEYWORDS = (
+    "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"
+)
+SAME_NAME = (
+    "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
+    "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"
+)
 # (exception type, pattern in its message, pattern in the cell's code or the traceback or None, fix)
 KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
     ("ValueError", r"could not convert string to float", r"\.corr\(",
@@ -12,7 +19,7 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "scikit-learn 1.3 removed max_features='auto': use max_features='sqrt' (what 'auto' meant for "
      "classifiers; 1.0 for regressors), or pin scikit-learn<1.3"),
     ("TypeError", r"takes .*positional argument", r"seaborn|\bsns\.",
-     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
+     SEABORN_KEYWORDS),
     ("AttributeError", r"module 'numpy' has no attribute '(float|int|bool|object|str|complex)'", None,
      "numpy 1.24 removed the aliases np.float/np.int/np.bool/np.object: use float/int/bool/object, "
      "or pin numpy<1.24"),
@@ -30,11 +37,9 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
      "ConfusionMatrixDisplay.from_estimator / RocCurveDisplay.from_estimator / "
      "PrecisionRecallDisplay.from_estimator, or pin scikit-learn<1.2"),
     ("DuplicateError", r"unique column names", r"get_dummies",
-     "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
-     "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"),
+     SAME_NAME),
     ("ValueError", r"(Duplicate column names|columns are not unique|duplicate)", r"get_dummies",
-     "two columns of the features have one name (`get_dummies` of two Yes/No columns both make 'Yes'): "
-     "give each a prefix, `pd.get_dummies(df['Married'], prefix='Married', drop_first=True)`"),
+     SAME_NAME),
     ("AttributeError", r"'(Series|DataFrame)' object has no attribute 'iteritems'", None,
      "pandas 2 removed Series.iteritems/DataFrame.iteritems: use .items()"),
     ("ValueError", r"Cannot specify both 'axis' and 'index'/'columns'", None,
@@ -44,9 +49,9 @@ KNOWN_CHANGES: tuple[tuple[str, str, str | None, str], ...] = (
     ("ModuleNotFoundError", r"No module named 'sklearn\.cross_validation'", None,
      "scikit-learn 0.20 moved sklearn.cross_validation to sklearn.model_selection"),
     ("ValueError", r"cannot be assigned with wide-form data", r"seaborn|\bsns\.",
-     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
+     SEABORN_KEYWORDS),
     ("TypeError", r"(distplot|boxplot|countplot|barplot|scatterplot).*positional", None,
-     "seaborn 0.12 takes its data arguments by keyword: pass x=..., y=... (and data=...) by name"),
+     SEABORN_KEYWORDS),
 )  # fmt: skip
 
 
