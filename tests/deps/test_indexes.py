@@ -4,9 +4,6 @@ from elsewhere than an index (git URLs): against two real local index servers an
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 
 from mlship.deps.check import check
 
+from ..support import free_port, run_mlship
 from .localindex import IndexProcess, build_tree
 from .test_rules import codes, make_project
 
@@ -43,12 +41,6 @@ def extra_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexProce
     server.stop()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 PINS = "semverpkg==1.0.0\nprivpkg==1.0.0\napp==1.0.0\n"
 
 
@@ -75,7 +67,7 @@ def test_packages_are_looked_up_across_the_main_and_extra_indexes(
 def test_an_unreachable_extra_index_is_named_and_its_packages_are_unknown(
     tmp_path: Path, main_index: IndexProcess
 ) -> None:
-    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    dead = f"http://127.0.0.1:{free_port()}/simple"
     root = make_project(
         tmp_path / "p",
         main_index.url,
@@ -117,13 +109,7 @@ def test_a_git_requirement_whose_host_is_unreachable_is_exit_3_naming_the_host(
     for line in ("git+https://127.0.0.1:9/x.git", "x @ git+https://127.0.0.1:9/x.git"):
         root = make_project(tmp_path / f"p{len(line)}", main_index.url, f"app==1.0.0\n{line}\n", "import x\n")
         # Through the real entry point, as a user or CI runs it.
-        proc = subprocess.run(
-            [sys.executable, "-m", "mlship", "lock", str(root)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "UV_HTTP_RETRIES": "0"},
-        )
+        proc = run_mlship("lock", str(root), timeout=120, env={**os.environ, "UV_HTTP_RETRIES": "0"})
         assert proc.returncode == 3, proc.stderr
         errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
         assert len(errors) == 1, proc.stderr  # one message
@@ -133,19 +119,13 @@ def test_a_git_requirement_whose_host_is_unreachable_is_exit_3_naming_the_host(
 
 
 def test_lock_names_the_index_that_did_not_answer(tmp_path: Path, main_index: IndexProcess) -> None:
-    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    dead = f"http://127.0.0.1:{free_port()}/simple"
     for n, line in enumerate((f"--index-url {dead}", f"--extra-index-url {dead}")):
         root = make_project(tmp_path / f"p{n}", main_index.url, f"{line}\napp==1.0.0\n", "import app\n")
         if n == 0:  # requirements.txt's own index replaces policy.index_url
             config = root / "mlship.yaml"
             config.write_text(config.read_text().replace(f"policy:\n  index_url: {main_index.url}\n", ""))
-        proc = subprocess.run(
-            [sys.executable, "-m", "mlship", "lock", str(root)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "UV_HTTP_RETRIES": "0"},
-        )
+        proc = run_mlship("lock", str(root), timeout=120, env={**os.environ, "UV_HTTP_RETRIES": "0"})
         assert proc.returncode == 3, proc.stderr
         first = next(x for x in proc.stderr.splitlines() if x.startswith("error:"))
         assert first == f"error: the package index {dead} could not be reached", proc.stderr

@@ -5,7 +5,6 @@ local index server."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from mlship.deps.check import check
 
+from ..support import free_port
 from .conftest import write_lock
 from .localindex import IndexProcess, build_tree
 from .test_rules import codes, make_project
@@ -47,12 +47,6 @@ def index(tree: Path) -> Iterator[IndexProcess]:
     server = IndexProcess(tree)
     yield server
     server.stop()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_without_a_lock_the_requirements_pins_are_checked_against_the_index(
@@ -116,7 +110,7 @@ def test_a_lock_of_another_project_is_flagged(tmp_path: Path, tree: Path, index)
 def test_failed_advisory_lookups_are_counted_and_cached_briefly(
     tmp_path: Path, tree: Path, index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    advisories = f"http://127.0.0.1:{_closed_port()}/pypi/{{name}}/{{version}}/json"
+    advisories = f"http://127.0.0.1:{free_port()}/pypi/{{name}}/{{version}}/json"
     root = make_project(
         tmp_path / "p",
         index.url,
@@ -144,7 +138,7 @@ def test_failed_advisory_lookups_are_counted_and_cached_briefly(
 def test_the_requirements_files_index_url_is_used_and_named_when_unreachable(
     tmp_path: Path, tree: Path, index
 ) -> None:
-    dead = f"http://127.0.0.1:{_closed_port()}/simple"
+    dead = f"http://127.0.0.1:{free_port()}/simple"
     root = make_project(tmp_path / "p", index.url, f"--index-url {dead}\napp>=1\n", "import app\n")
     write_lock(root, tree, {"app": "1.0.0", "lib": "1.2.0"})
     result = check(directory=root)
