@@ -516,24 +516,25 @@ def _split_body(collected: _Collected) -> tuple[list[Stmt], list[Stmt]]:
     train = [s for stage, s in collected.body if stage in TRAIN_PATH]
     serve = [s for stage, s in collected.body if stage in SERVE_PATH]
     order = {id(s.node): i for i, (_, s) in enumerate(collected.body)}
+    access = {id(s.node): flow.access(s.node) for _, s in collected.body}
     known = set(collected.import_names) | set(collected.params) | set(collected.helpers)
     while True:
         written: set[str] = set(known)
         pulled = None
-        for stmt in sorted(train, key=lambda t: order[id(t.node)]):
-            missing = flow.access(stmt.node).reads - written
+        for stmt in train:
+            missing = access[id(stmt.node)].reads - written
             writers = [
                 s for s in serve
-                if order[id(s.node)] < order[id(stmt.node)] and flow.access(s.node).writes & missing
+                if order[id(s.node)] < order[id(stmt.node)] and access[id(s.node)].writes & missing
             ]  # fmt: skip
             if writers:
                 pulled = writers[-1]
                 break
-            written |= flow.access(stmt.node).writes
+            written |= access[id(stmt.node)].writes
         if pulled is None:
-            return sorted(train, key=lambda t: order[id(t.node)]), serve
+            return train, serve
         serve.remove(pulled)
-        train.append(pulled)
+        train = sorted([*train, pulled], key=lambda t: order[id(t.node)])
 
 
 def _refuse_without_fit(notebook: Notebook, collected: _Collected, body: list[Stmt]) -> None:
