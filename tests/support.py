@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +53,43 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(project: Path, *, log_dir: Path, timeout: float = 60) -> Iterator[str]:
+    """The real runtime, `mlship serve PROJECT`, on a free loopback port; yields its base URL."""
+    import urllib.request
+
+    port = free_port()
+    argv = [sys.executable, "-m", "mlship", "serve", str(project), "--port", str(port)]
+    argv += ["--log-dir", str(log_dir), "--log-level", "warning"]
+    # One native thread per process, as a serving worker has (a busy host stalls OpenMP pools).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MLSHIP_LOG_DIR", None)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                errors.seek(0)
+                raise AssertionError(f"mlship serve exited {process.returncode}: {errors.read()[-2000:]!r}")
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlship serve not ready within {timeout:g}s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        errors.close()

@@ -97,6 +97,7 @@ class Built:
     project: Path
     result: Any  # mlship.image.build.BuildResult
     tags: list[str]
+    lines: list[str]  # what the session's build reported
 
     def tag(self, suffix: str) -> str:
         ref = f"{PREFIX}demo:{suffix}-{uuid.uuid4().hex[:6]}"
@@ -120,9 +121,13 @@ def built(docker: Any, build_env: dict[str, str], trained: Path) -> Iterator[Bui
     from mlship.image.build import build_image
 
     project = trained
-    holder = Built(project, None, [])
+    holder = Built(project, None, [], [])
     before = set(stage_images(docker))
-    holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True, locking="auto")
+    # The dependency check runs as in every user's build (in-process, a fraction of a second).
+    holder.result = build_image(
+        directory=project, tag=holder.tag("base"), locking="auto", on_line=holder.lines.append
+    )
+    assert "Running mlship check" in " ".join(holder.lines)
     assert (project / "requirements.lock").is_file()
     yield holder
     for ref in reversed(holder.tags):

@@ -234,3 +234,17 @@ def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, regist
     )
     assert manifest.status_code == 200
     assert manifest.headers["Docker-Content-Digest"] == digest.split("@", 1)[1]
+
+
+def test_build_runs_the_dependency_check_in_process_and_refuses_a_missing_import(
+    built: Any, project_copy: Path, docker: Any, cli: Any
+) -> None:
+    """`mlship build` without --skip-check runs `mlship check`'s core: code importing a package that
+    requirements.txt does not list fails it (exit 1, the finding named), before anything is built."""
+    predict = next((project_copy / "src").glob("*/predict.py"))
+    predict.write_text("import requests  # not in requirements.txt\n" + predict.read_text())
+    tag = built.tag("unchecked")
+    code, _, err = cli("build", str(project_copy), "--tag", tag)
+    assert code == 1, err
+    assert "missing-import" in err and "requests" in err and "--skip-check" in err
+    assert not docker.images.list(name=tag)

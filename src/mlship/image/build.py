@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -412,43 +411,23 @@ def engine_platform(builder: ImageBuilder) -> str:
 
 
 def run_check(root: Path, on_line: LineSink) -> None:
-    """Run `mlship check` on the project (the same command a user runs); refuse to build when it fails.
+    """The dependency check (`mlship check`'s core, in-process); refuse to build when it fails."""
+    from mlship.deps.check import check
 
-    Where this mlship has no check command, say so and go on.
-    """
-    argv = [sys.executable, "-m", "mlship", "check", str(root), "--json"]
     on_line("Running mlship check")
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "1"})
-    if proc.returncode == 0:
+    result = check(directory=root)
+    if result.exit_code == 0:
         return
-    if "No such command" in proc.stderr:
-        on_line("mlship check is not available in this installation; skipped")
-        return
-    summary = _check_summary(proc.stdout) or proc.stderr.strip()[-2000:]
-    if proc.returncode == 3:
+    lines = [f"{f.severity} {f.code}: {f.message}" for f in result.findings[:20]]
+    summary = "\n".join(lines) or None
+    if result.exit_code == 3:
         raise UnreachableError(
             "`mlship check` could not reach what it needs (exit 3); not building",
             hint="build offline with --skip-check, or retry when the index is reachable",
-            details=summary or None,
-        )
-    if proc.returncode != 1:
-        raise UsageError(
-            f"`mlship check` failed (exit {proc.returncode}); not building", details=summary or None
+            details=summary,
         )
     raise CheckFailed(
-        f"`mlship check` found problems (exit {proc.returncode}); not building",
+        f"`mlship check` found problems (exit {result.exit_code}); not building",
         hint="fix them (see `mlship check`), or build anyway with --skip-check",
-        details=summary or None,
+        details=summary,
     )
-
-
-def _check_summary(stdout: str) -> str | None:
-    try:
-        data = json.loads(stdout)
-    except ValueError:
-        return stdout.strip()[-2000:] or None
-    findings = data.get("findings") if isinstance(data, dict) else None
-    if isinstance(findings, list):
-        lines = [f"{f.get('severity', '')} {f.get('code', '')}: {f.get('message', f)}" for f in findings[:20]]
-        return "\n".join(lines)
-    return json.dumps(data)[:2000]
