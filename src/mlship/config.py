@@ -163,7 +163,9 @@ class Policy(_Section):
     @field_validator("platforms")
     @classmethod
     def _platforms(cls, value: list[str]) -> list[str]:
-        known = {"linux_x86_64", "linux_aarch64"}
+        from mlship.platforms import ARCH
+
+        known = set(ARCH)
         bad = [p for p in value if p not in known]
         if bad or not value:
             raise ValueError(f"platforms must be a non-empty list of {sorted(known)}, got {value}")

@@ -93,3 +93,23 @@ def test_example_project_locks_and_passes(example_project: Path) -> None:
     assert data["findings"] == [], json.dumps(data["findings"], indent=1)
     assert code == 0 and data["ok"]
     assert data["checked"]["pins"] == 10 and data["checked"]["imports"] == 4
+
+
+def test_check_judges_wheels_for_the_glibc_of_the_base_build_chooses(example_project: Path) -> None:
+    """bookworm (python:X.Y-slim) has glibc 2.36, a jammy-based CUDA base 2.35: a manylinux_2_36 wheel
+    installs on the first only, and `check` (like `lock`) assumes the base `build` would choose."""
+    from mlship.config import Environment
+    from mlship.deps.target import wheel_fits
+    from mlship.image.dockerfile import base_glibc
+    from mlship.project import Project
+
+    wheel = "fastpkg-1.0-cp311-cp311-manylinux_2_36_x86_64.whl"
+    assert wheel_fits(wheel, "3.11", "linux_x86_64", 36) and not wheel_fits(wheel, "3.11", "linux_x86_64", 35)
+    assert base_glibc(Project.load(example_project), [Environment()]) == 36
+    _, data = run_check(example_project, "--offline")
+    assert data["target"]["glibc"] == "2.36"
+    config = example_project / "mlship.yaml"
+    config.write_text(config.read_text() + "image:\n  base: nvidia/cuda:12.4.1-runtime-ubuntu22.04\n")
+    assert base_glibc(Project.load(example_project), [Environment()]) == 35
+    _, data = run_check(example_project, "--offline")
+    assert data["target"]["glibc"] == "2.35"

@@ -53,7 +53,7 @@ INDEX_KEYS = [
     "cache_dir",
 ]
 CHECKED_KEYS = ["requirements", "lock", "pins", "imports", "environments"]
-TARGET_KEYS = ["python", "platforms"]
+TARGET_KEYS = ["python", "platforms", "glibc"]
 
 
 def test_json_shape_is_pinned(seeded_project: Path) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mlship.errors import BuildError, InputError
+from mlship.errors import BuildError, InputError, UsageError
 from mlship.image import context as ctx
 from mlship.image.build import default_tag, image_runtime_spec
 from mlship.image.dockerfile import BaseChoice, label_value, render
 from mlship.image.gpu import plan_gpu
-from mlship.image.requirements import parse_lock, read_lock
+from mlship.image.requirements import build_lock, parse_lock
 from mlship.image.wheelhouse import Target
 from mlship.project import Project
 
@@ -45,14 +45,27 @@ def test_lock_lines_hashes_and_options() -> None:
         parse_lock("-r other.txt\n")
 
 
-def test_lock_file_preferred_over_requirements_txt(tmp_path: Path) -> None:
-    (tmp_path / "requirements.txt").write_text("pandas\n")
-    assert read_lock(tmp_path).requirements[0].text == "pandas"
-    (tmp_path / "requirements.lock").write_text("pandas==2.2.0\n")
-    lock = read_lock(tmp_path)
-    assert lock.path.name == "requirements.lock" and lock.requirements[0].version == "2.2.0"
-    (tmp_path / "empty").mkdir()
-    assert read_lock(tmp_path / "empty").path is None and read_lock(tmp_path / "empty").requirements == []
+def test_build_installs_the_lock_of_the_platform_it_builds(tmp_path: Path) -> None:
+    """One lock vocabulary: `build --platform linux/arm64` takes requirements.linux_aarch64.lock (what
+    `mlship lock` writes for it), linux/amd64 requirements.lock; a missing platform lock is refused
+    rather than installing another platform's pins; no lock at all falls back to requirements.txt."""
+    from mlship.scaffold import init_project
+
+    init_project(directory=tmp_path / "p", name="p", no_input=True)
+    root = tmp_path / "p"
+    project = Project.load(root)
+    assert build_lock(project, "linux/arm64").path == root / "requirements.txt"
+    (root / "requirements.lock").write_text("pandas==2.2.0\n")
+    assert build_lock(project, "linux/amd64").requirements[0].version == "2.2.0"
+    with pytest.raises(UsageError, match="no lock for linux_aarch64"):
+        build_lock(project, "linux/arm64")
+    config = root / "mlship.yaml"
+    config.write_text(config.read_text() + "policy:\n  platforms: [linux_x86_64, linux_aarch64]\n")
+    (root / "requirements.linux_aarch64.lock").write_text("pandas==2.2.3\n")
+    project = Project.load(root)
+    assert build_lock(project, "linux/arm64").requirements[0].version == "2.2.3"
+    assert build_lock(project, "linux_aarch64").path == root / "requirements.linux_aarch64.lock"
+    assert build_lock(project, "linux/amd64").requirements[0].version == "2.2.0"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
 from mlship.deps.rules_gpu import check_gpu
 from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
 from mlship.errors import InputError, UsageError
+from mlship.image.dockerfile import base_glibc
 from mlship.project import Project
 
 RULES = (
@@ -71,7 +72,9 @@ def check(
         offline=offline,
     )
     pins = list(pinned.pins.values())
-    facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
+    checked_envs = _environments(config.environments, environments)
+    glibc = base_glibc(project, checked_envs.values())
+    facts = gather(client, pins, python=config.python, platform=policy.platforms[0], glibc=glibc)
     scan = scan_imports(project.source_dir, project.root)
     ctx = Context(
         config=config,
@@ -82,12 +85,13 @@ def check(
         facts=facts,
         python=config.python,
         platforms=policy.platforms,
-        environments=_environments(config.environments, environments),
+        environments=checked_envs,
         table=load_table(),
         now=now or datetime.now(timezone.utc),
         pinned=pinned,
         index_url=client.index_url,
         extra_index_urls=client.extra_index_urls,
+        glibc=glibc,
     )
     if scan.unparsed:
         shown = ", ".join(scan.unparsed[:8]) + (
@@ -104,7 +108,7 @@ def check(
     findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))
     result = CheckResult(
         project=config.name,
-        target={"python": config.python, "platforms": list(policy.platforms)},
+        target={"python": config.python, "platforms": list(policy.platforms), "glibc": f"2.{glibc}"},
         index={
             "url": client.index_url,
             "extra_urls": client.extra_index_urls,

@@ -16,11 +16,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from mlship.config import Environment
 from mlship.deps.index import check_index_url
 from mlship.deps.policy import resolve_policy
 from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
-from mlship.deps.target import UV_PLATFORM
+from mlship.deps.target import uv_platform
 from mlship.errors import InputError, ProcessError, UnreachableError, UsageError
+from mlship.image.dockerfile import base_glibc
+from mlship.platforms import ARCH
 from mlship.project import Project
 
 
@@ -73,11 +76,11 @@ def lock(
         )
     requirements = read_requirements(req_path)
     targets = platforms or policy.platforms
-    unknown = [p for p in targets if p not in UV_PLATFORM]
+    unknown = [p for p in targets if p not in ARCH]
     if unknown:
-        raise UsageError(
-            f"unknown --platform {', '.join(unknown)}", hint=f"use {' or '.join(sorted(UV_PLATFORM))}"
-        )
+        raise UsageError(f"unknown --platform {', '.join(unknown)}", hint=f"use {' or '.join(sorted(ARCH))}")
+    # Wheels for the glibc of the base `build` chooses (a jammy CUDA base has 2.35, bookworm 2.36).
+    glibc = base_glibc(project, (project.config.environments or {"local": Environment()}).values())
     # An --index-url line in requirements.txt wins over the default index (uv reads it from the file).
     file_index = any(o.startswith(("--index-url", "-i ")) for o in requirements.options)
     index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL")
@@ -98,7 +101,7 @@ def lock(
         _compile(
             req_path,
             out,
-            platform=platform,
+            platform=uv_platform(platform, glibc),
             python=project.config.python,
             index=index,
             cutoff=result.exclude_newer,
@@ -137,7 +140,7 @@ def _compile(
             "--output-file",
             str(produced),
             "--python-platform",
-            UV_PLATFORM[platform],
+            platform,
             "--python-version",
             python,
             "--generate-hashes",

@@ -87,7 +87,7 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
     items: list[Declared] = []
     options: list[str] = []
     digest = hashlib.sha256(text.encode())
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         where = f"{path.name}:{number}"
         if line.startswith(("-r ", "--requirement ")):
             nested = read_requirements(path.parent / line.split(None, 1)[1], _seen=seen)
@@ -158,7 +158,8 @@ def read_text(path: Path) -> str:
     return data.decode("utf-8-sig")
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, logical line): backslash continuations joined, comments dropped."""
     lines, buffer, start = [], "", 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
@@ -192,7 +193,7 @@ def read_lock(path: Path) -> Lock:
             for item in raw[len(HEADER_PREFIX) :].split():
                 key, _, value = item.partition("=")
                 header[key] = value
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         if line.startswith("-"):
             continue
         match = _PIN_RE.match(line)

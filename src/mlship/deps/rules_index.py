@@ -202,7 +202,9 @@ def check_platforms(ctx: Context) -> None:
                     **loc,
                 )
         for platform in ctx.platforms:
-            if not any(f.is_wheel and wheel_fits(f.filename, ctx.python, platform) for f in facts.files):
+            if not any(
+                f.is_wheel and wheel_fits(f.filename, ctx.python, platform, ctx.glibc) for f in facts.files
+            ):
                 has_sdist = any(not f.is_wheel for f in facts.files)
                 extra = (
                     " (only a source distribution: it would compile inside the image)" if has_sdist else ""
@@ -210,7 +212,8 @@ def check_platforms(ctx: Context) -> None:
                 ctx.add(
                     "no-wheel",
                     "platform",
-                    f"{name} {pin.version} has no wheel for {platform} / CPython {ctx.python}{extra}",
+                    f"{name} {pin.version} has no wheel for {platform} / CPython {ctx.python}"
+                    f" / glibc 2.{ctx.glibc}{extra}",
                     "pin a release with a manylinux wheel, or replace the package",
                     **loc,
                 )

@@ -21,7 +21,8 @@ from mlship.image import context as ctx
 from mlship.image import dockerfile, layered, layers, wheelhouse
 from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
 from mlship.image.gpu import GpuPlan, plan_gpu
-from mlship.image.requirements import read_lock
+from mlship.image.requirements import build_lock
+from mlship.platforms import PLATFORMS
 from mlship.project import Project
 from mlship.stages import runtime_spec
 
@@ -78,10 +79,8 @@ def build_image(
     # Options are checked before the (long) check and build, not when the image is tagged at the end.
     if tag is not None:
         check_image_ref(tag, "--tag")
-    if platform is not None and platform not in wheelhouse.PLATFORMS:
-        raise UsageError(
-            f"unsupported --platform {platform!r}", hint="use " + " or ".join(wheelhouse.PLATFORMS)
-        )
+    if platform is not None and platform not in PLATFORMS:
+        raise UsageError(f"unsupported --platform {platform!r}", hint="use " + " or ".join(PLATFORMS))
     if not project.artifact_sha256:
         raise UsageError(
             f"no trained model in {cfg.artifacts}/: the image serves the trained artifacts",
@@ -92,7 +91,9 @@ def build_image(
         run_check(project.root, on_line)
     else:
         locked_here += unchecked_lock_notes(project, on_line)
-    lock = read_lock(project.root)
+    builder = builder or default_builder()
+    platform_built = platform or engine_platform(builder)
+    lock = build_lock(project, platform_built)
     plan = plan_gpu(
         lock.requirements,
         project_gpu=cfg.gpu,
@@ -106,11 +107,10 @@ def build_image(
         "artifacts": (project.artifact_dir, tuple(cfg.image.exclude)),
     }
     ctx.refuse_secrets(trees, project.root)
-    builder = builder or default_builder()
     if not builder.has_image(choice.image):
         on_line(f"Pulling the base image {choice.image} ({choice.source})")
         builder.pull(choice.image, platform, on_line)
-    target = wheelhouse.Target(platform or engine_platform(builder), cfg.python, choice.glibc)
+    target = wheelhouse.Target(platform_built, cfg.python, choice.glibc)
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
     context_dir, counts = assemble(project, plan, target, lock.options)
     image_labels = make_labels(project, plan, choice, context_dir, lock.path)
@@ -222,13 +222,18 @@ def ensure_lock(project: Project, mode: str, on_line: LineSink) -> list[str]:
 def unchecked_lock_notes(project: Project, on_line: LineSink) -> list[str]:
     """With --skip-check, the one thing still worth saying for free: the lock is older than
     requirements.txt, so the image installs pins that no longer match what the project asks for."""
-    from mlship.deps.requirements import LOCK_FILE, REQUIREMENTS_FILE, lock_stale, read_requirements
-    from mlship.deps.requirements import read_lock as read_deps_lock
+    from mlship.deps.requirements import (
+        LOCK_FILE,
+        REQUIREMENTS_FILE,
+        lock_stale,
+        read_lock,
+        read_requirements,
+    )
 
     lock_file, req_file = project.root / LOCK_FILE, project.root / REQUIREMENTS_FILE
     if not (lock_file.is_file() and req_file.is_file()):
         return []
-    if not lock_stale(read_deps_lock(lock_file), read_requirements(req_file)):
+    if not lock_stale(read_lock(lock_file), read_requirements(req_file)):
         return []
     note = (
         f"{REQUIREMENTS_FILE} changed since {LOCK_FILE} was made: the image has the lock's pins, "

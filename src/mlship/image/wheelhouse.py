@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mlship.errors import BuildError, UnreachableError, UsageError
-from mlship.image.requirements import Requirement, normalize
+from mlship import platforms
+from mlship.deps.requirements import canonical
+from mlship.errors import BuildError, UnreachableError
+from mlship.image.requirements import Requirement
 
-PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
 # What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
 RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20", "msgspec>=0.18")
@@ -48,12 +49,7 @@ class Target:
 
     @property
     def arch(self) -> str:
-        try:
-            return PLATFORMS[self.platform]
-        except KeyError:
-            raise UsageError(
-                f"unsupported platform {self.platform!r}", hint="use " + " or ".join(PLATFORMS)
-            ) from None
+        return platforms.arch(self.platform)
 
     @property
     def key(self) -> str:
@@ -112,7 +108,7 @@ def wheel_name_version(path: Path) -> tuple[str, str]:
     from packaging.utils import parse_wheel_filename
 
     name, version, _, _ = parse_wheel_filename(path.name)
-    return normalize(str(name)), str(version)
+    return canonical(str(name)), str(version)
 
 
 def _pip_download(args: list[str], what: str) -> tuple[int, str]:
