@@ -7,10 +7,10 @@ import math
 import pandas as pd
 import pytest
 
+from mlship.compare import close, percentile
 from mlship.config import FieldSpec
 from mlship.contract.extremes import field_cases
-from mlship.contract.latency import percentile
-from mlship.contract.records import bad_prediction, close
+from mlship.contract.records import bad_prediction
 from mlship.contract.schema import allowed_records, derive_schema, field_problem
 from mlship.contract.targets import Outcome
 
@@ -47,6 +47,10 @@ def test_close_compares_numbers_within_tolerance_and_structures_exactly():
     assert close({"label": "a", "p": [0.2, 0.8]}, {"label": "a", "p": [0.2, 0.8000001]}, 1e-6)
     assert not close({"label": "a"}, {"label": "b"}, 1.0)
     assert not close(1, True, 1.0) and close(math.nan, math.nan, 0)
+    # the one rule the gate, parity and replay use too: relative tolerance, infinities, NaN
+    assert close(1000.0, 1000.5, 0, rtol=1e-3) and not close(1000.0, 1002.0, 0, rtol=1e-3)
+    assert close(math.inf, math.inf, 0) and not close(math.nan, 1.0, math.inf)
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0 and percentile([1.0, 2.0], 99) == 2.0
 
 
 def test_bad_prediction_finds_nan_deep_inside():

@@ -78,10 +78,10 @@ def test_converted_examples_keep_their_contract(verified, converted, tmp_path, n
     examples = yaml.safe_load((project / "mlship.yaml").read_text())["contract"]["examples"]
     golden = json.loads((project / "tests" / "golden" / "notebook.json").read_text())["predictions"]
     # The first, quartile and last of the records the notebook scored, with the notebook's values.
-    from mlship.notebook.parity import same
+    from mlship.compare import close
 
     rows = [round(q * (len(golden) - 1)) for q in (0, 0.25, 0.5, 0.75, 1)]
-    assert same([e["output"] for e in examples], [golden[r] for r in rows], 1e-6, 1e-9)
+    assert close([e["output"] for e in examples], [golden[r] for r in rows], 1e-9, rtol=1e-6)
     run_mlship("train", cwd=project, check=True, timeout=300)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = run_mlship("test", "--json", cwd=project, env=env, timeout=300)

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlship.contract.records import answer_problem, close, frame_records, input_columns, show, show_record
+from mlship.compare import close
+from mlship.contract.records import answer_problem, frame_records, input_columns, show, show_record
 from mlship.contract.report import CheckResult, skipped
 from mlship.errors import InputError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlship.contract.records import answer_problem, close, show, show_record
+from mlship.compare import close
+from mlship.contract.records import answer_problem, show, show_record
 from mlship.contract.report import CheckResult, judged, skipped
 
 

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlship.compare import percentile
 from mlship.config import Example, Gate
 from mlship.contract import golden
-from mlship.contract.latency import measure, percentile
+from mlship.contract.latency import measure
 from mlship.contract.targets import HttpTarget
 from mlship.errors import UnreachableError
 

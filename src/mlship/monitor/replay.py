@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mlship.compare import close
 from mlship.errors import CheckFailed, InputError
 from mlship.monitor.logs import find_log_files, iter_requests, parse_since, scored_records
 from mlship.monitor.scorers import ScoreError, Scorer, open_scorer
@@ -164,7 +165,7 @@ def _compare(result: ReplayResult, pairs: list[tuple[dict, Any]], new_outputs: l
                 delta = float(b) - float(a)  # type: ignore[arg-type]
                 diffs.setdefault(key, []).append(delta)
                 largest = max(largest, abs(delta))
-                same = same and abs(delta) <= result.tolerance
+                same = same and close(a, b, result.tolerance)
             elif a != b:
                 same = False
                 changes[(key, str(a), str(b))] += 1
