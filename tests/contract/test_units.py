@@ -149,3 +149,28 @@ def test_a_check_that_cannot_run_is_an_error_not_a_crash(trained_demand):
     assert result.status == "error" and "needs `direction" in result.summary
     flat = check_invariant(project, _Fixed(lambda r: r["price"]), project.config.contract.invariants[0])
     assert flat.status == "failed" and "price 2 -> 4: prediction rose from 2 to 4" in flat.failures[0]
+
+
+def test_the_log_readers_share_one_rule_for_a_successful_request(tmp_path):
+    """The differential check's log sample and monitor/replay's reader agree on which logged requests
+    succeeded: a status below 400 with no error (the differential check used to take only 200)."""
+    import json
+
+    from mlship.contract.differential import log_records
+    from mlship.monitor.logs import scored_records
+
+    def line(status, price, error=None):
+        return {
+            "status": status,
+            "endpoint": "/predict",
+            "inputs": [{"price": price}],
+            "outputs": [1.0],
+            "error": error,
+        }
+
+    entries = [line(200, 1), line(207, 2), line(422, 3), line(200, 4, "boom"), line("200", 5)]
+    log = tmp_path / "predictions-1.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    sampled = [r["price"] for r in log_records(log, 10)]
+    replayed = [pairs[0][0]["price"] for e in entries if (pairs := scored_records(e))]
+    assert sampled == replayed == [1, 2]

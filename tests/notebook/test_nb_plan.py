@@ -146,3 +146,15 @@ def test_without_a_scoring_cell_serving_replays_the_feature_cells(plans):
     assert "pd.get_dummies(with_levels(claims, dummy_levels)" in text
     assert len(serve.holdout) == 61  # the rows of the data file the notebook scored, as the run saw them
     assert any("drops rows" in w for w in plan.warnings)
+
+
+def test_init_names_distributions_as_mlship_check_does(plans):
+    """`init --from` and `mlship check` share one import -> distribution map: `import dotenv` is the
+    project python-dotenv (a package called `dotenv` exists on PyPI and is not it)."""
+    from mlship.notebook.emit import requirements
+
+    code = "import dotenv\nimport sklearn.linear_model\nfrom PIL import Image\nimport mypkg\n"
+    modules = {"predict.py": code}
+    found = requirements(plans["sensor_magics_plots"], modules, "mypkg")
+    assert {"python-dotenv", "scikit-learn", "pillow"} <= set(found)
+    assert "dotenv" not in found and "mypkg" not in found

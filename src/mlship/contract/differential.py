@@ -14,6 +14,7 @@ from mlship.compare import close
 from mlship.contract.records import answer_problem, frame_records, input_columns, show, show_record
 from mlship.contract.report import CheckResult, skipped
 from mlship.errors import InputError
+from mlship.serving.predlog import good_entry
 
 CHUNK = 500
 SHOWN = 5
@@ -123,7 +124,7 @@ def log_records(path: Path, rows: int) -> list[dict[str, Any]]:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a crash or a rotation: skip it
-            if entry.get("status") == 200 and isinstance(entry.get("inputs"), list):
+            if isinstance(entry, dict) and good_entry(entry):
                 records.extend(r for r in reversed(entry["inputs"]) if isinstance(r, dict))
             if len(records) >= rows:
                 return list(reversed(records[:rows]))

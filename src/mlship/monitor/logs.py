@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, UsageError
+from mlship.serving.predlog import good_entry
 
 LOG_GLOB = "*.jsonl"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)", re.IGNORECASE)
@@ -76,9 +77,9 @@ def _entries(path: Path, loads: Any, cutoff: str | None, bad: list[int]) -> Iter
 
 def scored_records(entry: dict[str, Any]) -> list[tuple[dict[str, Any], Any]] | None:
     """(input record, logged output) pairs of a successful request; None for a failed one."""
-    status, inputs = entry.get("status"), entry.get("inputs")
-    if entry.get("error") or not isinstance(status, int) or status >= 400 or not isinstance(inputs, list):
+    if not good_entry(entry):
         return None
+    inputs = entry["inputs"]
     out = entry.get("outputs")
     if not isinstance(out, list) or len(out) != len(inputs):
         out = [None] * len(inputs)

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,17 @@ def _iso(ts: float) -> str:
     return (
         datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+def answered(status: Any) -> bool:
+    """The one rule for a successful request: an HTTP status below 400. Sampling thins only these;
+    monitor profiles, replay compares and the differential check replays only these."""
+    return type(status) is int and status < 400
+
+
+def good_entry(entry: Mapping[str, Any]) -> bool:
+    """A prediction-log line of a successful request: answered, no error, a list of inputs."""
+    return answered(entry.get("status")) and not entry.get("error") and isinstance(entry.get("inputs"), list)
 
 
 class PredictionLog:
@@ -82,7 +94,7 @@ class PredictionLog:
             return
         # Sampling thins successful traffic only: every failure is kept for debugging.
         rate = self.settings.sample_rate
-        if status < 400 and rate < 1.0 and self._random() >= rate:
+        if answered(status) and rate < 1.0 and self._random() >= rate:
             return
         self._pending.append((time.time(), request_id, endpoint, status, latency_ms, inputs, outputs, error))
         if len(self._pending) >= self.settings.max_pending:
