@@ -218,6 +218,62 @@ def registry(tmp_path: Path) -> Any:
     shutil.rmtree(tmp_path / "registry", ignore_errors=True)
 
 
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Any:
+    """A real registry that requires Basic auth (user `ci`, password `s3cret`); stopped after."""
+    import os
+    import subprocess
+
+    import bcrypt
+
+    from tests.support import free_port
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"ci:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=5)) + b"\n")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "registry.sh"
+    port = str(free_port())
+    env = {
+        **os.environ,
+        "MLSHIP_REGISTRY_STATE_DIR": str(tmp_path / "registry"),
+        "MLSHIP_REGISTRY_HTPASSWD": str(htpasswd),
+    }
+    proc = subprocess.run([str(script), "start", port], capture_output=True, text=True, timeout=120, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"registry did not start: {proc.stderr[-2000:]}")
+    yield proc.stdout.strip()
+    subprocess.run([str(script), "stop", port], capture_output=True, timeout=60, env=env)
+
+
+def test_build_push_uses_the_credentials_deploy_uses(
+    built: Any, auth_registry: str, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One push path: `build --push` sends MLSHIP_REGISTRY_USER/PASSWORD (or docker's config) as
+    `deploy` does; without them a registry that wants credentials refuses, and the error says how."""
+    import httpx
+
+    ref = f"{auth_registry}/mlship-t6-demo:auth"
+    built.tags.append(ref)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-login"))
+    monkeypatch.delenv("MLSHIP_REGISTRY_USER", raising=False)
+    monkeypatch.delenv("MLSHIP_REGISTRY_PASSWORD", raising=False)
+    code, _, err = cli("build", str(built.project), "--tag", ref, "--push", "--skip-check")
+    assert code == 4 and "MLSHIP_REGISTRY_USER" in err, err
+    monkeypatch.setenv("MLSHIP_REGISTRY_USER", "ci")
+    monkeypatch.setenv("MLSHIP_REGISTRY_PASSWORD", "s3cret")
+    code, out, err = cli("build", str(built.project), "--tag", ref, "--push", "--skip-check", "--json")
+    assert code == 0, err
+    digest = json.loads(out)["digest"]
+    manifest = httpx.get(
+        f"http://{auth_registry}/v2/mlship-t6-demo/manifests/auth",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        auth=("ci", "s3cret"),
+        timeout=10,
+    )
+    assert (
+        manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == digest.split("@", 1)[1]
+    )
+
+
 def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, registry: str, cli: Any) -> None:
     import httpx
 

@@ -48,7 +48,16 @@ def repository_ref(registry: str, repository: str) -> str:
     return f"{host}/{prefix + '/' if prefix else ''}{repository}"
 
 
-def split_ref(ref: str) -> tuple[str, str, str]:
+def split_tag(ref: str) -> tuple[str, str]:
+    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+def split_pinned(ref: str) -> tuple[str, str, str]:
     """`host/repo/name@sha256:...` or `host/repo/name:tag` -> (host, name, digest-or-tag)."""
     name, sep, digest = ref.partition("@")
     if not sep:
@@ -225,7 +234,7 @@ def copy_image(
     source_ref: str, registry: str, repository: str, tag: str, report: Callable[[str], None]
 ) -> str:
     """Copy `host/name@digest` to `registry/repository:tag` byte for byte; the new reference by digest."""
-    src_host, src_name, reference = split_ref(source_ref)
+    src_host, src_name, reference = split_pinned(source_ref)
     dst_host, prefix = split_registry(registry)
     dst_name = f"{prefix}/{repository}" if prefix else repository
     source, target = RegistryClient(src_host), RegistryClient(dst_host)
