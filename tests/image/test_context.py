@@ -16,7 +16,7 @@ from mlship.image.build import default_tag, image_runtime_spec
 from mlship.image.dockerfile import BaseChoice, label_value, render
 from mlship.image.gpu import plan_gpu
 from mlship.image.requirements import build_lock, parse_lock
-from mlship.image.wheelhouse import Target
+from mlship.image.wheelhouse import WheelTarget
 from mlship.project import Project
 
 LOCK = """\
@@ -197,7 +197,7 @@ def test_dockerfile_system_packages_and_gpu_env() -> None:
 
 
 def test_target_pip_args_cover_the_base_glibc() -> None:
-    args = Target("linux/arm64", "3.12", glibc=31).pip_args()
+    args = WheelTarget("linux/arm64", "3.12", glibc=31).pip_args()
     platforms = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
     assert platforms[0] == "manylinux_2_31_aarch64" and "manylinux_2_17_aarch64" in platforms
     assert "manylinux2014_aarch64" in platforms and "manylinux_2_32_aarch64" not in platforms

@@ -70,7 +70,7 @@ def wait_ready(url: str, timeout: float, alive: Callable[[], str | None] | None 
     return False, f"not ready after {timeout:g}s: {last}"
 
 
-def check_examples(url: str, examples: list[Example]) -> list[dict[str, Any]]:
+def gate_examples(url: str, examples: list[Example]) -> list[dict[str, Any]]:
     """One gate check per golden example, judged by the contract's own rule (`contract.golden`)."""
     if not examples:
         return []
@@ -110,7 +110,7 @@ def run_gate(
     if not ready:
         return result
     if gate.examples:
-        result.checks += check_examples(url, examples)
+        result.checks += gate_examples(url, examples)
     if gate.latency_p99_ms is not None and examples:
         budget = gate.latency_p99_ms
         result.checks.append(measure_latency(url, examples[0].input, gate.latency_requests, budget))

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlship.config import Environment
-from mlship.deps.context import Context
+from mlship.deps.context import RuleContext
 from mlship.deps.facts import gather
-from mlship.deps.findings import CheckResult, decide_exit, rank
+from mlship.deps.findings import DependencyReport, decide_exit, rank
 from mlship.deps.gpu import load_table
 from mlship.deps.imports import scan_imports
 from mlship.deps.index import IndexClient
@@ -48,7 +48,7 @@ def check(
     environments: list[str] | None = None,
     index_url: str | None = None,
     now: datetime | None = None,
-) -> CheckResult:
+) -> DependencyReport:
     started = time.perf_counter()
     project = Project.load(directory)
     config = project.config
@@ -76,7 +76,7 @@ def check(
     glibc = base_glibc(project, checked_envs.values())
     facts = gather(client, pins, python=config.python, platform=policy.platforms[0], glibc=glibc)
     scan = scan_imports(project.source_dir, project.root)
-    ctx = Context(
+    ctx = RuleContext(
         config=config,
         policy=policy,
         requirements=requirements,
@@ -106,7 +106,7 @@ def check(
     for rule in RULES:
         rule(ctx)
     findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))
-    result = CheckResult(
+    result = DependencyReport(
         project=config.name,
         target={"python": config.python, "platforms": list(policy.platforms), "glibc": f"2.{glibc}"},
         index={
@@ -154,7 +154,7 @@ def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> 
     return dict(defined) or {"local": Environment()}
 
 
-def _checked(ctx: Context, requirements: Requirements, *, lock_name: str | None) -> dict[str, object]:
+def _checked(ctx: RuleContext, requirements: Requirements, *, lock_name: str | None) -> dict[str, object]:
     return {
         "requirements": len(requirements.items),
         "lock": lock_name,

@@ -22,7 +22,7 @@ from mlship.platforms import GLIBC_DEFAULT
 
 
 @dataclass
-class Context:
+class RuleContext:
     config: Config
     policy: Policy
     requirements: Requirements

@@ -110,7 +110,7 @@ def build_image(
     if not builder.has_image(choice.image):
         on_line(f"Pulling the base image {choice.image} ({choice.source})")
         builder.pull(choice.image, platform, on_line)
-    target = wheelhouse.Target(platform_built, cfg.python, choice.glibc)
+    target = wheelhouse.WheelTarget(platform_built, cfg.python, choice.glibc)
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
     context_dir, counts = assemble(project, plan, target, lock.options)
     image_labels = make_labels(project, plan, choice, context_dir, lock.path)
@@ -264,7 +264,7 @@ def _previous_layers(project: Project, builder: ImageBuilder) -> list[str]:
 
 
 def assemble(
-    project: Project, plan: GpuPlan, target: wheelhouse.Target, index_options: list[str]
+    project: Project, plan: GpuPlan, target: wheelhouse.WheelTarget, index_options: list[str]
 ) -> tuple[Path, dict[str, int]]:
     """Write the build context under .mlship/build/context (all but the Dockerfile)."""
     cfg = project.config

@@ -52,7 +52,9 @@ class BuildLog:
 
 
 @dataclass(frozen=True)
-class ImageInfo:
+class EngineImage:
+    """What the engine holds for an image it built (deploy.images.ImageInfo is the release shipped)."""
+
     id: str
     size: int
     layers: list[str]
@@ -84,7 +86,7 @@ class ImageBuilder(ABC):
     def tag(self, image_id: str, ref: str) -> None: ...
 
     @abstractmethod
-    def inspect(self, ref: str) -> ImageInfo: ...
+    def inspect(self, ref: str) -> EngineImage: ...
 
     @abstractmethod
     def has_image(self, ref: str) -> bool: ...
@@ -201,9 +203,9 @@ class DockerClassicBuilder(ImageBuilder):
             return False
         return True
 
-    def inspect(self, ref: str) -> ImageInfo:
+    def inspect(self, ref: str) -> EngineImage:
         data = self.client.api.inspect_image(ref)
-        return ImageInfo(
+        return EngineImage(
             id=data["Id"],
             size=int(data.get("Size") or 0),
             layers=list(data.get("RootFS", {}).get("Layers") or []),

@@ -40,7 +40,7 @@ _NETWORK_ERRORS = (
 
 
 @dataclass(frozen=True)
-class Target:
+class WheelTarget:
     """The platform and interpreter the wheels must fit."""
 
     platform: str  # linux/amd64
@@ -65,7 +65,7 @@ class Target:
         return args
 
 
-def cache_dir(project_state: Path, target: Target) -> Path:
+def cache_dir(project_state: Path, target: WheelTarget) -> Path:
     root = Path(os.environ["MLSHIP_WHEELHOUSE"]) if os.environ.get("MLSHIP_WHEELHOUSE") else project_state
     path = (root if os.environ.get("MLSHIP_WHEELHOUSE") else root / "wheelhouse") / target.key
     path.mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ def _pip_download(args: list[str], what: str) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def _fail(output: str, what: str, target: Target) -> Exception:
+def _fail(output: str, what: str, target: WheelTarget) -> Exception:
     tail = "\n".join(output.strip().splitlines()[-15:])
     if any(marker in output for marker in _NETWORK_ERRORS):
         return UnreachableError(
@@ -140,7 +140,7 @@ def fetch(
     *,
     dest: Path,
     cache: Path,
-    target: Target,
+    target: WheelTarget,
     what: str,
     index_args: list[str] = (),  # type: ignore[assignment]
     constraints: Path | None = None,
@@ -178,7 +178,7 @@ def prepare(
     *,
     context: Path,
     cache: Path,
-    target: Target,
+    target: WheelTarget,
     index_args: list[str],
     training_pins: list[str] = (),  # type: ignore[assignment]
 ) -> tuple[list[Path], list[Path]]:

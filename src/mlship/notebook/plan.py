@@ -21,7 +21,7 @@ from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.rewrite import Rewriter, seed_literals
-from mlship.notebook.serve import ServePath, build_serve_path
+from mlship.notebook.serve_path import ServePath, build_serve_path
 from mlship.notebook.shadow import rename_shadowed
 from mlship.notebook.stmts import Stmt, all_names, apply_rewrite, fresh, stmt_text
 
