@@ -6,13 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from mlship.cli import app
+from tests.support import run_mlship
 
 from .localindex import IndexProcess
-
-runner = CliRunner()
 
 SEEDED = {
     ("missing-import", None),
@@ -26,9 +22,9 @@ SEEDED = {
 
 
 def run_check(project: Path, *args: str) -> tuple[int, dict]:
-    result = runner.invoke(app, ["check", str(project), "--json", *args])
-    assert result.stdout.strip().startswith("{"), result.output
-    return result.exit_code, json.loads(result.stdout)
+    result = run_mlship("check", str(project), "--json", *args, timeout=300)
+    assert result.stdout.strip().startswith("{"), result.stderr
+    return result.returncode, json.loads(result.stdout)
 
 
 def test_seeded_project_gets_exactly_the_seeded_findings(seeded_project: Path) -> None:
@@ -81,8 +77,8 @@ def test_unknown_fails_with_exit_3_when_the_policy_says_so(seeded_project: Path,
 
 
 def test_example_project_locks_and_passes(example_project: Path) -> None:
-    locked = runner.invoke(app, ["lock", str(example_project), "--json"])
-    assert locked.exit_code == 0, locked.output
+    locked = run_mlship("lock", str(example_project), "--json", timeout=300)
+    assert locked.returncode == 0, locked.stderr
     info = json.loads(locked.stdout)
     assert info["files"][0]["path"] == "requirements.lock"
     lock_text = (example_project / "requirements.lock").read_text()

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from mlship.cli import app
-
-runner = CliRunner()
+from tests.support import run_mlship
 
 # docs/deps.md documents this shape; changing it is a breaking change for CI users.
 TOP_KEYS = [
@@ -57,7 +51,7 @@ TARGET_KEYS = ["python", "platforms", "glibc"]
 
 
 def test_json_shape_is_pinned(seeded_project: Path) -> None:
-    result = runner.invoke(app, ["check", str(seeded_project), "--json"])
+    result = run_mlship("check", str(seeded_project), "--json", timeout=300)
     data = json.loads(result.stdout)
     assert list(data) == TOP_KEYS
     assert data["schema"] == "mlship.check/1"
@@ -72,46 +66,22 @@ def test_json_shape_is_pinned(seeded_project: Path) -> None:
 
 
 def test_human_output_and_exit_code_through_the_real_entry_point(seeded_project: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlship", "check", str(seeded_project)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_mlship("check", str(seeded_project), timeout=60)
     assert proc.returncode == 1
     assert "yankpkg" in proc.stdout and "bleeding" not in proc.stderr
     assert "failed" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_usage_errors_exit_2(seeded_project: Path, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlship", "check", str(seeded_project), "--env", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_mlship("check", str(seeded_project), "--env", "nope", timeout=60)
     assert proc.returncode == 2 and "unknown environment" in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlship", "check", str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
+    proc = run_mlship("check", str(tmp_path), timeout=60)
     assert proc.returncode == 2 and "mlship.yaml" in proc.stderr
 
 
 def test_lock_against_an_unreachable_index_exits_3(example_project: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlship",
-            "lock",
-            str(example_project),
-            "--index-url",
-            "http://127.0.0.1:9/simple",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "UV_HTTP_RETRIES": "0"},
-    )
+    index = "http://127.0.0.1:9/simple"
+    env = {**os.environ, "UV_HTTP_RETRIES": "0"}
+    proc = run_mlship("lock", str(example_project), "--index-url", index, timeout=120, env=env)
     assert proc.returncode == 3, proc.stderr
     assert not (example_project / "requirements.lock").exists()

@@ -36,19 +36,12 @@ def _docker() -> Any:
 
 @pytest.fixture
 def cli(capsys: Any) -> Any:
-    """Run `mlship ARGS` through its real entry point (the one place that maps errors to exit codes);
-    returns (exit code, stdout, stderr)."""
-    from mlship.cli import main
+    """Run the real `mlship ARGS` (tests/support.run_mlship); returns (exit code, stdout, stderr)."""
+    from tests.support import run_mlship
 
     def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        done = run_mlship(*args, timeout=900)
+        return done.returncode, done.stdout, done.stderr
 
     return run
 

@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from mlship import labels as L
-from mlship.cli import app
 
 pytestmark = pytest.mark.docker
 RECORDS = 40
@@ -40,24 +38,15 @@ def _wait_ready(container: Any, timeout: float = 60.0) -> str:
 
 
 def test_image_serves_the_same_predictions_as_mlship_predict(
-    built: Any, container: Any, tmp_path: Path
+    built: Any, container: Any, tmp_path: Path, cli: Any
 ) -> None:
     import httpx
     import pandas as pd
 
     out = tmp_path / "scored.csv"
-    result = CliRunner().invoke(
-        app,
-        [
-            "predict",
-            str(built.project),
-            "--input",
-            str(built.project / "data/train.csv"),
-            "--output",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    data = str(built.project / "data/train.csv")
+    code, _, err = cli("predict", str(built.project), "--input", data, "--output", str(out))
+    assert code == 0, err
     scored = pd.read_csv(out).head(RECORDS)
     records = json.loads(scored.drop(columns=["prediction", "demand"]).to_json(orient="records"))
 
@@ -102,9 +91,9 @@ def test_code_only_change_reuses_every_lower_layer(built: Any, project_copy: Pat
     predict_py = next(project_copy.glob("src/*/predict.py"))
     predict_py.write_text(predict_py.read_text() + "\n# a code-only change\n")
     ref = built.tag("code")
-    result = CliRunner().invoke(app, ["build", str(project_copy), "--tag", ref, "--skip-check", "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    code, out, err = cli("build", str(project_copy), "--tag", ref, "--skip-check", "--json")
+    assert code == 0, err
+    data = json.loads(out)
     before, after = built.result.layers, data["layers"]
     assert len(before) == len(after)
     assert after[:-1] == before[:-1], "base, deps, runtime and model layers must be reused"

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from mlship.project import Project
+from tests.support import run_mlship
 
 from .nb_helpers import EXAMPLES, GOOD_CELLS, NAMES
 
@@ -88,8 +89,7 @@ def test_train_saves_fitted_state_and_predict_reuses_it(converted, tmp_path):
 
 def test_mlship_train_and_predict_cli_on_one_record(converted, tmp_path):
     project = converted["churn_tagged_pipeline"]
-    mlship = [sys.executable, "-m", "mlship"]
-    done = subprocess.run([*mlship, "train", str(project), "--json"], capture_output=True, text=True)
+    done = run_mlship("train", str(project), "--json")
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["metrics"]) == {"auc", "accuracy"}
     import pandas as pd
@@ -97,11 +97,7 @@ def test_mlship_train_and_predict_cli_on_one_record(converted, tmp_path):
     one = tmp_path / "one.jsonl"
     pd.read_csv(project / "data" / "new_customers.csv").head(1).to_json(one, orient="records", lines=True)
     out = tmp_path / "out.csv"
-    done = subprocess.run(
-        [*mlship, "predict", str(project), "--input", str(one), "--output", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    done = run_mlship("predict", str(project), "--input", str(one), "--output", str(out))
     assert done.returncode == 0, done.stderr
     assert pd.read_csv(out)["prediction"].iloc[0] in {"call", "wait"}
 

@@ -156,8 +156,6 @@ def test_training_code_that_writes_files_is_left_out(tmp_path):
 
 
 def test_a_variable_named_like_its_module_is_renamed_and_train_runs(tmp_path):
-    import subprocess
-    import sys
 
     from mlship.notebook.plan import plan_notebook
 
@@ -177,9 +175,9 @@ def test_a_variable_named_like_its_module_is_renamed_and_train_runs(tmp_path):
     assert any(
         w.startswith("cell 3: `xgb` names the imported module") and "`xgb_model`" in w for w in warnings
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mlship", "train", str(project)], capture_output=True, text=True
-    )
+    from tests.support import run_mlship
+
+    done = run_mlship("train", str(project))
     assert done.returncode == 0, done.stderr
 
 
