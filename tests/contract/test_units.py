@@ -23,23 +23,54 @@ def test_percentile_is_nearest_rank():
 @pytest.mark.parametrize(
     ("spec", "value", "problem"),
     [
-        (FieldSpec(type="number", min=0, max=10), 11, "11 is outside [0, 10]"),
-        (FieldSpec(type="number"), "3 apples", '"3 apples" is not a number'),
+        (FieldSpec(type="number", min=0, max=10), 11, "must be <= 10, got 11"),
+        (FieldSpec(type="number"), "3 apples", 'must be a number, got "3 apples"'),
         # a number stored as text is the number (serving reads it the same way); blank text is none
         (FieldSpec(type="number"), "3", None),
-        (FieldSpec(type="number", min=0, max=10), "11", "11 is outside [0, 10]"),
-        (FieldSpec(type="number"), " ", "is missing but required"),
-        (FieldSpec(type="number"), True, "true is not a number"),
-        (FieldSpec(type="integer"), 1.5, "1.5 is not an integer"),
-        (FieldSpec(type="category", values=["a", "b"]), "c", '"c" is not one of ["a", "b"]'),
-        (FieldSpec(type="number"), float("nan"), "is missing but required"),
+        (FieldSpec(type="number", min=0, max=10), "11", "must be <= 10, got 11.0"),
+        (FieldSpec(type="number"), " ", "is required"),
+        (FieldSpec(type="number"), True, "must be a number, got true"),
+        (FieldSpec(type="integer"), 1.5, "must be an integer, got 1.5"),
+        (FieldSpec(type="category", values=["a", "b"]), "c", "must be one of ['a', 'b'], got \"c\""),
+        (FieldSpec(type="number"), float("nan"), "is required"),
         (FieldSpec(type="number", required=False), None, None),
         (FieldSpec(type="integer", min=0, max=1), 1, None),
-        (FieldSpec(type="boolean"), "yes", '"yes" is not true/false'),
+        (FieldSpec(type="boolean"), "yes", 'must be true or false, got "yes"'),
     ],
 )
 def test_field_problem(spec, value, problem):
     assert field_problem(spec, value) == problem
+
+
+@pytest.mark.parametrize(
+    ("spec", "value"),
+    [
+        (FieldSpec(type="number", min=0, max=10), 11),
+        (FieldSpec(type="number", min=0, max=10), 10),
+        (FieldSpec(type="integer"), 2.0),
+        (FieldSpec(type="integer"), 2.5),
+        (FieldSpec(type="category", values=["a", "b"]), "a"),
+        (FieldSpec(type="category", values=["a", "b"]), "c"),
+        (FieldSpec(type="category"), 3.5),
+        (FieldSpec(type="string"), 7),
+        (FieldSpec(type="boolean"), 1),
+        (FieldSpec(type="number"), 10**400),
+        (FieldSpec(type="number", required=False), None),
+        (FieldSpec(type="number"), None),
+    ],
+)
+def test_the_contract_and_the_runtime_judge_a_field_by_one_rule(spec, value):
+    """The contract's schema check and the runtime's strict validation accept the same values and
+    say the same thing about the others (they were two sets of rules)."""
+    from mlship.serving.validate import RequestError, Validator
+
+    validator = Validator({"f": spec.model_dump(mode="json")}, strict=True)
+    try:
+        validator.records({"records": [{"f": value}]})
+        runtime = None
+    except RequestError as exc:
+        runtime = exc.message.removeprefix("records[0].f ")
+    assert field_problem(spec, value) == runtime
 
 
 def test_close_compares_numbers_within_tolerance_and_structures_exactly():

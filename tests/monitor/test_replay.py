@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
-import uuid
 
 import pytest
 from typer.testing import CliRunner
@@ -53,76 +51,26 @@ def test_records_the_new_model_rejects_are_counted(demo, training_inputs, write_
     assert result.rejected == 30 and result.compared == 0 and result.agreement is None
 
 
-@pytest.fixture(scope="module")
-def stub_image(tmp_path_factory):
-    """An image answering /readyz and /predict (price * 10) on $PORT: replay runs it on the real engine.
-
-    It stands in for an image built by `mlship build` until the serving runtime lands in this branch.
-    """
-    from mlship.engine import docker_client
-    from mlship.errors import UnreachableError
-
-    try:
-        client = docker_client()
-        client.images.get("mlship-base:bookworm")
-    except (UnreachableError, Exception) as exc:
-        if in_ci():
-            pytest.fail(f"docker and mlship-base:bookworm are required in CI: {exc}")
-        pytest.skip(f"needs the docker engine and mlship-base:bookworm ({exc})")
-    context = tmp_path_factory.mktemp("stub")
-    (context / "server.py").write_text(
-        textwrap.dedent("""
-        import json, os
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, code, body):
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                self._send(200 if self.path == "/readyz" else 404, {})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                records = body["records"]
-                if any("price" not in r for r in records):
-                    return self._send(422, {"error": "price is required"})
-                out = [round(r["price"] * 10, 2) for r in records]
-                self._send(200, {"predictions": out, "model_version": "9.9.9+stub", "request_id": "x"})
-
-        HTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
-    """)
-    )
-    (context / "Dockerfile").write_text(
-        'FROM mlship-base:bookworm\nCOPY server.py /server.py\nEXPOSE 8080\nCMD ["python3", "/server.py"]\n'
-    )
-    tag = f"mlship-t9-replay-stub:{uuid.uuid4().hex[:8]}"
-    client.images.build(path=str(context), tag=tag, rm=True, labels={"io.mlship.version": "9.9.9"})
-    yield tag
-    client.images.remove(tag, force=True)
-
-
 @pytest.mark.docker
-def test_replay_against_an_image(stub_image, training_inputs, logfmt, tmp_path):
+def test_replay_against_a_real_mlship_image(mlship_image, pipeline, training_inputs, logfmt, tmp_path):
+    """The image `mlship build` makes, run on the real engine: it answers as the model in-process
+    does, so 30 of 50 logged answers agree (20 were logged 1.0 off) and a record without the
+    required price is rejected by the image's own schema validation."""
     from mlship.engine import docker_client
 
-    records = training_inputs.head(50)[["price", "store"]].to_dict("records")
-    logged = [round(r["price"] * 10, 2) + (0 if i < 30 else 1.0) for i, r in enumerate(records)]
-    records.append({"store": "north"})  # logged as served; the image rejects it
+    records = training_inputs.head(50).to_dict("records")
+    answers = pipeline.predict_records(records)
+    logged = [answer + (0 if i < 30 else 1.0) for i, answer in enumerate(answers)]
+    records.append({k: v for k, v in records[0].items() if k != "price"})  # logged as served
     logged.append(5.0)
     logs = logfmt.write(tmp_path / "logs", logfmt.lines(records, logged, batch=7))
-    result = replay(logs=[logs], model=stub_image)
-    assert result.model_version == "9.9.9+stub"
+    result = replay(logs=[logs], model=mlship_image, tolerance=1e-6)
+    assert result.model_version.startswith("0.1.0+")
     assert (result.records, result.compared, result.agreed, result.rejected) == (51, 50, 30, 1)
     assert result.differences["prediction"]["percentiles"]["50"] == pytest.approx(0.0)
     assert result.differences["prediction"]["max_abs"] == pytest.approx(1.0)
     leftovers = docker_client().containers.list(all=True, filters={"label": "io.mlship.role=replay"})
-    assert not [c for c in leftovers if c.image.tags and c.image.tags[0] == stub_image]
+    assert not [c for c in leftovers if c.image.tags and c.image.tags[0] == mlship_image]
 
 
 def test_unknown_model_is_a_usage_error(training_inputs, write_traffic):
