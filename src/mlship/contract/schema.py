@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from typing import Any
 
 from mlship.config import FieldSpec
 from mlship.contract.records import answer_problem, sample_records, show, typical_record
 from mlship.contract.report import CheckResult, judged, skipped
-from mlship.serving.validate import FieldRule, compile_schema
+from mlship.serving.validate import FieldRule, compile_schema, is_missing
 
 DATA_ROWS_CHECKED = 10_000
 MAX_CATEGORIES = 50
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def field_problem(spec: FieldSpec, value: Any) -> str | None:

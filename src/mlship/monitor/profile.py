@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlship.errors import InputError
+from mlship.serving.validate import is_missing
 
 REFERENCE_FILE = "reference.json"
 FORMAT = 1
@@ -73,10 +74,6 @@ def categorical_profile(values: list[Any]) -> dict[str, Any]:
         "other": int(sum(c for _, c in rest)),
         "truncated": bool(rest),
     }
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def category_key(value: Any) -> str:

@@ -67,6 +67,11 @@ def as_number(value: Any, *, integer: bool = False) -> Any:
     return value
 
 
+def is_missing(value: Any) -> bool:
+    """A missing value: null in a request, NaN in a data file or a frame."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def is_finite(value: Any) -> bool:
     """A number a 64-bit float can hold: integers of 400 digits are numbers, but not finite ones."""
     if isinstance(value, int):
