@@ -15,17 +15,16 @@ from mlship.deps.imports import scan_imports
 from mlship.deps.index import IndexClient
 from mlship.deps.policy import resolve_policy
 from mlship.deps.requirements import (
-    REQUIREMENTS_FILE,
     Requirements,
     lock_path,
+    project_requirements,
     read_lock,
-    read_requirements,
     requirement_pins,
 )
 from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
 from mlship.deps.rules_gpu import check_gpu
 from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
-from mlship.errors import InputError, UsageError
+from mlship.errors import UsageError
 from mlship.image.dockerfile import base_glibc
 from mlship.project import Project
 
@@ -53,12 +52,7 @@ def check(
     project = Project.load(directory)
     config = project.config
     policy = resolve_policy(project, policy_file)
-    req_path = project.root / REQUIREMENTS_FILE
-    if not req_path.is_file():
-        raise InputError(
-            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
-        )
-    requirements = read_requirements(req_path)
+    req_path, requirements = project_requirements(project.root)
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
     pinned = lock or requirement_pins(requirements, req_path)

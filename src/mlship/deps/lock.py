@@ -19,9 +19,9 @@ from typing import Any
 from mlship.config import Environment
 from mlship.deps.index import check_index_url
 from mlship.deps.policy import resolve_policy
-from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
+from mlship.deps.requirements import HEADER_PREFIX, lock_path, project_requirements, read_lock
 from mlship.deps.target import uv_platform
-from mlship.errors import InputError, ProcessError, UnreachableError, UsageError
+from mlship.errors import ProcessError, UnreachableError, UsageError
 from mlship.image.dockerfile import base_glibc
 from mlship.platforms import ARCH
 from mlship.project import Project
@@ -69,12 +69,7 @@ def lock(
     started = time.perf_counter()
     project = Project.load(directory)
     policy = resolve_policy(project, policy_file)
-    req_path = project.root / REQUIREMENTS_FILE
-    if not req_path.is_file():
-        raise InputError(
-            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
-        )
-    requirements = read_requirements(req_path)
+    req_path, requirements = project_requirements(project.root)
     targets = platforms or policy.platforms
     unknown = [p for p in targets if p not in ARCH]
     if unknown:

@@ -71,6 +71,14 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def project_requirements(root: Path) -> tuple[Path, Requirements]:
+    """The project's requirements.txt and what it declares; an InputError when there is none."""
+    path = root / REQUIREMENTS_FILE
+    if not path.is_file():
+        raise InputError(f"no {REQUIREMENTS_FILE} in {root}", hint="list what the model needs, one per line")
+    return path, read_requirements(path)
+
+
 def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirements:
     """Parse a requirements file (following -r includes); each bad line names file:line."""
     seen = _seen if _seen is not None else set()
