@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mlship.compare import percentile
 from mlship.errors import ConfigError, InputError, UsageError
 from mlship.monitor.drift import FeatureDrift, compare, compare_predictions
 from mlship.monitor.logs import find_log_files, parse_since
@@ -147,7 +146,7 @@ def _overall(
 
 
 def _traffic(live: LiveData) -> dict[str, Any]:
-    latency = np.asarray(live.latency_ms, dtype=float)
+    latency = [float(ms) for ms in live.latency_ms]
     return {
         "requests": live.requests,
         "failed": live.failed,
@@ -157,8 +156,8 @@ def _traffic(live: LiveData) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in sorted(live.statuses.items(), key=lambda kv: str(kv[0]))},
         "model_versions": {str(k): v for k, v in live.model_versions.most_common()},
         "latency_ms": {
-            "p50": float(np.percentile(latency, 50)) if len(latency) else None,
-            "p99": float(np.percentile(latency, 99)) if len(latency) else None,
+            "p50": percentile(latency, 50) if latency else None,
+            "p99": percentile(latency, 99) if latency else None,
         },
     }
 
