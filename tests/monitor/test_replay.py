@@ -6,11 +6,9 @@ import json
 import os
 
 import pytest
-from typer.testing import CliRunner
 
-from mlship.cli import app
 from mlship.monitor.replay import replay
-from tests.support import require_docker
+from tests.support import require_docker, run_mlship
 
 
 def in_ci() -> bool:
@@ -33,13 +31,10 @@ def test_new_version_reports_agreement_and_differences(demo, retrained, training
     assert 0 < result.agreed < 300 and result.agreement == result.agreed / 300
     assert len(result.worst) == 5 and result.worst[0]["abs_diff"] == diff["max_abs"]
     # The CLI gates on --min-agreement: exit 1 below it, 0 at or above.
-    runner = CliRunner()
-    gated = runner.invoke(
-        app, ["replay", str(logs), "--model", str(retrained.root), "--min-agreement", "0.999"]
-    )
-    assert gated.exception.exit_code == 1 and "below --min-agreement" in gated.exception.message
-    ok = runner.invoke(app, ["replay", str(logs), "--model", str(retrained.root), "--json", "--limit", "40"])
-    assert ok.exit_code == 0, ok.output
+    gated = run_mlship("replay", str(logs), "--model", str(retrained.root), "--min-agreement", "0.999")
+    assert gated.returncode == 1 and "below --min-agreement" in " ".join(gated.stderr.split())
+    ok = run_mlship("replay", str(logs), "--model", str(retrained.root), "--json", "--limit", "40")
+    assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["records"] == 40 and data["passed"] is True
 
