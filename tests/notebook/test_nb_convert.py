@@ -111,8 +111,7 @@ def test_generated_project_tests_pass(converted):
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, make_notebook, capsys):
-    from mlship.cli import main
+def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, make_notebook):
 
     (tmp_path / "nb").mkdir()
     notebook = make_notebook(tmp_path / "nb" / "model.ipynb", GOOD_CELLS)
@@ -121,20 +120,17 @@ def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, 
     for name in ("houses.csv", "new_houses.csv"):
         shutil.copy(EXAMPLES / "data" / name, elsewhere / name)
     target = tmp_path / "project"
-    main(["init", str(target), "--from", str(notebook), "--data", str(elsewhere / "houses.csv"),
-          "--data", str(elsewhere / "new_houses.csv"), "--json"])  # fmt: skip
-    result = json.loads(capsys.readouterr().out)
+    done = run_mlship("init", str(target), "--from", str(notebook), "--data", str(elsewhere / "houses.csv"),
+                      "--data", str(elsewhere / "new_houses.csv"), "--json", check=True)  # fmt: skip
+    result = json.loads(done.stdout)
     assert result["notebook_copy"] == "notebooks/model.ipynb"
     assert (target / "data" / "houses.csv").read_bytes() == (elsewhere / "houses.csv").read_bytes()
 
 
-def test_refuses_a_non_empty_directory(tmp_path, small_notebook, capsys):
-    from mlship.cli import main
+def test_refuses_a_non_empty_directory(tmp_path, small_notebook):
 
     target = tmp_path / "busy"
     target.mkdir()
     (target / "mine.txt").write_text("keep me")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["init", str(target), "--from", str(small_notebook)])
-    assert exit_info.value.code == 2
+    assert run_mlship("init", str(target), "--from", str(small_notebook)).returncode == 2
     assert (target / "mine.txt").read_text() == "keep me" and len(list(target.iterdir())) == 1

@@ -9,6 +9,7 @@ import pytest
 
 from mlship.notebook import flow
 from mlship.notebook.plan import plan_notebook
+from tests.support import run_mlship
 
 from .nb_helpers import EXAMPLES
 
@@ -113,22 +114,17 @@ def test_access(code, reads, mutates):
     assert acc.reads == reads and acc.mutates == mutates
 
 
-def test_plan_cli_prints_json_and_changes_nothing(capsys, tmp_path, small_notebook):
-    from mlship.cli import main
-
+def test_plan_cli_prints_json_and_changes_nothing(tmp_path, small_notebook):
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    main(["plan", str(small_notebook), "--json"])  # returns (exit 0) instead of sys.exit on success
-    data = json.loads(capsys.readouterr().out)
+    done = run_mlship("plan", str(small_notebook), "--json", check=True)
+    data = json.loads(done.stdout)
     assert [c["stage"] for c in data["cells"]] == ["imports", "preprocess", "train", "predict"]
     assert data["serving"]["model"] == "model" and data["artifacts"] == ["FEATURES", "model"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_plan_cli_table(capsys, small_notebook):
-    from mlship.cli import main
-
-    main(["plan", str(small_notebook)])
-    out = capsys.readouterr().out
+def test_plan_cli_table(small_notebook):
+    out = run_mlship("plan", str(small_notebook), check=True).stdout
     assert "prepare_data(data_path) -> FEATURES, X, y" in out
     assert "serving:" in out
 

@@ -38,8 +38,7 @@ def test_golden_test_passes_inside_the_project(verified, converted):
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_a_changed_pipeline_fails_with_exit_1(tmp_path, capsys):
-    from mlship.cli import main
+def test_a_changed_pipeline_fails_with_exit_1(tmp_path):
     from mlship.notebook.convert import convert_notebook
 
     project = tmp_path / "demand"
@@ -48,23 +47,18 @@ def test_a_changed_pipeline_fails_with_exit_1(tmp_path, capsys):
     text = predict.read_text()
     assert "    return forecast\n" in text
     predict.write_text(text.replace("    return forecast\n", "    return forecast * 1.01\n"))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(project), "--json"])
-    assert exit_info.value.code == 1
-    captured = capsys.readouterr()
-    assert "parity failed: predictions (20 rows)" in " ".join(captured.err.split())
-    assert '"ok": false' in captured.out
+    captured = run_mlship("verify", str(project), "--json")
+    assert captured.returncode == 1
+    assert "parity failed: predictions (20 rows)" in " ".join(captured.stderr.split())
+    assert '"ok": false' in captured.stdout
     assert not (project / "tests" / "test_golden.py").exists()
 
 
-def test_verify_needs_a_converted_project(tmp_path, capsys):
-    from mlship.cli import main
-
-    main(["init", str(tmp_path / "plain"), "--no-input"])
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(tmp_path / "plain")])
-    assert exit_info.value.code == 2
-    assert "was not made from a notebook" in " ".join(capsys.readouterr().err.split())
+def test_verify_needs_a_converted_project(tmp_path):
+    run_mlship("init", str(tmp_path / "plain"), "--no-input", check=True)
+    done = run_mlship("verify", str(tmp_path / "plain"))
+    assert done.returncode == 2
+    assert "was not made from a notebook" in " ".join(done.stderr.split())
 
 
 # claims_no_scoring_cell: the training data has rows without bmi, which the notebook drops (`dropna`)
