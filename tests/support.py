@@ -15,13 +15,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The real `mlship` command (the same interpreter as the tests): run_mlship runs it to completion;
+# a test that must start it in the background (a server, a run it stops) spells it with this.
+MLSHIP = (sys.executable, "-m", "mlship")
 
 
 def run_mlship(*args: str, cwd: Path | None = None, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """The real `mlship` command in a subprocess (the same interpreter as the tests)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlship", *args], cwd=cwd, capture_output=True, text=True, **kw
-    )
+    proc = subprocess.run([*MLSHIP, *args], cwd=cwd, capture_output=True, text=True, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"mlship {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -61,7 +62,7 @@ def served(project: Path, *, log_dir: Path, timeout: float = 60) -> Iterator[str
     import urllib.request
 
     port = free_port()
-    argv = [sys.executable, "-m", "mlship", "serve", str(project), "--port", str(port)]
+    argv = [*MLSHIP, "serve", str(project), "--port", str(port)]
     argv += ["--log-dir", str(log_dir), "--log-level", "warning"]
     # One native thread per process, as a serving worker has (a busy host stalls OpenMP pools).
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import run_mlship
+from tests.support import MLSHIP, run_mlship
 
 
 def _table(project: Path, rows: int, path: Path) -> pd.DataFrame:
@@ -92,8 +92,7 @@ def test_a_stopped_run_leaves_no_output(example_project, tmp_path):
     _table(example_project, 300_000, src)
     out = tmp_path / "out.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlship", "predict", str(example_project), "-i", str(src), "-o", str(out)]
-        + ["--batch-rows", "500"],
+        [*MLSHIP, "predict", str(example_project), "-i", str(src), "-o", str(out)] + ["--batch-rows", "500"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -138,7 +137,7 @@ def test_a_table_larger_than_the_memory_given_is_scored_completely(example_proje
     assert control.returncode != 0
     out = tmp_path / "scored.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "mlship", "predict", str(example_project), "-i", str(src), "-o", str(out)],
+        [*MLSHIP, "predict", str(example_project), "-i", str(src), "-o", str(out)],
         env=env,
         preexec_fn=_limited,
         capture_output=True,
