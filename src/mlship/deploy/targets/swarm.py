@@ -69,6 +69,10 @@ class SwarmTarget(Target):
             detail=f"service {service.name}" + (f", update {update}" if update else ""),
         )
 
+    def check_image(self, image: ImageInfo) -> None:
+        """The log directory the tasks mount is ready for the image's user: before the service changes."""
+        containers.prepare_log_dir(self.client, self.ctx, image.ref)
+
     def rollout(self, image: ImageInfo, release: Release, strategy: str) -> RolloutResult:
         service = self._service()
         previous, history = read_labels(service.attrs["Spec"].get("Labels") if service else None)
@@ -79,7 +83,23 @@ class SwarmTarget(Target):
             result.gates.append(gate)
             if not gate.passed:
                 raise _failed(release, previous, gate.failure(), "the service was not touched")
-        containers.prepare_log_dir(self.client, self.ctx, image.ref)
+        try:
+            problem = self._roll_service(service, image, values, strategy, result)
+        except BaseException as exc:
+            # The engine refused the spec, the edge proxy did not start, a bug, Ctrl-C: restore first.
+            self._restore(self._service(), previous, history)
+            if not isinstance(exc, Exception):
+                raise
+            problem = getattr(exc, "message", None) or _engine_problem(exc)
+        if problem is not None:
+            self._restore(self._service(), previous, history)
+            raise _failed(release, previous, problem, "swarm rolled the service back")
+        return result
+
+    def _roll_service(
+        self, service: Any, image: ImageInfo, values: dict[str, str], strategy: str, result: RolloutResult
+    ) -> str | None:
+        """Create or update the service and gate its URL; the problem, or None when it serves."""
         if self.ctx.env.publish == "edge":
             self._ensure_edge(image.ref)
         spec = self._spec(image.ref, values, strategy)
@@ -94,10 +114,7 @@ class SwarmTarget(Target):
             gate = run_gate(self.ctx.url, self.ctx.env.gate, self.ctx.examples, ready_timeout=30)
             result.gates.append(gate)
             problem = None if gate.passed else gate.failure()
-        if problem is not None:
-            self._restore(service, previous, history)
-            raise _failed(release, previous, problem, "swarm rolled the service back")
-        return result
+        return problem
 
     def _spec(self, ref: str, values: dict[str, str], strategy: str) -> dict[str, Any]:
         from docker.types import (
@@ -135,7 +152,7 @@ class SwarmTarget(Target):
             endpoint = EndpointSpec(mode="dnsrr")
         else:
             endpoint = EndpointSpec(ports={self.ctx.public_port: self.ctx.container_port})
-        mounts = [Mount(containers.LOG_MOUNT, env.log_dir, type="bind")] if env.log_dir else []
+        mounts = [Mount(containers.LOG_MOUNT, self.ctx.log_dir, type="bind")] if self.ctx.log_dir else []
         return dict(
             image=ref,
             name=self.ctx.name,
@@ -197,16 +214,22 @@ class SwarmTarget(Target):
                 return f"tasks keep failing: {last.get('Err') or last.get('Message')}"
         return f"the service did not start within {self.ctx.env.rollout_timeout:g}s"
 
-    def _restore(self, service: Any, previous: Release | None, history: list[Release]) -> None:
-        """Put the previous release back (swarm may already have); a first deploy leaves nothing."""
-        if previous is None:
-            service.remove()
-            return
-        service.reload()
-        if service.attrs["Spec"].get("Labels", {}).get(labels.IMAGE_DIGEST) == previous.digest:
-            return  # swarm's own failure_action already rolled back
-        values = release_labels(self.ctx.project, self.ctx.environment, previous, history[:-1])
-        self._update(service, self._spec(previous.image, values, "rolling"))
+    def _restore(self, service: Any | None, previous: Release | None, history: list[Release]) -> None:
+        """Put the previous release back (swarm may already have; a refused update changed nothing);
+        a first deploy leaves nothing. A restore that fails is reported, never raised over the cause."""
+        try:
+            if service is None:
+                return
+            if previous is None:
+                service.remove()
+                return
+            service.reload()
+            if service.attrs["Spec"].get("Labels", {}).get(labels.IMAGE_DIGEST) == previous.digest:
+                return  # swarm's own failure_action already rolled back, or the update never applied
+            values = release_labels(self.ctx.project, self.ctx.environment, previous, history[:-1])
+            self._update(service, self._spec(previous.image, values, "rolling"))
+        except Exception as exc:
+            self.ctx.report(f"could not restore the previous release: {_engine_problem(exc)}")
 
     def _network_name(self) -> str:
         return f"{self.ctx.name}-net"
@@ -246,9 +269,15 @@ class SwarmTarget(Target):
         )
 
 
+def _engine_problem(exc: BaseException) -> str:
+    """An engine refusal in its own words (docker's explanation), else the exception."""
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation) if explanation else f"{type(exc).__name__}: {exc}"
+
+
 def _failed(release: Release, previous: Release | None, problem: str, what: str) -> DeployError:
     keeps = f"version {previous.version} keeps serving" if previous else "nothing was serving before"
     return DeployError(
-        f"version {release.version} failed the health gate ({problem}); {what}, {keeps}",
+        f"version {release.version} failed ({problem}); {what}, {keeps}",
         hint="`mlship status` shows what runs; `mlship history` shows the attempt",
     )
