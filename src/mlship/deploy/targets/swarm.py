@@ -9,19 +9,19 @@ latency), and after it the service URL is checked again; a failure there puts th
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from mlship import labels
 from mlship.deploy.gate import run_gate
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import ROLE, Release, TargetState, read_labels, release_labels
-from mlship.deploy.targets import containers
+from mlship.deploy.targets import containers, proxy
 from mlship.deploy.targets.base import RolloutResult, Target
 from mlship.engine import docker_client
 from mlship.errors import DeployError, UnreachableError
 
-EDGE_PORT = 8000
+# The edge proxy's config, hashed: a proxy with another one is replaced.
+EDGE_CONFIG = "io.mlship.edge-config"
 SECOND = 1_000_000_000
 HEALTH = (
     "python3 -c 'import os,urllib.request;"
@@ -101,7 +101,7 @@ class SwarmTarget(Target):
     ) -> str | None:
         """Create or update the service and gate its URL; the problem, or None when it serves."""
         if self.ctx.env.publish == "edge":
-            self._ensure_edge(image.ref)
+            self._ensure_edge()
         spec = self._spec(image.ref, values, strategy)
         if service is None:
             self.ctx.report(f"creating service {self.ctx.name} ({self.ctx.env.replicas} replicas)")
@@ -234,9 +234,13 @@ class SwarmTarget(Target):
     def _network_name(self) -> str:
         return f"{self.ctx.name}-net"
 
-    def _ensure_edge(self, image_ref: str) -> None:
-        """The edge proxy container and the overlay network it shares with the tasks."""
-        from docker.errors import NotFound
+    def _ensure_edge(self) -> None:
+        """The edge proxy (HAProxy, the docker target's image) and the overlay network it shares with
+        the tasks. A proxy whose config no longer fits (replicas changed, an older mlship's edge) is
+        replaced: the only moment this proxy itself is not answering."""
+        import hashlib
+
+        from docker.errors import APIError, NotFound
 
         network = self._network_name()
         if not self.client.networks.list(names=[network]):
@@ -246,27 +250,42 @@ class SwarmTarget(Target):
                 attachable=True,
                 labels={labels.PROJECT: self.ctx.project, labels.ENVIRONMENT: self.ctx.environment},
             )
+        slots = 2 * self.ctx.env.replicas + 2  # a start-first update runs one task more than replicas
+        config = proxy.render_config(self.ctx, [], service=self.ctx.name, slots=slots)
+        image = proxy.ensure_image(self.client, self.ctx.proxy_base, self.ctx.report)
+        digest = hashlib.sha256(f"{image}\n{config}".encode()).hexdigest()[:16]
+        name = f"{self.ctx.name}-edge"
         try:
-            edge = self.client.containers.get(f"{self.ctx.name}-edge")
-            if edge.status != "running":
-                edge.start()
-            return
+            edge = self.client.containers.get(name)
+            if edge.labels.get(EDGE_CONFIG) == digest:
+                if edge.status != "running":
+                    edge.start()
+                return
+            self.ctx.report(f"replacing the edge proxy {name} (its config changed)")
+            edge.remove(force=True)
         except NotFound:
             pass
-        source = (Path(__file__).parent / "edge_proxy.py").read_text()
-        self.ctx.report(f"starting the edge proxy on port {self.ctx.public_port}")
-        self.client.containers.run(
-            image_ref,
-            name=f"{self.ctx.name}-edge",
+        self.ctx.report(f"starting the edge proxy (HAProxy) on port {self.ctx.public_port}")
+        edge = self.client.containers.create(
+            image,
+            name=name,
             detach=True,
-            entrypoint=["python3", "-c", source],
-            command=[],
             network=network,
-            ports={f"{EDGE_PORT}/tcp": self.ctx.public_port},
-            environment={"MLSHIP_EDGE_UPSTREAM": f"tasks.{self.ctx.name}:{self.ctx.container_port}"},
-            labels={labels.PROJECT: self.ctx.project, labels.ENVIRONMENT: self.ctx.environment, ROLE: "edge"},
+            ports={f"{proxy.LISTEN_PORT}/tcp": self.ctx.public_port},
+            labels={
+                labels.PROJECT: self.ctx.project,
+                labels.ENVIRONMENT: self.ctx.environment,
+                ROLE: "edge",
+                EDGE_CONFIG: digest,
+            },
             restart_policy={"Name": "unless-stopped"},
         )
+        try:
+            proxy.write_config(edge, config)
+            edge.start()
+        except APIError as exc:
+            edge.remove(force=True)  # a container that never started must not linger as `Created`
+            raise proxy.port_error(self.ctx, str(exc)) from None
 
 
 def _engine_problem(exc: BaseException) -> str:
