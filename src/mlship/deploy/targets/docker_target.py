@@ -5,7 +5,8 @@ proxy adds it (only once its /readyz answers), drains the old one (the requests 
 and the old container stops. canary: the proxy first sends `canary_weight`% of live traffic to the
 new version for `gate.monitor_seconds`, compares its error rate and latency with the stable one's,
 then promotes or rolls back. recreate: the old container stops first (for hosts where two copies
-do not fit, e.g. one GPU), so requests wait or fail until the new one is ready.
+do not fit, e.g. one GPU), so requests wait or fail until the new one is ready. Whatever fails after
+the first change (the gate, the engine, the proxy, a bug), `_restore` puts the old containers back.
 """
 
 from __future__ import annotations

@@ -70,7 +70,15 @@ class SwarmTarget(Target):
         )
 
     def check_image(self, image: ImageInfo) -> None:
-        """The log directory the tasks mount is ready for the image's user: before the service changes."""
+        """The log directory the tasks mount is ready for the image's user: before the service changes.
+        The default directory (under the project) exists on this machine only: on a swarm of several
+        nodes the tasks keep their log unless environments.X.log_dir names storage every node has."""
+        nodes = self.client.info().get("Swarm", {}).get("Nodes") or 1
+        if self.ctx.env.log_dir is None and nodes > 1:
+            self.ctx.report(
+                f"{nodes} swarm nodes: set environments.{self.ctx.environment}.log_dir to keep the log"
+            )
+            self.ctx.log_dir = None
         containers.prepare_log_dir(self.client, self.ctx, image.ref)
 
     def rollout(self, image: ImageInfo, release: Release, strategy: str) -> RolloutResult:
