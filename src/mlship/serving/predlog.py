@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import random
+import re
+import socket
 import sys
 import threading
 import time
@@ -189,11 +191,14 @@ class PredictionLog:
             self._size = 0
 
     def _new_path(self) -> Path:
-        # Names sort by time; a rotation within the same second moves to the next free second.
+        # Names sort by time; a rotation within the same second moves to the next free second. The
+        # host name (a container's id) keeps apart the containers and replicas sharing one directory:
+        # all of them may run as pid 1.
         now, pid = int(time.time()), os.getpid()
+        host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:16] or "host"
         while True:
             stamp = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y%m%dT%H%M%S")
-            path = self.directory / f"predictions-{stamp}-{pid}.jsonl"
+            path = self.directory / f"predictions-{stamp}-{host}-{pid}.jsonl"
             if not path.exists():
                 return path
             now += 1
