@@ -59,6 +59,8 @@ def test_readme_quickstart_reaches_a_drift_report_of_its_own_traffic(tmp_path):
     if client.containers.list(all=True, filters=mine) or _port_taken(8080):
         pytest.skip("port 8080 or the project `demand` is in use on this engine (the quickstart needs both)")
     had_image = bool(client.images.list(name="demand"))
+    stages = {"dangling": True, "label": f"{labels.BUILD_CACHE}=demand"}  # the build's stage images
+    stages_before = {i.id for i in client.images.list(filters=stages)}
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -96,4 +98,7 @@ def test_readme_quickstart_reaches_a_drift_report_of_its_own_traffic(tmp_path):
             network.remove()
         if not had_image:
             for image in client.images.list(name="demand"):
+                client.images.remove(image.id, force=True)
+        for image in client.images.list(filters=stages):
+            if image.id not in stages_before:
                 client.images.remove(image.id, force=True)
