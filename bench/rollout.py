@@ -198,6 +198,14 @@ def run_target(target: str, prefix: str, run_id: str, args: argparse.Namespace) 
             rows.append(phase("failed deploy (wrong answer)", port, args, wrong, project))
     finally:
         cleanup(name)
+        if target == "swarm":  # the push tagged the images with their registry name here too
+            refs = subprocess.run(
+                ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{args.registry}/{name}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            if refs:
+                subprocess.run(["docker", "image", "rm", *refs], capture_output=True)
     steady = rows[0]["p99_ms"]
     for row in rows:
         row["target"] = target
