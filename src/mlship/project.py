@@ -10,6 +10,9 @@ from pathlib import Path
 from mlship.config import Config, load_config
 from mlship.errors import UsageError
 
+# Each deployed environment's prediction log, under the project (ignored by git and by builds: logs/).
+ENVIRONMENT_LOGS = Path("logs") / "environments"
+
 
 @dataclass(frozen=True)
 class Project:
@@ -47,6 +50,16 @@ class Project:
     def last_build_file(self) -> Path:
         """What `mlship build` made last (image ref, id, digest); `mlship deploy` reads it."""
         return self.state_dir / "build" / "last.json"
+
+    def log_dir(self, environment: str) -> Path:
+        """Where ENV's prediction log lands on this machine: environments.ENV.log_dir (a relative one
+        is under the project), else `logs/environments/ENV`, which `deploy` creates. `monitor --env`,
+        `replay --env` and `test --against ENV` read the same directory."""
+        configured = self.config.environment(environment).log_dir
+        if configured:
+            path = Path(configured).expanduser()
+            return path if path.is_absolute() else (self.root / path).resolve()
+        return self.root / ENVIRONMENT_LOGS / environment
 
     def data_path(self, key: str = "train") -> Path:
         return self.root / self.config.data[key]

@@ -136,3 +136,32 @@ def test_unknown_model_is_a_usage_error(training_inputs, write_traffic):
         caught.value.exit_code == 2
         and "neither a project directory nor a local image" in caught.value.message
     )
+
+
+def test_an_environments_own_traffic_is_replayed_without_a_path(demo, training_inputs, write_traffic):
+    """`replay --env` and the differential check of `test --against ENV` read the directory deploy
+    mounts (logs/environments/ENV), and leave out what the gate sent."""
+    import shutil
+
+    from mlship.contract.differential import replay_sample
+
+    logs = write_traffic(
+        training_inputs.sample(120, random_state=9), log_dir=demo.root / "logs/environments/prod"
+    )
+    gate = json.loads(next(logs.glob("*.jsonl")).read_text().splitlines()[0])
+    gate.update(origin="gate", inputs=[{**gate["inputs"][0], "store": "from-the-gate"}])
+    with next(logs.glob("*.jsonl")).open("a") as handle:
+        handle.write(json.dumps(gate) + "\n")
+    try:
+        done = CliRunner().invoke(
+            app, ["replay", "--env", "prod", "-C", str(demo.root), "--model", str(demo.root), "--json"]
+        )
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["records"] == 120
+        records, source = replay_sample(demo, None, 1000, "prod")
+        assert source == "logs/environments/prod" and len(records) == 120
+        assert not any(r.get("store") == "from-the-gate" for r in records)
+        nothing = CliRunner().invoke(app, ["replay", "--model", str(demo.root)])
+        assert nothing.exception.exit_code == 2 and "--env ENV" in nothing.exception.message
+    finally:
+        shutil.rmtree(demo.root / "logs" / "environments", ignore_errors=True)

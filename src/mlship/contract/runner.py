@@ -36,7 +36,8 @@ def run_contract(
     selected = _selected(checks)
     started = time.perf_counter()
     candidate = InProcessTarget(load_pipeline(project))
-    deployed = HttpTarget(resolve_against(project, against)) if against else None
+    environment = against if against and not against.startswith(("http://", "https://")) else None
+    deployed = HttpTarget(resolve_against(project, against), environment=environment) if against else None
     if deployed is not None:
         deployed.probe()
     target = deployed or candidate

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlship.errors import UnreachableError, UsageError
+from mlship.serving.predlog import ORIGIN_HEADER
 
 OutcomeKind = Literal["answer", "rejected", "crashed"]
 # What a server answers when it has no POST /predict at all: not found, method not allowed, not implemented.
@@ -71,10 +72,14 @@ class HttpTarget:
 
     carries_nan = False  # JSON has no NaN; strict servers refuse the whole body
 
-    def __init__(self, url: str, *, timeout: float = 30.0):
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, environment: str | None = None, origin: str = "test"
+    ):
         self.url = url.rstrip("/")
         self.label = self.url
         self.timeout = timeout
+        self.environment = environment  # the environment the URL was resolved from, if any
+        self.origin = origin  # logged by the runtime, so monitoring leaves these requests out
 
     def probe(self) -> None:
         """Before any check: a URL with no POST /predict at all (a wrong port, path or server) is a
@@ -89,7 +94,10 @@ class HttpTarget:
     def call(self, records: list[dict[str, Any]]) -> Outcome:
         body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
         request = urllib.request.Request(
-            f"{self.url}/predict", data=body, method="POST", headers={"content-type": "application/json"}
+            f"{self.url}/predict",
+            data=body,
+            method="POST",
+            headers={"content-type": "application/json", ORIGIN_HEADER: self.origin},
         )
         started = time.perf_counter()
         try:

@@ -32,6 +32,8 @@ class Context:
     report: Callable[[str], None] = lambda _text: None
     # The image the docker target's proxy (HAProxy from Debian's packages) is built on.
     proxy_base: str = "debian:bookworm-slim"
+    # The host directory the prediction log is mounted from (absolute; None: the log stays inside).
+    log_dir: str | None = None
 
     @property
     def name(self) -> str:
