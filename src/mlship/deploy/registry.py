@@ -12,14 +12,14 @@ import base64
 import json
 import os
 import re
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlship.errors import DeployError, InputError, UnreachableError
+from mlship import proc
+from mlship.errors import DeployError, InputError, ProcessError, UnreachableError
 
 MANIFEST_TYPES = ", ".join(
     [
@@ -94,11 +94,9 @@ def credentials(host: str) -> dict[str, str] | None:
 
 def _from_helper(helper: str, host: str) -> dict[str, str] | None:
     try:
-        done = subprocess.run(
-            [f"docker-credential-{helper}", "get"], input=host, capture_output=True, text=True, timeout=20
-        )
+        done = proc.run([f"docker-credential-{helper}", "get"], stdin=host, timeout=20, check=False)
         data = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+    except (ProcessError, ValueError):
         return None
     if not data or not data.get("Username"):
         return None
