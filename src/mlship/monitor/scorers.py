@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from mlship import labels
+from mlship import labels, service_http
 from mlship.errors import InputError, ProjectCodeError, UnreachableError
 
 READY_TIMEOUT = 120.0  # seconds a container gets to answer /readyz
@@ -114,35 +111,31 @@ class ContainerScorer(Scorer):
                 raise UnreachableError(
                     "the model's container exited before it was ready", details=self._logs()
                 )
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if service_http.is_ready(self.url):
+                return
             time.sleep(0.25)
         raise UnreachableError(
             f"the model's container was not ready within {timeout:.0f}s", details=self._logs()
         )
 
     def score(self, records: list[dict[str, Any]]) -> list[Any]:
-        body = json.dumps({"records": records}, default=str).encode()
-        request = urllib.request.Request(
-            f"{self.url}/predict", data=body, headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if 400 <= exc.code < 500:
-                raise ScoreError(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
+            reply = service_http.request(
+                "POST", f"{self.url}/predict", json_body={"records": records}, timeout=REQUEST_TIMEOUT
+            )
+        except UnreachableError as exc:
             raise UnreachableError(
-                f"the model's container answered HTTP {exc.code}", details=self._logs()
+                f"the model's container stopped answering ({exc.message})", details=self._logs()
             ) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UnreachableError(
-                f"the model's container stopped answering ({exc})", details=self._logs()
-            ) from None
+        if 400 <= reply.status < 500:
+            raise ScoreError(f"HTTP {reply.status}: {reply.text[:200]}")
+        if reply.status != 200:
+            message = f"the model's container answered HTTP {reply.status}"
+            raise UnreachableError(message, details=self._logs())
+        try:
+            payload = reply.json()
+        except ValueError:
+            payload = None
         predictions = payload.get("predictions") if isinstance(payload, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(records):
             raise UnreachableError("the container's /predict answer has no prediction per record")
