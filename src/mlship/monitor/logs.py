@@ -70,7 +70,11 @@ def _entries(path: Path, loads: Any, cutoff: str | None, bad: list[int]) -> Iter
         except (ValueError, AttributeError, TypeError):
             bad[0] += 1  # a line cut short by a crash must not stop the report
             continue
-        if cutoff is None or ts[:19] >= cutoff:
+        if cutoff is None:
+            yield entry
+        elif not isinstance(ts, str):
+            bad[0] += 1  # a line written by something else: no time to compare with --since
+        elif ts[:19] >= cutoff:
             yield entry
 
 

@@ -57,6 +57,8 @@ class ProjectScorer(Scorer):
             raise ScoreError(str(exc)) from None
         except PipelineError as exc:
             raise ProjectCodeError(str(exc)) from None
+        except Exception as exc:  # the project's own code failed: its error, with its message
+            raise ProjectCodeError(f"the project's pipeline raised {type(exc).__name__}: {exc}") from None
 
 
 class ContainerScorer(Scorer):
