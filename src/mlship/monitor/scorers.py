@@ -68,18 +68,13 @@ class ContainerScorer(Scorer):
         from mlship.engine import docker_client
 
         client = docker_client()
-        try:
-            found = client.images.get(image)
-        except Exception:  # docker.errors.ImageNotFound, or a malformed reference
-            raise InputError(
-                f"{image} is neither a project directory nor a local image",
-                hint="pass a project directory (with mlship.yaml) or an image that `docker images` lists",
-            ) from None
+        found = _find_image(client, image)
         port = _container_port(found.attrs)
         self.version = _image_version(found.labels or {}) or image
-        self.container = client.containers.run(
+        self.container = _start(
+            client,
+            image,
             found.id,
-            detach=True,
             name=f"mlship-replay-{uuid.uuid4().hex[:10]}",
             environment={"PORT": str(port)},
             ports={f"{port}/tcp": ("127.0.0.1", None)},
@@ -156,6 +151,58 @@ class ContainerScorer(Scorer):
             with contextlib.suppress(Exception):  # already gone
                 container.remove(force=True)
             self.container = None
+
+
+def _find_image(client: Any, image: str) -> Any:
+    """The local image `image`; InputError when there is none by that name, UnreachableError when the
+    engine fails to answer (not the user's reference)."""
+    from docker.errors import APIError, DockerException, ImageNotFound, NullResource
+
+    try:
+        return client.images.get(image)
+    except (ImageNotFound, NullResource):
+        found = None
+    except APIError as exc:
+        if exc.status_code != 400:  # 400: a malformed reference; anything else is the engine failing
+            raise UnreachableError(f"the docker engine could not look up {image}: {_explain(exc)}") from None
+        found = None
+    except DockerException as exc:
+        raise UnreachableError(f"the docker engine could not look up {image}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - requests' connection errors: the engine went away
+        raise UnreachableError(f"the docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+    if found is None:
+        raise InputError(
+            f"{image} is neither a project directory nor a local image",
+            hint="pass a project directory (with mlship.yaml) or an image that `docker images` lists",
+        )
+    return found
+
+
+def _start(client: Any, image: str, image_id: str, **options: Any) -> Any:
+    """Create and start the replay container; one that cannot start is removed, and named in the error."""
+    from docker.errors import APIError
+
+    try:
+        container = client.containers.create(image_id, **options)
+    except APIError as exc:
+        message = f"the docker engine could not create a container of {image}: {_explain(exc)}"
+        raise UnreachableError(message) from None
+    try:
+        container.start()
+    except APIError as exc:
+        with contextlib.suppress(Exception):  # already gone
+            container.remove(force=True)
+        if exc.status_code is not None and exc.status_code < 500:
+            raise InputError(
+                f"the image {image} cannot be started: {_explain(exc)}",
+                hint="check its CMD/ENTRYPOINT (`docker run --rm` it); an image `mlship build` made starts",
+            ) from None
+        raise UnreachableError(f"the docker engine could not start {image}: {_explain(exc)}") from None
+    return container
+
+
+def _explain(exc: Any) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
 
 
 def _image_version(image_labels: dict[str, str]) -> str | None:
