@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     # project's own code, at import or in train/predict) goes to stderr instead.
     json_mode = "--json" in args[: args.index("--") if "--" in args else len(args)]
     saved_stdout = sys.stdout
+    _output.emitted = False
     if json_mode:
         _output.data_stream = saved_stdout
         sys.stdout = sys.stderr
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         if json_mode:
             sys.stdout = saved_stdout
             _output.data_stream = None
-    if json_mode and failure is not None:
+    if json_mode and failure is not None and not _output.emitted:
         saved_stdout.write(json.dumps(failure, indent=2) + "\n")
         saved_stdout.flush()
     if code:

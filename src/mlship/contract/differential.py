@@ -85,7 +85,7 @@ def _shown(answer: Any) -> str:
 
 
 def replay_sample(project: Any, sample: str | None, rows: int) -> tuple[list[dict[str, Any]], str]:
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     if sample is None:
         if "train" not in project.config.data:

@@ -13,7 +13,8 @@ from mlship.deploy.gate import http_json
 from mlship.deploy.images import ImageInfo, build_record_image, describe, local_image, push
 from mlship.deploy.registry import copy_image, repository_ref
 from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
-from mlship.deploy.targets.base import Context, RolloutResult, Target, choose_target, make_target
+from mlship.deploy.targets import choose_target, make_target
+from mlship.deploy.targets.base import Context, RolloutResult, Target
 from mlship.engine import check_image_ref, docker_client
 from mlship.errors import DeployError, InputError, MlshipError, UsageError
 from mlship.image.dockerfile import BASE_ENV

@@ -24,8 +24,7 @@ from mlship.image import dockerfile, layered, layers, wheelhouse
 from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
 from mlship.image.gpu import GpuPlan, plan_gpu
 from mlship.image.requirements import read_lock
-from mlship.project import Project
-from mlship.stages import runtime_spec
+from mlship.project import Project, runtime_spec
 
 # Every file in the context gets this mtime, so layers depend on content only (1980-01-01, zip-safe).
 LAYER_MTIME = layers.LAYER_MTIME

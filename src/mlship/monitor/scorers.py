@@ -42,8 +42,7 @@ class ProjectScorer(Scorer):
     """The project's own pipeline, loaded in this process (the same code path as serving)."""
 
     def __init__(self, directory: Path):
-        from mlship.project import Project
-        from mlship.stages import load_pipeline
+        from mlship.project import Project, load_pipeline
 
         self.pipeline = load_pipeline(Project.load(directory))
         self.version = self.pipeline.spec.model_version

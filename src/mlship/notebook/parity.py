@@ -315,8 +315,8 @@ def seed_contract_examples(project: Project, pipe: dict[str, Any]) -> str:
     from mlship.contract.records import frame_records
     from mlship.contract.schema import record_problems
     from mlship.contract.seed import seed_examples
+    from mlship.datafiles import read_table
     from mlship.errors import UsageError
-    from mlship.stages import read_table
 
     data = project.config.data["predict"]
     frame = read_table(project.data_path("predict"))
