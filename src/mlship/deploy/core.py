@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlship import service_http
 from mlship.deploy import journal
-from mlship.deploy.gate import http_json
 from mlship.deploy.images import ImageInfo, build_record_image, describe, local_image, push
 from mlship.deploy.registry import copy_image, repository_ref
 from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
@@ -241,11 +241,7 @@ def status(*, directory: Path, environment: str | None = None) -> StatusResult:
 def _probe(state: TargetState) -> bool | None:
     if state.current is None or not state.url:
         return None
-    try:
-        status_code, _ = http_json("GET", f"{state.url}/readyz", timeout=3.0)
-    except OSError:
-        return False
-    return status_code == 200
+    return service_http.is_ready(state.url, timeout=3.0)
 
 
 def history(*, directory: Path, environment: str) -> HistoryResult:
