@@ -66,3 +66,37 @@ def test_no_other_module_runs_subprocesses() -> None:
                 found.append(str(path.relative_to(src)))
     allowed = {"proc.py", "image/build.py"}
     assert set(found) <= allowed, sorted(set(found) - allowed)
+
+
+def test_a_pip_download_from_an_index_that_never_answers_is_exit_3(tmp_path, monkeypatch) -> None:
+    """`mlship build` downloads wheels with pip: a stuck index is bounded and is 'unreachable' (3)."""
+    import socket
+    import threading
+
+    from mlship.errors import ExitCode, UnreachableError
+    from mlship.image import wheelhouse
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    monkeypatch.setattr(wheelhouse, "PIP_TIMEOUT", 3.0)
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    args = ["--index-url", url, "--timeout", "60", "--dest", str(tmp_path), "demo-seams13==1.0"]
+    try:
+        with pytest.raises(UnreachableError, match="did not finish in 3s") as err:
+            wheelhouse._pip_download(args, "demo-seams13")
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert err.value.exit_code == ExitCode.UNREACHABLE
