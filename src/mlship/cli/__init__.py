@@ -166,7 +166,7 @@ def _log_debug() -> None:
 
 
 def _interrupted() -> dict[str, object]:
-    sys.stderr.write("\nmlship: interrupted (Ctrl-C); what was being written is left as it was before\n")
+    sys.stderr.write("\nmlship: interrupted (Ctrl-C)\n")
     return _failure("Interrupted", "interrupted by Ctrl-C", None, INTERRUPTED, "interrupted")
 
 
