@@ -173,6 +173,7 @@ def registry() -> str:
     ).stdout.strip()
 
 
+@pytest.mark.docker
 def test_a_blob_redirected_to_another_host_gets_no_registry_credentials(
     storage: tuple[Server, dict[str, bytes]], registry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,6 +233,7 @@ def test_an_unreadable_docker_config_names_the_file(tmp_path: Path, monkeypatch:
         credentials("reg.example")
 
 
+@pytest.mark.docker
 def test_promoting_within_one_registry_mounts_the_blobs(
     storage: tuple[Server, dict[str, bytes]], registry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
