@@ -157,7 +157,6 @@ def test_lock_against_an_index_that_never_answers_exits_3(
     assert not (example_project / "requirements.lock").exists()
 
 
-@pytest.mark.slow
 def test_ctrl_c_prints_one_line_and_exits_130(example_project: Path) -> None:
     """SIGINT while `mlship lock` waits on a stuck index: one line on stderr, exit 130, with --json one
     error object on stdout, and no lock written."""
