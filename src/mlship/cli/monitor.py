@@ -7,13 +7,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
 
 VERDICT_STYLE = {"ok": "green", "warn": "yellow", "drift": "bold red", "few": "dim", "absent": "yellow"}
 
 
-@app.command("monitor")
 def monitor_command(
     directory: Path = typer.Argument(
         Path("."), help="The project directory (its artifacts hold the reference)."
@@ -85,7 +83,6 @@ def _render_monitor(result) -> None:  # type: ignore[no-untyped-def]
         stderr.print(f"verdict: [{colour}]{result.verdict}[/]")
 
 
-@app.command("replay")
 def replay_command(
     log: list[Path] = typer.Argument(None, help="Prediction log files or directories."),
     model: str = typer.Option(..., "--model", "-m", help="A project directory, or a local image to run."),

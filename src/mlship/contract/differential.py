@@ -92,7 +92,7 @@ def replay_sample(
 ) -> tuple[list[dict[str, Any]], str]:
     """contract.differential.sample; else the environment's own prediction log (when it has traffic);
     else the training data."""
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     if sample is None and environment is not None:
         logs = project.log_dir(environment)

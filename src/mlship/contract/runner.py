@@ -31,7 +31,7 @@ def run_contract(
     ProjectCodeError when the model cannot load (exit 2), UnreachableError (exit 3).
     """
     from mlship.contract.targets import HttpTarget, InProcessTarget, resolve_against
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     selected = _selected(checks)
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """What the checks send records to: the candidate in-process, or a running service over HTTP.
 
 Both answer `call(records) -> Outcome`, so every check runs the same way on a laptop, in CI and
-as the deploy gate. The HTTP side uses the standard library only (one seam, no new dependency).
+as the deploy gate. The HTTP side goes through mlship.service_http, the one client for services.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import json
 import math
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlship.errors import UnreachableError, UsageError
+from mlship import service_http
+from mlship.errors import UsageError
 from mlship.serving.predlog import ORIGIN_HEADER
 
 OutcomeKind = Literal["answer", "rejected", "crashed"]
@@ -93,24 +92,16 @@ class HttpTarget:
 
     def call(self, records: list[dict[str, Any]]) -> Outcome:
         body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
-        request = urllib.request.Request(
-            f"{self.url}/predict",
-            data=body,
-            method="POST",
-            headers={"content-type": "application/json", ORIGIN_HEADER: self.origin},
-        )
         started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, text = response.status, response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise UnreachableError(
-                f"cannot reach {self.url}/predict ({reason})",
-                hint="is the service running? `mlship serve` starts one locally",
-            ) from None
+        reply = service_http.request(
+            "POST",
+            f"{self.url}/predict",
+            body=body,
+            timeout=self.timeout,
+            hint="is the service running? `mlship serve` starts one locally",
+            headers={ORIGIN_HEADER: self.origin},
+        )
+        status, text = reply.status, reply.text
         seconds = time.perf_counter() - started
         if 400 <= status < 500:
             return Outcome("rejected", message=f"HTTP {status}: {text[:500]}", seconds=seconds, status=status)

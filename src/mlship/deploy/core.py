@@ -8,12 +8,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlship import service_http
 from mlship.deploy import journal
-from mlship.deploy.gate import http_json
 from mlship.deploy.images import ImageInfo, build_record_image, describe, local_image, push
 from mlship.deploy.registry import copy_image, repository_ref
 from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
-from mlship.deploy.targets.base import Context, RolloutResult, Target, choose_target, make_target
+from mlship.deploy.targets import choose_target, make_target
+from mlship.deploy.targets.base import Context, RolloutResult, Target
 from mlship.engine import check_image_ref, docker_client, remote_engine
 from mlship.errors import DeployError, InputError, MlshipError, UsageError
 from mlship.image.dockerfile import BASE_ENV
@@ -262,11 +263,7 @@ def status(*, directory: Path, environment: str | None = None) -> StatusResult:
 def _probe(state: TargetState) -> bool | None:
     if state.current is None or not state.url:
         return None
-    try:
-        status_code, _ = http_json("GET", f"{state.url}/readyz", timeout=3.0)
-    except OSError:
-        return False
-    return status_code == 200
+    return service_http.is_ready(state.url, timeout=3.0)
 
 
 def history(*, directory: Path, environment: str) -> HistoryResult:

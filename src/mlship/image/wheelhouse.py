@@ -12,14 +12,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mlship.errors import BuildError, UnreachableError, UsageError
+from mlship import proc
+from mlship.errors import BuildError, ProcessError, UnreachableError, UsageError
 from mlship.image.requirements import Requirement, normalize
 
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
@@ -27,6 +27,8 @@ OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
 # What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
 RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20", "msgspec>=0.18")
 RUNTIME_ALWAYS = ("pandas>=2.0",)
+# pip retries a slow socket by itself; this bounds the whole download (CUDA wheels are gigabytes)
+PIP_TIMEOUT = 3600.0
 _OFFLINE_MISSES = ("No matching distribution", "Could not find a version", "ResolutionImpossible")
 _NETWORK_ERRORS = (
     "NewConnectionError",
@@ -117,8 +119,19 @@ def wheel_name_version(path: Path) -> tuple[str, str]:
 
 def _pip_download(args: list[str], what: str, command: str = "download") -> tuple[int, str]:
     argv = [sys.executable, "-m", "pip", command, "--disable-pip-version-check", "--no-input", *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
-    return proc.returncode, proc.stdout + proc.stderr
+    try:
+        done = proc.run(argv, timeout=PIP_TIMEOUT, check=False, env={**os.environ, "PIP_NO_INPUT": "1"})
+    except ProcessError as exc:
+        if not exc.timed_out:
+            message = f"cannot run pip to download the wheels for {what}"
+            raise BuildError(message, details=exc.details) from None
+        raise UnreachableError(
+            f"downloading the wheels for {what} did not finish in {PIP_TIMEOUT:g}s: "
+            "the package index does not answer",
+            hint="retry when the index answers, or pre-fill MLSHIP_WHEELHOUSE",
+            details=exc.details,
+        ) from None
+    return done.returncode, done.stdout + done.stderr
 
 
 def _fail(output: str, what: str, target: Target) -> Exception:

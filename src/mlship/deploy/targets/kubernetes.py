@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from typing import Any
 
+from mlship import proc
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import Release, TargetState, read_labels, release_labels
 from mlship.deploy.targets.base import RolloutResult, Target
@@ -107,9 +107,10 @@ class KubernetesTarget(Target):
             argv += ["--context", self.ctx.env.context]
         argv += list(args)
         try:
-            done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise UnreachableError(f"`kubectl {' '.join(args)}` did not finish in {timeout:g}s") from None
+            done = proc.run(argv, stdin=stdin, timeout=timeout, check=False)
+        except ProcessError as exc:
+            message = f"`kubectl {' '.join(args)}`: {exc.message}"
+            raise UnreachableError(message, details=exc.details) from None
         if check and done.returncode != 0:
             output = done.stderr or done.stdout
             if "Unable to connect" in output or "connection refused" in output:
