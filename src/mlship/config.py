@@ -71,7 +71,7 @@ class Environment(_Section):
     repository: str | None = Field(default=None, description="image name in the registry (default: name)")
     host: str | None = Field(default=None, description="address clients use (default: the engine's host)")
     publish: Literal["ingress", "edge"] = Field(
-        default="ingress", description="swarm: routing mesh, or mlship's edge proxy on one host"
+        default="ingress", description="swarm: routing mesh, or an HAProxy edge proxy on the manager"
     )
     update_delay: float = Field(default=2.0, ge=0, description="seconds between task updates")
     rollout_timeout: float = Field(default=300.0, gt=0)

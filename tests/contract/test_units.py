@@ -184,11 +184,11 @@ def test_a_check_that_cannot_run_is_an_error_not_a_crash(trained_demand):
 
 def test_the_log_readers_share_one_rule_for_a_successful_request(tmp_path):
     """The differential check's log sample and monitor/replay's reader agree on which logged requests
-    succeeded: a status below 400 with no error (the differential check used to take only 200)."""
+    succeeded: the runtime's rule (serving.predlog.answered: below 400) with no error."""
     import json
 
     from mlship.contract.differential import log_records
-    from mlship.monitor.logs import scored_records
+    from mlship.monitor.logs import iter_requests, scored_records
 
     def line(status, price, error=None):
         return {
@@ -203,5 +203,5 @@ def test_the_log_readers_share_one_rule_for_a_successful_request(tmp_path):
     log = tmp_path / "predictions-1.jsonl"
     log.write_text("".join(json.dumps(e) + "\n" for e in entries))
     sampled = [r["price"] for r in log_records(log, 10)]
-    replayed = [pairs[0][0]["price"] for e in entries if (pairs := scored_records(e))]
+    replayed = [pairs[0][0]["price"] for e in iter_requests([log]) if (pairs := scored_records(e))]
     assert sampled == replayed == [1, 2]

@@ -48,8 +48,9 @@ def write_project(root: Path, name: str, environments: dict) -> Path:
 
 
 def predict(url: str, x: float = 2) -> tuple[float, str]:
-    from mlship.deploy.gate import http_json
+    from mlship import service_http
 
-    status, body = http_json("POST", f"{url}/predict", {"records": [{"x": x}]})
-    assert status == 200, body
+    reply = service_http.request("POST", f"{url}/predict", json_body={"records": [{"x": x}]}, timeout=5.0)
+    assert reply.status == 200, reply.text
+    body = reply.json()
     return body["predictions"][0], body["model_version"]

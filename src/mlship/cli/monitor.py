@@ -7,19 +7,20 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
 
 VERDICT_STYLE = {"ok": "green", "warn": "yellow", "drift": "bold red", "few": "dim", "absent": "yellow"}
 
 
-@app.command("monitor")
 def monitor_command(
     directory: Path = typer.Argument(
         Path("."), help="The project directory (its artifacts hold the reference)."
     ),
     env: str = typer.Option(
-        None, "--env", "-e", help="Read the logs of this environment (environments.ENV.log_dir)."
+        None,
+        "--env",
+        "-e",
+        help="Read the logs of this environment (environments.ENV.log_dir, else logs/environments/ENV).",
     ),
     log: list[Path] = typer.Option(
         None, "--log", "-l", help="Prediction log files or directories (repeatable)."
@@ -82,10 +83,13 @@ def _render_monitor(result) -> None:  # type: ignore[no-untyped-def]
         stderr.print(f"verdict: [{colour}]{result.verdict}[/]")
 
 
-@app.command("replay")
 def replay_command(
-    log: list[Path] = typer.Argument(..., help="Prediction log files or directories."),
+    log: list[Path] = typer.Argument(None, help="Prediction log files or directories."),
     model: str = typer.Option(..., "--model", "-m", help="A project directory, or a local image to run."),
+    env: str = typer.Option(
+        None, "--env", "-e", help="Replay the logged traffic of this environment of the project (-C)."
+    ),
+    directory: Path = typer.Option(Path("."), "--project", "-C", help="The project, for --env."),
     since: str = typer.Option(
         None, "--since", help="Only requests newer than this: 30m, 6h, 7d or an ISO time."
     ),
@@ -99,8 +103,15 @@ def replay_command(
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Re-score logged inputs with another model version: agreement and how far outputs moved."""
+    from mlship.errors import UsageError
+    from mlship.monitor.core import log_sources
     from mlship.monitor.replay import check, replay
+    from mlship.project import Project
 
+    if env or not log:
+        if not env:
+            raise UsageError("name the logs to replay: LOG paths, or --env ENV")
+        log = log_sources(Project.load(directory), env=env, logs=log or None)
     with progress(f"Replaying logged requests through {model}", json_mode=json_mode) as update:
         result = replay(
             logs=log,

@@ -3,20 +3,19 @@ example and latency checks (`mlship.contract`) against the candidate's URL."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlship import service_http
 from mlship.compare import percentile
 from mlship.config import Example, Gate
 from mlship.contract import golden
 from mlship.contract.latency import measure
 from mlship.contract.targets import HttpTarget
 from mlship.errors import UnreachableError
+from mlship.serving.predlog import ORIGIN_HEADER
 
 
 @dataclass
@@ -33,23 +32,6 @@ class GateResult:
         return {"passed": self.passed, "url": self.url, "checks": self.checks}
 
 
-def http_json(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
-    """One HTTP request; (status, parsed JSON or text). Connection errors raise OSError."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw or b"null")
-    except ValueError:
-        return status, raw.decode(errors="replace")[:200]
-
-
 def wait_ready(url: str, timeout: float, alive: Callable[[], str | None] | None = None) -> tuple[bool, str]:
     """Poll /readyz until 200; `alive()` returns a reason when the process behind it has died."""
     deadline = time.monotonic() + timeout
@@ -60,12 +42,12 @@ def wait_ready(url: str, timeout: float, alive: Callable[[], str | None] | None 
             if dead:
                 return False, dead
         try:
-            status, body = http_json("GET", f"{url}/readyz", timeout=2.0)
+            status = service_http.request("GET", f"{url}/readyz", timeout=2.0, headers=_FROM_GATE).status
             if status == 200:
                 return True, "ready"
             last = f"/readyz answered {status}"
-        except OSError as exc:
-            last = f"no answer ({getattr(exc, 'reason', exc)})"
+        except UnreachableError as exc:
+            last = f"no answer ({exc.message})"
         time.sleep(0.25)
     return False, f"not ready after {timeout:g}s: {last}"
 
@@ -75,7 +57,7 @@ def gate_examples(url: str, examples: list[Example]) -> list[dict[str, Any]]:
     if not examples:
         return []
     try:
-        judged = golden.judge(examples, HttpTarget(url, timeout=10.0))
+        judged = golden.judge(examples, HttpTarget(url, timeout=10.0, origin="gate"))
     except UnreachableError as exc:
         return [_check("examples", False, exc.message)]
     return [_check(label, problem is None, problem or "as expected") for _, label, problem in judged]
@@ -84,7 +66,9 @@ def gate_examples(url: str, examples: list[Example]) -> list[dict[str, Any]]:
 def measure_latency(url: str, record: dict[str, Any], requests: int, budget_ms: float) -> dict[str, Any]:
     """p99 of `requests` single-record calls, measured and ranked as the contract's latency check does."""
     try:
-        times, problem = measure(HttpTarget(url, timeout=10.0), [[record]] * requests, warmup=0)
+        times, problem = measure(
+            HttpTarget(url, timeout=10.0, origin="gate"), [[record]] * requests, warmup=0
+        )
     except UnreachableError as exc:
         return _check("latency", False, exc.message)
     if problem:
@@ -118,6 +102,9 @@ def run_gate(
         result.checks.append(_check("latency", True, "skipped: no contract example to time"))
     result.passed = all(c["passed"] for c in result.checks)
     return result
+
+
+_FROM_GATE = {ORIGIN_HEADER: "gate"}  # the runtime logs the gate's requests apart from users'
 
 
 def _check(name: str, passed: bool, detail: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.compare import percentile
-from mlship.errors import ConfigError, InputError, UsageError
+from mlship.errors import InputError, UsageError
 from mlship.monitor.drift import FeatureDrift, compare, compare_predictions
 from mlship.monitor.logs import find_log_files, parse_since
 from mlship.monitor.profile import load_reference
@@ -53,24 +53,23 @@ class MonitorResult:
 
 
 def log_sources(project: Any, *, env: str | None, logs: list[Path] | None) -> list[Path]:
-    """Where the logs are: --log paths, an environment's `log_dir`, or the local `logging.path`."""
+    """Where the logs are: --log paths, an environment's log directory (the one `deploy` mounts:
+    environments.ENV.log_dir, else logs/environments/ENV), or what `mlship serve` writes here."""
     if env and logs:
         raise UsageError("give either --env or --log, not both")
     if logs:
         return [Path(p) for p in logs]
-    cfg = project.config
     if env:
-        log_dir = cfg.environment(env).log_dir
-        if log_dir is None and env != "local":
-            raise ConfigError(
-                f"environments.{env}.log_dir is not set, so mlship does not know where {env} logs",
-                hint=f"set environments.{env}.log_dir in mlship.yaml to the host path of the log "
-                "volume, or copy the logs and pass --log PATH",
+        directory = project.log_dir(env)  # an unknown environment is a ConfigError (exit 2)
+        if not directory.is_dir():
+            raise InputError(
+                f"no prediction log of {env} at {directory}",
+                hint=f"`mlship deploy {env}` from this project writes it there; for a remote engine, set "
+                f"environments.{env}.log_dir or copy the logs and pass --log PATH",
             )
-        if log_dir is not None:
-            return [project.root / Path(log_dir).expanduser()]
+        return [directory]
     # `mlship serve` on this machine writes under logging.path.
-    return [project.root / cfg.logging.path]
+    return [project.root / project.config.logging.path]
 
 
 def monitor(

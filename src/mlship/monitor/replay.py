@@ -104,7 +104,7 @@ def _logged_pairs(files: list[Path], since: Any, limit: int | None) -> tuple[lis
         scored = scored_records(entry)
         if scored is None:
             continue
-        versions[str(entry.get("model_version"))] += 1
+        versions[str(entry.model_version)] += 1
         pairs.extend(scored)
         if limit is not None and len(pairs) >= limit:
             return pairs[:limit], versions

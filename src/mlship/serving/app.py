@@ -23,7 +23,7 @@ from starlette.routing import Route
 from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
-from mlship.serving.predlog import PredictionLog
+from mlship.serving.predlog import ORIGIN_HEADER, ORIGINS, PredictionLog
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -161,7 +161,9 @@ class Service:
             self.metrics.error(kind if status != 503 else "not_ready")
             payload["request_id"] = request_id
         self.metrics.observe(endpoint, status, seconds, len(records) if status == 200 and records else None)
-        self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error)
+        origin = request.headers.get(ORIGIN_HEADER)
+        origin = origin if origin in ORIGINS else None
+        self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error, origin)
         return answer(payload, status, request_id)
 
     # -- /predict -----------------------------------------------------------------------
