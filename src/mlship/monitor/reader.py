@@ -125,16 +125,17 @@ def idle_cores() -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
-def _run(tasks: list[tuple], count: int):
+def _run(tasks: list[tuple], count: int, work: Any = None):
+    work = work or read_chunk
     if count <= 1:
-        return [read_chunk(task) for task in tasks]
+        return [work(task) for task in tasks]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: workers start at once with everything already imported (no re-import per worker).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-        return list(pool.map(read_chunk, tasks))
+        return list(pool.map(work, tasks))
 
 
 def _chunks(path: Path) -> list[tuple[int, int]]:
@@ -226,10 +227,15 @@ _DECODER = msgspec.json.Decoder(Entry)
 
 def _parse(data: bytes, cutoff: str | None) -> tuple[list[Entry], int]:
     """The requests at or after the cutoff, and how many lines were not JSON objects."""
+    return _parse_with(_DECODER, data, cutoff)
+
+
+def _parse_with(decoder: Any, data: bytes, cutoff: str | None) -> tuple[list[Any], int]:
+    """`_parse` with another decoder (another set of fields), e.g. the labels join's."""
     bad = 0
     try:
         # One call for the whole chunk: no per-line Python work at all.
-        entries = _DECODER.decode_lines(data)
+        entries = decoder.decode_lines(data)
     except msgspec.DecodeError:
         # A line cut short by a crash (or not an object) must not stop the report: line by line.
         entries = []
@@ -237,7 +243,7 @@ def _parse(data: bytes, cutoff: str | None) -> tuple[list[Entry], int]:
             if not line.strip():
                 continue
             try:
-                entries.append(_DECODER.decode(line))
+                entries.append(decoder.decode(line))
             except msgspec.DecodeError:
                 bad += 1
     if cutoff is not None:

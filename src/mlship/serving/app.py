@@ -167,7 +167,15 @@ class Service:
     # -- /predict -----------------------------------------------------------------------
     async def predict(self, request: Request) -> Response:
         def respond(outputs: list[Any], request_id: str) -> dict[str, Any]:
-            return {"predictions": outputs, "model_version": self.version, "request_id": request_id}
+            # The key each record's outcome is joined on later (`mlship monitor --labels`): the log
+            # already holds the request id and the order, so nothing more is written per record.
+            keys = [f"{request_id}:{i}" for i in range(len(outputs))]
+            return {
+                "predictions": outputs,
+                "model_version": self.version,
+                "request_id": request_id,
+                "keys": keys,
+            }
 
         return await self.score(
             request, "/predict", lambda body: (self.validator.records(body), None), respond

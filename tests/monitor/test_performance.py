@@ -1,0 +1,262 @@
+"""`mlship monitor --labels`: outcomes joined to predictions the real runtime served and logged, the
+metrics checked against scikit-learn directly, a shifted concept failing the run, and CBPE's estimate."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from mlship.errors import InputError
+from mlship.monitor.core import monitor
+from tests.support import free_port, run_mlship
+
+CLASSIFIER_TRAIN = '''"""A logistic regression: P(high demand) from the example's features."""
+import joblib
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from {package} import preprocess
+
+
+def main(data_path, artifact_dir, params):
+    raw = pd.read_csv(data_path)
+    target = raw.pop(params["target"])
+    state = preprocess.fit(raw)
+    model = LogisticRegression(max_iter=500).fit(preprocess.apply(raw, state), target)
+    joblib.dump((model, state), f"{{artifact_dir}}/model.joblib")
+    return {{"rows": len(raw)}}
+'''
+
+CLASSIFIER_PREDICT = '''"""Label and probability of high demand."""
+import joblib
+
+from {package} import preprocess
+
+
+def load(artifact_dir):
+    return joblib.load(f"{{artifact_dir}}/model.joblib")
+
+
+def predict(model, features):
+    p = model[0].predict_proba(features)[:, 1]
+    return [{{"label": int(v >= 0.5), "probability": round(float(v), 6)}} for v in p]
+
+
+def transform(raw, model):
+    return preprocess.apply(raw, model[1])
+'''
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory):
+    """The example project turned into a classifier of high demand (with label noise), trained for real."""
+    from mlship.project import Project
+    from mlship.scaffold import init_project
+    from mlship.stages import train
+
+    root = tmp_path_factory.mktemp("perf") / "p19clf"
+    init_project(directory=root, no_input=True)
+    package = next(p.name for p in (root / "src").iterdir() if (p / "train.py").is_file())
+    data = pd.read_csv(root / "data" / "train.csv")
+    noise = np.random.default_rng(5).normal(0, 25, len(data))
+    noisy = data.pop("demand") + noise
+    data["high"] = (noisy > noisy.median()).astype(int)
+    data.to_csv(root / "data" / "train.csv", index=False)
+    (root / "src" / package / "train.py").write_text(CLASSIFIER_TRAIN.format(package=package))
+    (root / "src" / package / "predict.py").write_text(CLASSIFIER_PREDICT.format(package=package))
+    text = (root / "mlship.yaml").read_text()
+    text = text.replace("target: demand", "target: high")
+    text = text.replace(
+        f"preprocess: {package}.preprocess:transform", f"preprocess: {package}.predict:transform"
+    )
+    text += "monitor:\n  performance:\n    score: probability\n    min_labels: 100\n    window: 1h\n"
+    (root / "mlship.yaml").write_text(text)
+    project = Project.load(root)
+    train(project)
+    return project
+
+
+def serve_and_send(project, records: list[dict[str, Any]], log_dir: Path, *, batch: int = 5) -> list[dict]:
+    """POST the records to the real `mlship serve`; every record's key and output from the responses."""
+    port = free_port()
+    argv = [sys.executable, "-m", "mlship", "serve", str(project.root), "--port", str(port)]
+    server = subprocess.Popen(
+        [*argv, "--log-dir", str(log_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    answers: list[dict] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mlship serve did not become ready: {server.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
+        for start in range(0, len(records), batch):
+            body = json.dumps({"records": records[start : start + batch]}).encode()
+            request = urllib.request.Request(
+                f"{url}/predict", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                reply = json.loads(response.read())
+            assert len(reply["keys"]) == len(reply["predictions"])
+            answers += [
+                {"key": k, "output": o} for k, o in zip(reply["keys"], reply["predictions"], strict=True)
+            ]
+    finally:
+        server.send_signal(signal.SIGTERM)  # the runtime flushes its log on SIGTERM
+        server.wait(timeout=30)
+    return answers
+
+
+@pytest.fixture(scope="session")
+def served(classifier, tmp_path_factory):
+    """1,000 training-like records served by the classifier; their keys, outputs and true outcomes."""
+    data = pd.read_csv(classifier.data_path())
+    sample = data.sample(1000, replace=True, random_state=3).reset_index(drop=True)
+    inputs = sample.drop(columns=["high"])
+    records = inputs.astype(object).where(inputs.notna(), None).to_dict("records")
+    log_dir = tmp_path_factory.mktemp("perflogs") / "logs"
+    answers = serve_and_send(classifier, records, log_dir)
+    frame = pd.DataFrame(
+        {
+            "key": [a["key"] for a in answers],
+            "probability": [a["output"]["probability"] for a in answers],
+            "high": sample["high"],
+        }
+    )
+    return log_dir, frame
+
+
+def test_labels_for_part_of_the_traffic_give_scikit_learns_metrics(classifier, served, tmp_path):
+    log_dir, frame = served
+    part = frame.sample(700, random_state=1)  # outcomes known for 70% so far
+    labels = tmp_path / "labels.csv"
+    part[["key", "high"]].assign(time="2030-01-01T00:00:00Z").to_csv(labels, index=False)
+    stray = tmp_path / "more" / "late.jsonl"  # a second file, one key that matches nothing
+    stray.parent.mkdir()
+    stray.write_text(json.dumps({"key": "not-a-logged-key", "high": 1}) + "\n")
+
+    result = monitor(classifier, logs=[log_dir], labels=[labels, stray.parent])
+    perf = result.performance
+    assert perf.task == "classification"
+    assert perf.labels["matched"] == 700 and perf.labels["unmatched_labels"] == 1
+    assert perf.labels["predictions"] == 1000 and perf.labels["unlabelled_predictions"] == 300
+    y, score = part["high"].to_numpy(), part["probability"].to_numpy()
+    overall = perf.overall
+    assert overall["n"] == 700
+    assert overall["auc"] == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    predicted = (score >= 0.5).astype(int)
+    assert overall["precision"] == pytest.approx(precision_score(y, predicted), abs=1e-12)
+    assert overall["recall"] == pytest.approx(recall_score(y, predicted), abs=1e-12)
+    assert overall["f1"] == pytest.approx(f1_score(y, predicted), abs=1e-12)
+    assert overall["reliability"]["predicted"] and overall["brier"] > 0
+    assert perf.labels["label_delay_s"]["p50"] > 0  # the outcomes came after the predictions
+    assert perf.verdict == "ok", perf.failures
+    assert result.verdict == "ok"
+
+
+def test_a_shifted_concept_exits_1_naming_the_metric(classifier, served, tmp_path):
+    log_dir, frame = served
+    shifted = frame.assign(high=np.where(frame.index % 2 == 0, 1 - frame["high"], frame["high"]))
+    labels = tmp_path / "labels.parquet"
+    shifted[["key", "high"]].to_parquet(labels)
+    done = run_mlship("monitor", str(classifier.root), "--log", str(log_dir), "--labels", str(labels))
+    assert done.returncode == 1, done.stderr
+    assert "performance fell" in done.stderr and "auc" in done.stderr
+    done = run_mlship(
+        "monitor", str(classifier.root), "--log", str(log_dir), "--labels", str(labels), "--json"
+    )
+    data = json.loads(done.stdout)
+    assert "auc" in data["performance"]["failed_metrics"]
+    # The estimate from scores alone cannot see a concept shift; monitor says the estimate is not valid.
+    assert any("not valid" in note for note in data["performance"]["notes"])
+
+
+def test_cbpe_estimate_tracks_the_realised_auc_on_a_drift_free_window(classifier, served, tmp_path):
+    """Stated tolerance: 0.04 of AUC and of accuracy on 1,000 records drawn like the training data --
+    about three standard errors of an accuracy near 0.8 on 1,000 records (sqrt(0.8 * 0.2 / 1000) = 0.013)."""
+    log_dir, frame = served
+    before = monitor(classifier, logs=[log_dir])  # no labels yet: the estimate alone
+    assert before.performance.verdict == "estimated"
+    (window,) = before.performance.windows
+    estimated = window["estimated"]
+    assert estimated["n"] == 1000 and "realised" not in window
+    labels = tmp_path / "labels.jsonl"
+    frame[["key", "high"]].to_json(labels, orient="records", lines=True)
+    after = monitor(classifier, logs=[log_dir], labels=[labels])
+    (window,) = after.performance.windows
+    realised = roc_auc_score(frame["high"], frame["probability"])
+    assert window["realised"]["auc"] == pytest.approx(realised, abs=1e-12)
+    assert abs(window["estimated"]["auc"] - realised) < 0.04
+    assert abs(window["estimated"]["accuracy"] - window["realised"]["accuracy"]) < 0.04
+    assert window.get("estimate_valid", True)
+
+
+def test_regression_metrics_by_model_version_against_train_py(demo, write_traffic, training_inputs, tmp_path):
+    """The example regressor: MAE, RMSE and bias per model version, training's MAE from metrics.json."""
+    import uuid
+
+    from tests.monitor.conftest import log_lines, write_log
+
+    data = pd.read_csv(demo.data_path())
+    rows = data.sample(400, random_state=2).reset_index(drop=True)
+    from mlship.stages import load_pipeline
+
+    outputs = load_pipeline(demo).predict_frame(rows.drop(columns=["demand"]))
+    log_dir = tmp_path / "logs"
+    inputs = rows.drop(columns=["demand"]).to_dict("records")
+    lines = log_lines(inputs[:200], outputs[:200], model_version="0.1.0+a") + log_lines(
+        inputs[200:], outputs[200:], model_version="0.2.0+b"
+    )
+    write_log(log_dir, lines)
+    keys = [f"{json.loads(line)['request_id']}:0" for line in lines]
+    truth = rows["demand"].to_numpy(dtype=float)
+    truth[200:] += 40  # the second version under-predicts by 40 units
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"key": keys, "outcome": truth}).to_csv(labels, index=False)
+    assert uuid  # keys are the logged request ids, as the runtime returns them
+    result = monitor(demo, logs=[log_dir], labels=[labels])
+    perf = result.performance
+    assert perf.task == "regression"
+    assert perf.training["source"]["mae"] == "train.py (metrics.json)"
+    by_version = {v["model_version"]: v for v in perf.versions}
+    predicted = np.asarray(outputs, dtype=float)
+    assert by_version["0.1.0+a"]["mae"] == pytest.approx(mean_absolute_error(truth[:200], predicted[:200]))
+    assert by_version["0.2.0+b"]["rmse"] == pytest.approx(
+        np.sqrt(mean_squared_error(truth[200:], predicted[200:]))
+    )
+    assert by_version["0.2.0+b"]["bias"] == pytest.approx(np.mean(predicted[200:] - truth[200:]))
+    assert perf.verdict == "degraded" and {f.scope for f in perf.failures} >= {"model 0.2.0+b"}
+    assert "mae" in perf.failed_metrics and result.verdict == "degraded"
+
+
+def test_labels_without_a_key_column_are_refused(demo, write_traffic, training_inputs, tmp_path):
+    log_dir = write_traffic(training_inputs.head(20))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,outcome\n1,2\n")
+    with pytest.raises(InputError, match="key column"):
+        monitor(demo, logs=[log_dir], labels=[labels])
