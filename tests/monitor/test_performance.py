@@ -260,3 +260,39 @@ def test_labels_without_a_key_column_are_refused(demo, write_traffic, training_i
     labels.write_text("id,outcome\n1,2\n")
     with pytest.raises(InputError, match="key column"):
         monitor(demo, logs=[log_dir], labels=[labels])
+
+
+def test_report_has_a_performance_section_that_renders_in_headless_chromium(
+    classifier, served, chromium, tmp_path
+):
+    from PIL import Image
+
+    log_dir, frame = served
+    labels = tmp_path / "labels.csv"
+    frame.head(600)[["key", "high"]].to_csv(labels, index=False)
+    report = tmp_path / "out" / "perf.html"
+    monitor(classifier, logs=[log_dir], labels=[labels], report=report)
+    html = report.read_text()
+    assert 'id="performance"' in html and "600 of 1000 logged predictions have an outcome" in html
+    assert "<script" not in html
+    assert html.count('aria-label="auc per window"') == 1 and "estimated (CBPE)" in html
+    shot = tmp_path / "perf.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1400,4000",
+            f"{report.as_uri()}#performance",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    counts = {rgb: n for n, rgb in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 22)}
+    # The realised points (#1f6feb) and the estimate (#8250df) drew in the performance charts.
+    assert counts.get((130, 80, 223), 0) > 200
+    assert counts.get((31, 111, 235), 0) > 200
