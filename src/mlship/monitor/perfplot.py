@@ -23,10 +23,8 @@ def charts(perf: Any) -> list[dict[str, Any]]:
     training = perf.training["values"]
     out = []
     for metric in SHOWN.get(perf.task, ()):
-        realised = [(i, (w.get("realised") or {}).get(metric)) for i, w in enumerate(windows)]
-        estimated = [(i, (w.get("estimated") or {}).get(metric)) for i, w in enumerate(windows)]
-        realised = [(i, v) for i, v in realised if v is not None]
-        estimated = [(i, v) for i, v in estimated if v is not None]
+        realised = _series(windows, "realised", metric)
+        estimated = _series(windows, "estimated", metric)
         if not realised and not estimated:
             continue
         base = training.get(metric)
@@ -34,6 +32,11 @@ def charts(perf: Any) -> list[dict[str, Any]]:
         limit = _limit(metric, base, drop) if base is not None and drop is not None else None
         out.append(_chart(metric, windows, realised, estimated, base, limit))
     return out
+
+
+def _series(windows: list[dict[str, Any]], kind: str, metric: str) -> list[tuple[int, float]]:
+    values = [(i, (w.get(kind) or {}).get(metric)) for i, w in enumerate(windows)]
+    return [(i, float(v)) for i, v in values if v is not None]
 
 
 def _chart(
