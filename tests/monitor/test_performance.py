@@ -296,3 +296,39 @@ def test_report_has_a_performance_section_that_renders_in_headless_chromium(
     # The realised points (#1f6feb) and the estimate (#8250df) drew in the performance charts.
     assert counts.get((130, 80, 223), 0) > 200
     assert counts.get((31, 111, 235), 0) > 200
+
+
+def test_replay_measures_the_candidate_against_the_live_model_with_an_interval(classifier, served, tmp_path):
+    """A candidate trained on shuffled outcomes is measurably worse; `--not-worse auc` exits 1 naming it."""
+    import shutil
+
+    log_dir, frame = served
+    candidate = tmp_path / "candidate"
+    shutil.copytree(classifier.root, candidate, ignore=shutil.ignore_patterns("artifacts", "logs"))
+    package = next(p for p in (candidate / "src").iterdir() if (p / "train.py").is_file())
+    code = (package / "train.py").read_text()
+    shuffled = code.replace(
+        'target = raw.pop(params["target"])',
+        'target = raw.pop(params["target"]).sample(frac=1, random_state=0).to_numpy()',
+    )
+    assert shuffled != code
+    (package / "train.py").write_text(shuffled)
+    # In a fresh process: this one has the live project's package (same name) imported already.
+    assert run_mlship("train", str(candidate)).returncode == 0
+    labels = tmp_path / "labels.csv"
+    frame[["key", "high"]].to_csv(labels, index=False)
+
+    argv = ["replay", str(log_dir), "--model", str(candidate), "--labels", str(labels), "--json"]
+    done = run_mlship(*argv, "--not-worse", "auc")
+    assert done.returncode == 1, done.stderr
+    assert "worse than the live model: auc" in done.stderr
+    data = json.loads(done.stdout)
+    auc = data["performance"]["metrics"]["auc"]
+    assert data["performance"]["labelled"] == 1000
+    assert auc["live"] == pytest.approx(roc_auc_score(frame["high"], frame["probability"]), abs=1e-12)
+    assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"] < 0 and auc["verdict"] == "worse"
+
+    same = run_mlship("replay", str(log_dir), "--model", str(classifier.root), "--labels", str(labels), "--json")
+    assert same.returncode == 0, same.stderr
+    metrics = json.loads(same.stdout)["performance"]["metrics"]
+    assert metrics["auc"]["difference"] == 0 and metrics["auc"]["verdict"] == "no measurable difference"

@@ -151,6 +151,14 @@ def replay_command(
     min_agreement: float = typer.Option(
         None, "--min-agreement", min=0, max=1, help="Exit 1 when the share of agreeing records is lower."
     ),
+    labels: list[Path] = typer.Option(
+        None,
+        "--labels",
+        help="Outcomes of logged records: both models' metrics, difference and 95% interval.",
+    ),
+    not_worse: list[str] = typer.Option(
+        None, "--not-worse", help="Exit 1 when the candidate is measurably worse on this metric (repeatable)."
+    ),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Re-score logged inputs with another model version: agreement and how far outputs moved."""
@@ -165,6 +173,8 @@ def replay_command(
             tolerance=tolerance,
             min_agreement=min_agreement,
             progress=update,
+            labels=labels or None,
+            not_worse=not_worse or None,
         )
     emit(result, json_mode=json_mode, render=_render_replay)
     check(result)
@@ -198,3 +208,23 @@ def _render_replay(result) -> None:  # type: ignore[no-untyped-def]
             f"  {change['output']}: {change['logged']} -> {change['replayed']} ({change['count']}x)",
             markup=False,
         )
+    if result.performance:
+        perf = result.performance
+        table = Table(
+            show_edge=False,
+            pad_edge=False,
+            title=f"on {perf['labelled']} labelled records: candidate - live, 95% interval",
+        )
+        for column in ("metric", "live", "candidate", "difference", "interval", "verdict"):
+            table.add_column(column, justify="left" if column in {"metric", "verdict"} else "right")
+        for name, d in perf["metrics"].items():
+            interval = "" if d["ci_low"] is None else f"[{d['ci_low']:+.4g}, {d['ci_high']:+.4g}]"
+            table.add_row(
+                name,
+                f"{d['live']:.4g}",
+                f"{d['candidate']:.4g}",
+                f"{d['difference']:+.4g}",
+                interval,
+                d["verdict"],
+            )
+        stdout.print(table)
