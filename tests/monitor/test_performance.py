@@ -179,6 +179,7 @@ def test_labels_for_part_of_the_traffic_give_scikit_learns_metrics(classifier, s
     assert result.verdict == "ok"
 
 
+@pytest.mark.slow
 def test_a_shifted_concept_exits_1_naming_the_metric(classifier, served, tmp_path):
     log_dir, frame = served
     shifted = frame.assign(high=np.where(frame.index % 2 == 0, 1 - frame["high"], frame["high"]))
@@ -298,6 +299,7 @@ def test_report_has_a_performance_section_that_renders_in_headless_chromium(
     assert counts.get((31, 111, 235), 0) > 200
 
 
+@pytest.mark.slow
 def test_replay_measures_the_candidate_against_the_live_model_with_an_interval(classifier, served, tmp_path):
     """A candidate trained on shuffled outcomes is measurably worse; `--not-worse auc` exits 1 naming it."""
     import shutil
@@ -328,7 +330,9 @@ def test_replay_measures_the_candidate_against_the_live_model_with_an_interval(c
     assert auc["live"] == pytest.approx(roc_auc_score(frame["high"], frame["probability"]), abs=1e-12)
     assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"] < 0 and auc["verdict"] == "worse"
 
-    same = run_mlship("replay", str(log_dir), "--model", str(classifier.root), "--labels", str(labels), "--json")
+    same = run_mlship(
+        "replay", str(log_dir), "--model", str(classifier.root), "--labels", str(labels), "--json"
+    )
     assert same.returncode == 0, same.stderr
     metrics = json.loads(same.stdout)["performance"]["metrics"]
     assert metrics["auc"]["difference"] == 0 and metrics["auc"]["verdict"] == "no measurable difference"

@@ -139,8 +139,11 @@ def _num(value) -> str:  # type: ignore[no-untyped-def]
 
 @app.command("replay")
 def replay_command(
-    log: list[Path] = typer.Argument(..., help="Prediction log files or directories."),
+    log: list[Path] = typer.Argument(None, help="Prediction log files or directories."),
     model: str = typer.Option(..., "--model", "-m", help="A project directory, or a local image to run."),
+    env: str = typer.Option(
+        None, "--env", "-e", help="Replay the logs of this environment (the --model project's log_dir)."
+    ),
     since: str = typer.Option(
         None, "--since", help="Only requests newer than this: 30m, 6h, 7d or an ISO time."
     ),
@@ -162,8 +165,14 @@ def replay_command(
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Re-score logged inputs with another model version: agreement and how far outputs moved."""
-    from mlship.monitor.replay import check, replay
+    from mlship.monitor.replay import check, environment_logs, replay
 
+    if bool(env) == bool(log):
+        from mlship.errors import UsageError
+
+        raise UsageError("give the logs to replay: LOG paths or --env ENV (one of the two)")
+    if env:
+        log = environment_logs(model, env)
     with progress(f"Replaying logged requests through {model}", json_mode=json_mode) as update:
         result = replay(
             logs=log,

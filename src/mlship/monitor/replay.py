@@ -97,11 +97,24 @@ def replay(
     )
     _compare(result, pairs, new_outputs)
     result.not_worse = list(not_worse or [])
+    configured = _settings(model)[0].labels
+    if labels is None and configured and (Path(model) / configured).exists():
+        labels = [Path(model) / configured]  # monitor.performance.labels of the candidate project
     if labels:
         result.performance = _on_labels(model, labels, pairs, keys, new_outputs)
     elif result.not_worse:
         raise UsageError("--not-worse needs --labels (the outcomes to measure both models on)")
     return result
+
+
+def environment_logs(model: str, env: str) -> list[Path]:
+    """`replay --env ENV`: where the --model project says that environment logs."""
+    from mlship.monitor.core import log_sources
+    from mlship.project import Project
+
+    if not Path(model).is_dir():
+        raise UsageError("--env needs --model to be a project directory (its mlship.yaml names the logs)")
+    return log_sources(Project.load(Path(model)), env=env, logs=None)
 
 
 def _settings(model: str) -> Any:
