@@ -336,3 +336,32 @@ def test_replay_measures_the_candidate_against_the_live_model_with_an_interval(c
     assert same.returncode == 0, same.stderr
     metrics = json.loads(same.stdout)["performance"]["metrics"]
     assert metrics["auc"]["difference"] == 0 and metrics["auc"]["verdict"] == "no measurable difference"
+
+
+def test_a_client_id_field_is_the_join_key_when_configured(tmp_path):
+    """monitor.performance.key: the outcome joins on the client's own id; records without it are counted."""
+    from tests.monitor.conftest import log_lines, make_project, write_log
+
+    project = make_project(
+        tmp_path,
+        "p19key",
+        replace={"logging:\n": "monitor:\n  performance:\n    key: order_id\n    min_labels: 10\nlogging:\n"},
+    )
+    from mlship.stages import load_pipeline
+
+    data = pd.read_csv(project.data_path()).head(120).reset_index(drop=True)
+    inputs = data.drop(columns=["demand"])
+    outputs = load_pipeline(project).predict_frame(inputs)
+    records = inputs.astype(object).where(inputs.notna(), None).to_dict("records")
+    for i, record in enumerate(records[:100]):
+        record["order_id"] = 5000 + i  # a number in the request, text in the labels file
+    write_log(tmp_path / "logs", log_lines(records, list(outputs), batch=4))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"order_id": [str(5000 + i) for i in range(100)], "demand": data["demand"][:100]}).to_csv(
+        labels, index=False
+    )
+    perf = monitor(project, logs=[tmp_path / "logs"], labels=[labels]).performance
+    assert perf.labels["matched"] == 100 and perf.labels["predictions_without_key"] == 20
+    assert perf.overall["mae"] == pytest.approx(
+        mean_absolute_error(data["demand"][:100], np.asarray(outputs[:100], dtype=float))
+    )
