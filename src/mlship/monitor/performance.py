@@ -297,11 +297,13 @@ def _windows(
             row["scored"] = int(mask.sum())
             row["estimated"] = m.estimate(calibration, scored.value[valid][mask], perf.threshold)
     if joined is not None and len(joined.value):
-        y = _outcomes(joined, task, perf.positive)
-        starts = joined.ts.astype("int64") // step
+        timed = ~np.isnat(joined.ts)  # a line without a readable time counts overall, in no window
+        y = _outcomes(joined, task, perf.positive)[timed]
+        value = joined.value[timed]
+        starts = joined.ts[timed].astype("int64") // step
         for start, mask in _groups(starts):
             row = rows.setdefault(int(start), {})
-            row["realised"] = _metrics(task, y[mask], joined.value[mask], perf.threshold)
+            row["realised"] = _metrics(task, y[mask], value[mask], perf.threshold)
     out = []
     for start in sorted(rows):
         moment = np.datetime64(int(start * step), "ms").astype("datetime64[s]")
