@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -230,8 +231,12 @@ def test_regression_metrics_by_model_version_against_train_py(demo, write_traffi
     outputs = load_pipeline(demo).predict_frame(rows.drop(columns=["demand"]))
     log_dir = tmp_path / "logs"
     inputs = rows.drop(columns=["demand"]).to_dict("records")
-    lines = log_lines(inputs[:200], outputs[:200], model_version="0.1.0+a") + log_lines(
-        inputs[200:], outputs[200:], model_version="0.2.0+b"
+    # Four days of traffic, 100 requests a day: v0.1.0 for two days, then v0.2.0.
+    start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    step = timedelta(seconds=864)
+    lines = log_lines(inputs[:200], outputs[:200], model_version="0.1.0+a", start=start, step=step)
+    lines += log_lines(
+        inputs[200:], outputs[200:], model_version="0.2.0+b", start=start + 200 * step, step=step
     )
     write_log(log_dir, lines)
     keys = [f"{json.loads(line)['request_id']}:0" for line in lines]
@@ -240,7 +245,7 @@ def test_regression_metrics_by_model_version_against_train_py(demo, write_traffi
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"key": keys, "outcome": truth}).to_csv(labels, index=False)
     assert uuid  # keys are the logged request ids, as the runtime returns them
-    result = monitor(demo, logs=[log_dir], labels=[labels])
+    result = monitor(demo, logs=[log_dir], labels=[labels], report=tmp_path / "perf.html")
     perf = result.performance
     assert perf.task == "regression"
     assert perf.training["source"]["mae"] == "train.py (metrics.json)"
@@ -253,6 +258,14 @@ def test_regression_metrics_by_model_version_against_train_py(demo, write_traffi
     assert by_version["0.2.0+b"]["bias"] == pytest.approx(np.mean(predicted[200:] - truth[200:]))
     assert perf.verdict == "degraded" and {f.scope for f in perf.failures} >= {"model 0.2.0+b"}
     assert "mae" in perf.failed_metrics and result.verdict == "degraded"
+    # Per day (window 1d): the first two days pass, the last two fail; the report plots the four.
+    assert [w["start"][:10] for w in perf.windows] == ["2030-01-01", "2030-01-02", "2030-01-03", "2030-01-04"]
+    failed_days = sorted({f.scope[7:17] for f in perf.failures if f.scope.startswith("window")})
+    assert failed_days == ["2030-01-03", "2030-01-04"]
+    html = (tmp_path / "perf.html").read_text()
+    chart = html[html.index('aria-label="mae per window"') :]
+    points = chart[chart.index('<polyline points="') + 18 :].split('"', 1)[0]
+    assert len(points.split()) == 4
 
 
 def test_labels_without_a_key_column_are_refused(demo, write_traffic, training_inputs, tmp_path):
