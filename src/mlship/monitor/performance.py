@@ -276,10 +276,13 @@ def _metrics(task: str, y: np.ndarray, value: np.ndarray, threshold: float) -> d
 
 
 def _groups(values: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+    """(value, the indices holding it) per distinct value, in order: one sort, not a pass per group."""
     import pandas as pd
 
     codes, uniques = pd.factorize(values, sort=True)
-    return [(u, codes == i) for i, u in enumerate(uniques)]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(1, len(uniques)))
+    return list(zip(uniques, np.split(order, bounds), strict=True))
 
 
 def _windows(
@@ -289,13 +292,14 @@ def _windows(
     calibrated classifier, the estimate from every record scored in it."""
     step = np.int64(width * 1000)
     rows: dict[int, dict[str, Any]] = {}
-    if calibration is not None and scored.records:
+    if scored.records:
         valid = ~np.isnan(scored.value) & ~np.isnat(scored.ts)
         starts = scored.ts[valid].astype("int64") // step
         for start, mask in _groups(starts):
             row = rows.setdefault(int(start), {})
-            row["scored"] = int(mask.sum())
-            row["estimated"] = m.estimate(calibration, scored.value[valid][mask], perf.threshold)
+            row["scored"] = len(mask)
+            if calibration is not None:
+                row["estimated"] = m.estimate(calibration, scored.value[valid][mask], perf.threshold)
     if joined is not None and len(joined.value):
         timed = ~np.isnat(joined.ts)  # a line without a readable time counts overall, in no window
         y = _outcomes(joined, task, perf.positive)[timed]
