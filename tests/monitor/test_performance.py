@@ -378,3 +378,21 @@ def test_a_client_id_field_is_the_join_key_when_configured(tmp_path):
     assert perf.overall["mae"] == pytest.approx(
         mean_absolute_error(data["demand"][:100], np.asarray(outputs[:100], dtype=float))
     )
+
+
+def test_an_unknown_metric_or_window_in_mlship_yaml_is_a_config_error(tmp_path):
+    from mlship.errors import ConfigError
+    from mlship.project import Project
+    from mlship.scaffold import init_project
+
+    init_project(directory=tmp_path / "p", no_input=True)
+    config = tmp_path / "p" / "mlship.yaml"
+    base = config.read_text()
+    for block, words in (
+        ("    max_drop: {aucc: 0.1}\n", "unknown metrics ['aucc']"),
+        ("    window: fortnightly\n", "not a duration"),
+    ):
+        config.write_text(base + "monitor:\n  performance:\n" + block)
+        with pytest.raises(ConfigError, match="monitor.performance") as caught:
+            Project.load(tmp_path / "p")
+        assert words in str(caught.value)
