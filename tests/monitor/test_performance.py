@@ -226,7 +226,7 @@ def test_regression_metrics_by_model_version_against_train_py(demo, write_traffi
 
     data = pd.read_csv(demo.data_path())
     rows = data.sample(400, random_state=2).reset_index(drop=True)
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     outputs = load_pipeline(demo).predict_frame(rows.drop(columns=["demand"]))
     log_dir = tmp_path / "logs"
@@ -360,7 +360,7 @@ def test_a_client_id_field_is_the_join_key_when_configured(tmp_path):
         "p19key",
         replace={"logging:\n": "monitor:\n  performance:\n    key: order_id\n    min_labels: 10\nlogging:\n"},
     )
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     data = pd.read_csv(project.data_path()).head(120).reset_index(drop=True)
     inputs = data.drop(columns=["demand"])

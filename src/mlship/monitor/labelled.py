@@ -173,7 +173,7 @@ def read_labels(paths: list[Path], *, key_column: str, outcome_columns: list[str
     """Outcomes keyed like the log; the outcome column is the first of `outcome_columns` present."""
     import pandas as pd
 
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     files = label_files(paths)
     frames = []

@@ -52,9 +52,10 @@ def write_performance_reference(project: Any, data_path: Path, artifact_dir: Pat
 
 
 def _reference(project: Any, data_path: Path, artifact_dir: Path, target: str) -> dict[str, Any]:
+    from mlship.datafiles import read_table
     from mlship.monitor.profile import _shown, feature_columns
+    from mlship.project import runtime_spec
     from mlship.serving.pipeline import Pipeline
-    from mlship.stages import read_table, runtime_spec
 
     perf = project.config.monitor.performance
     source = project.root / perf.holdout if perf.holdout else data_path
