@@ -63,6 +63,7 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     try:
         metrics = _run_train(train_fn, data_path, staging, dict(cfg.params))
         reference = _reference(project, data_path, staging)
+        _performance_reference(project, data_path, staging)
         _score_training_records(project, data_path, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -88,6 +89,13 @@ def _reference(project: Project, data_path: Path, staging: Path) -> Path | None:
             "(.csv, .jsonl, .json, .parquet) whose columns the serving pipeline accepts",
             details=failure.details,
         ) from None
+
+
+def _performance_reference(project: Project, data_path: Path, staging: Path) -> None:
+    """The training-time metrics `mlship monitor --labels` compares with (and CBPE's calibration)."""
+    from mlship.monitor.performance import write_performance_reference
+
+    write_performance_reference(project, data_path, staging)
 
 
 SMOKE_ROWS = 50

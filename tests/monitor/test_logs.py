@@ -106,5 +106,6 @@ def test_a_line_whose_ts_is_not_a_string_is_skipped_not_a_crash(ts, tmp_path):
     good = {"ts": "2024-05-01T11:59:00.000Z", "status": 200, "inputs": [{"x": 1}], "outputs": [2]}
     log = tmp_path / "requests-1.jsonl"
     log.write_text(json.dumps({**good, "ts": ts}) + "\n" + json.dumps(good) + "\n")
-    assert list(iter_requests([log], since=NOW - timedelta(hours=1))) == [good]
+    (kept,) = iter_requests([log], since=NOW - timedelta(hours=1))
+    assert (kept.ts, kept.inputs, kept.outputs) == (good["ts"], good["inputs"], good["outputs"])
     assert len(list(iter_requests([log]))) == 2  # with no window, the time does not matter

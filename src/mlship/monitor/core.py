@@ -29,6 +29,7 @@ class MonitorResult:
     reference: dict[str, Any]
     report: str | None = None
     notes: list[str] = field(default_factory=list)
+    performance: Any = None  # PerformanceResult when labels were given or the estimate applies
 
     @property
     def drifted(self) -> list[str]:
@@ -49,6 +50,7 @@ class MonitorResult:
             "reference": self.reference,
             "report": self.report,
             "notes": self.notes,
+            "performance": self.performance.to_dict() if self.performance is not None else None,
         }
 
 
@@ -79,6 +81,7 @@ def monitor(
     logs: list[Path] | None = None,
     since: str | None = None,
     report: Path | None = None,
+    labels: list[Path] | None = None,
 ) -> MonitorResult:
     if report is not None:
         from mlship.monitor.report import check_report_target
@@ -126,6 +129,18 @@ def monitor(
         },
         notes=_notes(live, reference, project),
     )
+    configured = project.config.monitor.performance.labels
+    if labels is None and configured and (project.root / configured).exists():
+        labels = [project.root / configured]  # monitor.performance.labels: where outcomes land
+    from mlship.monitor.performance import evaluate
+
+    result.performance = evaluate(project, files, labels=labels, since=moment)
+    if (
+        result.performance is not None
+        and result.performance.verdict == "degraded"
+        and result.verdict != "drift"
+    ):
+        result.verdict = "degraded"
     if report is not None:
         from mlship.monitor.report import write_report
 

@@ -28,8 +28,8 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """`--since`: a duration back from now (`90m`, `6h`, `7d`, `1h30m`) or an ISO-8601 time."""
     now = now or datetime.now(timezone.utc)
     spec = text.strip().replace(" ", "")
-    if spec and _DURATION.sub("", spec) == "":
-        seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(spec))
+    seconds = duration_seconds(spec)
+    if seconds is not None:
         return now - timedelta(seconds=seconds)
     try:
         moment = datetime.fromisoformat(spec.replace("Z", "+00:00"))
@@ -39,6 +39,14 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             hint="use a duration such as 30m, 6h, 7d or 1h30m, or an ISO time such as 2024-05-01T12:00:00Z",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def duration_seconds(text: str) -> float | None:
+    """`90m`, `6h`, `7d`, `1h30m` in seconds; None when the text is not a duration."""
+    spec = text.strip().replace(" ", "")
+    if not spec or _DURATION.sub("", spec) != "":
+        return None
+    return sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(spec))
 
 
 def find_log_files(paths: list[Path]) -> list[Path]:
@@ -64,6 +72,7 @@ class Entry(msgspec.Struct):
     """The fields of a log line that mlship reads; the others are skipped, never materialised."""
 
     ts: Any = None
+    request_id: Any = None  # with the record's index, the key labels join on
     model_version: Any = None
     status: Any = None
     latency_ms: Any = None

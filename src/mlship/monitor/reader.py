@@ -124,16 +124,17 @@ def idle_cores() -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
-def _run(tasks: list[tuple], count: int):
+def _run(tasks: list[tuple], count: int, work: Any = None):
+    work = work or read_chunk
     if count <= 1:
-        return [read_chunk(task) for task in tasks]
+        return [work(task) for task in tasks]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: workers start at once with everything already imported (no re-import per worker).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-        return list(pool.map(read_chunk, tasks))
+        return list(pool.map(work, tasks))
 
 
 def _chunks(path: Path) -> list[tuple[int, int]]:

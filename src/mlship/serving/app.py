@@ -64,6 +64,17 @@ def _sent_records(decoded: Any) -> Any:
     return None
 
 
+# ":0", ":1", ...: a record's key is the request id plus one of these (a concatenation, no formatting).
+_SUFFIXES = tuple(f":{i}" for i in range(4096))
+
+
+def record_keys(request_id: str, count: int) -> list[str]:
+    """The join keys of a request's records (`mlship monitor --labels`): REQUEST_ID:INDEX."""
+    if count <= len(_SUFFIXES):
+        return [request_id + suffix for suffix in _SUFFIXES[:count]]
+    return [f"{request_id}:{i}" for i in range(count)]
+
+
 def request_id_of(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= 128 and given.isprintable():
@@ -169,7 +180,15 @@ class Service:
     # -- /predict -----------------------------------------------------------------------
     async def predict(self, request: Request) -> Response:
         def respond(outputs: list[Any], request_id: str) -> dict[str, Any]:
-            return {"predictions": outputs, "model_version": self.version, "request_id": request_id}
+            # The key each record's outcome is joined on later (`mlship monitor --labels`): the log
+            # already holds the request id and the order, so nothing more is written per record.
+            keys = record_keys(request_id, len(outputs))
+            return {
+                "predictions": outputs,
+                "model_version": self.version,
+                "request_id": request_id,
+                "keys": keys,
+            }
 
         return await self.score(
             request, "/predict", lambda body: (self.validator.records(body), None), respond
