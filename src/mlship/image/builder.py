@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -306,13 +306,3 @@ def _failure_hint(message: str) -> str | None:
 
 def default_builder() -> ImageBuilder:
     return DockerClassicBuilder()
-
-
-def layers_shared(a: Iterable[str], b: Iterable[str]) -> int:
-    """How many leading layers two images share (a layer is reused only if all below it are)."""
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
