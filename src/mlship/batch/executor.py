@@ -72,7 +72,8 @@ def score_partition(job: Job, batches: Iterator[Any]) -> Iterator[Any]:
     partition = context.partitionId() if context is not None else 0
     pipeline = pipeline_for(job)
     batch_log = _batch_log(job, pipeline.spec.model_version)
-    offset, scored_rows, rejects = 0, 0, []
+    offset, scored_rows = 0, 0
+    rejects: list[dict[str, Any]] = []
     for frame in batches:
         started = time.perf_counter()
         scored = score_chunk(pipeline, frame, job.max_errors)

@@ -69,13 +69,14 @@ def spark_settings(
         if not sep or not key.strip().startswith("spark."):
             raise UsageError(f"--conf {item!r} is not KEY=VALUE", hint="e.g. --conf spark.executor.memory=2g")
         settings.conf[key.strip()] = value
-    for value, source in (
+    candidates: list[tuple[str | None, str]] = [
         (master, "--master"),
         (spark.master if spark is not None else None, f"environments.{env_name}.spark.master"),
         (environ.get("SPARK_MASTER"), "SPARK_MASTER"),
-    ):
-        if value:
-            settings.master, settings.source = value, source
+    ]
+    for chosen, source in candidates:
+        if chosen:
+            settings.master, settings.source = chosen, source
             break
     python = (spark.python if spark is not None else None) or settings.conf.get("spark.pyspark.python")
     settings.python = python or environ.get("PYSPARK_PYTHON") or sys.executable
