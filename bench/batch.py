@@ -1,16 +1,25 @@
-"""Benchmark: `mlship predict` (streamed, 1 and 2 jobs) against a plain pandas baseline on one table.
+"""Benchmark: `mlship predict` (streamed, 1 and 2 jobs) against a plain pandas baseline on one table,
+and `mlship predict --engine spark` against MLflow's `mlflow.pyfunc.spark_udf` on the same table.
 
 Renders and trains the example project in a temporary directory, writes a CSV of N request records
 drawn from its training data, then in the same run times, each in a fresh process:
   - baseline: pd.read_csv of the whole file, the serving Pipeline's predict_frame, to_csv;
-  - mlship:   `mlship predict --jobs 1` and `--jobs 2`.
-Prints rows/s and peak RSS (of the largest process: main or one worker) and ratios to the baseline.
-Usage: python bench/batch.py [--rows N]   (default 3_000_000, about 2 minutes here; --rows 5000000 and up)
+  - mlship:   `mlship predict --jobs 1` and `--jobs 2`;
+  - spark:    `mlship predict --engine spark --master local[2]` (Parquet out), and MLflow's spark_udf
+              on the same master, model (the project's code in a pyfunc wrapper, as bench/serve.py
+              saves it), schema and output format, from MLflow's own environment (--baseline-python).
+Prints rows/s and peak RSS (of the largest process: main, one worker, or the JVM) and ratios to the
+baseline of each pair. Every Spark run includes its JVM's start, as a scheduled job's would.
+Usage: python bench/batch.py [--rows N] [--no-spark] [--baseline-python PY]   (default 5_000_000;
+  --rows 50000000 for the 50M-row memory target; MLflow: python3 -m venv /tmp/bench-venv &&
+  /tmp/bench-venv/bin/pip install mlflow pyspark scikit-learn pandas joblib)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +38,25 @@ predictions = load_pipeline(Project.load(sys.argv[1])).predict_frame(frame)
 frame.assign(prediction=predictions).to_csv(sys.argv[3], index=False)
 """
 
+# MLflow's documented batch path: the pyfunc model as a Spark UDF over the table's columns.
+MLFLOW_SPARK = """
+import os, sys
+os.environ["PYSPARK_PYTHON"] = sys.executable
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import struct
+import mlflow.pyfunc
+model, table, out, master, schema = sys.argv[1:6]
+spark = (SparkSession.builder.master(master).config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+frame = spark.read.csv(table, header=True, schema=schema)
+udf = mlflow.pyfunc.spark_udf(spark, model, result_type="double", env_manager="local")
+frame.withColumn("prediction", udf(struct(*frame.columns))).write.parquet(out)
+spark.stop()
+"""
+SCHEMA = "price double, promo long, day_of_week string, store string, temperature double"
+DEFAULT_BASELINE_PYTHON = "/tmp/bench-venv/bin/python"
+
 
 def make_table(project: Path, rows: int, path: Path) -> None:
     train = pd.read_csv(project / "data" / "train.csv").drop(columns=["demand"])
@@ -39,7 +67,7 @@ def make_table(project: Path, rows: int, path: Path) -> None:
             train.iloc[picks].to_csv(handle, index=False, header=start == 0)
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Seconds, and the peak RSS in MB of the largest process of the command (main or one worker)."""
     started = time.perf_counter()
     wrapper = (
@@ -47,14 +75,80 @@ def timed(argv: list[str]) -> tuple[float, float]:
         "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True, env=env
+    )
     seconds = time.perf_counter() - started
     return seconds, int(proc.stdout.split()[-1]) / 1024
 
 
+def mlflow_model(python: str, project: Path, work: Path) -> Path:
+    """The project as an MLflow pyfunc model, saved from MLflow's environment (bench/baselines.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import baselines
+
+    from mlship.project import Project
+    from mlship.serve import serving_spec
+
+    spec = work / "runtime.json"
+    spec.write_text(json.dumps(serving_spec(Project.load(project)).to_dict()))
+    model = work / "mlflow-model"
+    code = baselines.MLFLOW_SAVE.format(
+        project=baselines.PROJECT_CODE.format(spec=str(spec)), path=str(model)
+    )
+    script = work / "mlflow_save.py"
+    script.write_text(code)
+    subprocess.run([python, str(script)], check=True, capture_output=True, timeout=600)
+    return model
+
+
+def report(name: str, seconds: float, peak: float, rows: int, base: tuple[float, float]) -> None:
+    rate = rows / seconds
+    print(
+        f"{name:34} {seconds:7.1f} s  {rate:10,.0f} rows/s ({rate / base[0]:.2f}x)"
+        f"  peak RSS {peak:7.0f} MB ({peak / base[1]:.2f}x)",
+        flush=True,
+    )
+
+
+def spark_runs(args: argparse.Namespace, project: Path, table: Path, root: Path) -> None:
+    print(f"spark, master {args.master} (ratios: to MLflow spark_udf)", flush=True)
+    runs: dict[str, tuple[list[str], dict[str, str] | None]] = {}
+    if Path(args.baseline_python).exists():
+        model = mlflow_model(args.baseline_python, project, root)
+        source = json.loads((root / "runtime.json").read_text())["source_dir"]
+        argv = [
+            args.baseline_python,
+            "-c",
+            MLFLOW_SPARK,
+            str(model),
+            str(table),
+            str(root / "mlflow.parquet"),
+        ]
+        # the pickled wrapper names the project's modules: the executors' python must find them
+        runs["mlflow.pyfunc.spark_udf"] = ([*argv, args.master, SCHEMA], {**os.environ, "PYTHONPATH": source})
+    else:
+        print(f"  (MLflow not measured: no {args.baseline_python}; see the module docstring)")
+    runs["mlship predict --engine spark"] = (
+        [
+            *(sys.executable, "-m", "mlship", "predict", str(project), "-i", str(table)),
+            *("-o", str(root / "spark.parquet"), "--engine", "spark", "--master", args.master),
+        ],
+        None,
+    )
+    base = None
+    for name, (argv, env) in runs.items():
+        seconds, peak = timed(argv, env)
+        base = base or (args.rows / seconds, peak)
+        report(name, seconds, peak, args.rows, base)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--no-spark", action="store_true", help="only the local engine and pandas")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--baseline-python", default=DEFAULT_BASELINE_PYTHON, help="MLflow's environment")
     args = parser.parse_args()
     from mlship.project import Project
     from mlship.scaffold import init_project
@@ -79,12 +173,10 @@ def main() -> None:
         base = None
         for name, argv in runs.items():
             seconds, peak = timed(argv)
-            rate = args.rows / seconds
-            base = base or (rate, peak)
-            print(
-                f"{name:26} {seconds:7.1f} s  {rate:10,.0f} rows/s ({rate / base[0]:.2f}x)"
-                f"  peak RSS {peak:7.0f} MB ({peak / base[1]:.2f}x)"
-            )
+            base = base or (args.rows / seconds, peak)
+            report(name, seconds, peak, args.rows, base)
+        if not args.no_spark:
+            spark_runs(args, project, table, root)
 
 
 if __name__ == "__main__":
