@@ -224,3 +224,17 @@ def test_spark_options_are_refused_on_the_command_line(example_project, tmp_path
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.slow
+def test_a_row_that_changes_a_columns_type_late_stops_the_job(spark, example_project, tmp_path):
+    from mlship.batch.spark import predict_spark
+
+    src = tmp_path / "late.csv"
+    frame = _table(example_project, 12_000, src).astype({"promo": object})
+    frame.loc[11_500, "promo"] = "yes"  # past the rows the types are read from
+    frame.to_csv(src, index=False)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match='For input string: "yes"'):
+        predict_spark(Project.load(example_project), input=str(src), output=str(out), session=spark)
+    assert not out.exists() and not list(tmp_path.glob(".o.parquet*"))

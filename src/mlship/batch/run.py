@@ -98,7 +98,7 @@ def predict_file(
     batch_log = BatchLog(log, pipeline.spec.model_version) if log is not None else None
     started = last = time.perf_counter()
     try:
-        with _sigterm_interrupts(), _fs_errors(output):
+        with sigterm_interrupts(), _fs_errors(output):
             from mlship.batch.score import Fatal, score_stream
 
             try:
@@ -240,7 +240,7 @@ def _temporary(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so the temporary files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield

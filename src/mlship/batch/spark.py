@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlship.batch.run import PredictResult, default_rejects
+from mlship.batch.run import PredictResult, default_rejects, sigterm_interrupts
 from mlship.batch.tables import INPUT_SUFFIXES, OUTPUT_SUFFIXES
 from mlship.errors import ConfigError, InputError, ProjectCodeError, UnreachableError, UsageError
 
@@ -154,6 +154,8 @@ def predict_spark(
     owned = session is None
     session = session or start_session(settings, f"mlship predict {project.config.name}")
     started = time.perf_counter()
+    stack = contextlib.ExitStack()
+    stack.enter_context(sigterm_interrupts())  # a stopped job unwinds: the temporary output is removed
     try:
         files = _FileSystem(session)
         if files.exists(output) and not force:
@@ -189,6 +191,7 @@ def predict_spark(
     finally:
         if owned:
             session.stop()
+        stack.close()
     return PredictResult(
         input,
         output,
@@ -467,7 +470,7 @@ def _job_failed(exc: BaseException) -> Exception:
         return ProjectCodeError(f"the project's code failed on an executor: {_python_error(text)}")
     if "Malformed" in text or "FAILFAST" in text or "NumberFormat" in text:
         return InputError(
-            f"Spark cannot read a row of the input: {_first_line(exc)}",
+            f"Spark cannot read a row of the input: {_root_cause(text)}",
             hint="column types are taken from the first rows; a column that changes type later stops "
             "the run: fix the data or write it as Parquet",
         )
@@ -478,6 +481,16 @@ def _job_failed(exc: BaseException) -> Exception:
             "--conf spark.jars.packages=org.apache.hadoop:hadoop-aws:VERSION",
         )
     return UnreachableError(f"the Spark job failed: {_python_error(text)}")
+
+
+def _root_cause(text: str) -> str:
+    """The JVM's innermost cause ("For input string: ...") and the malformed record, when it says so."""
+    causes = [line.split(": ", 1)[-1].strip() for line in text.splitlines() if line.startswith("Caused by:")]
+    record = next((c for c in causes if "Malformed records" in c), None)
+    if not causes:
+        return _first_line(Exception(text))
+    found = causes[-1]
+    return f"{found} ({record.split('] ', 1)[-1]})"[:500] if record and record != found else found[:500]
 
 
 def _python_error(text: str) -> str:
