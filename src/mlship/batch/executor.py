@@ -72,7 +72,7 @@ def score_partition(job: Job, batches: Iterator[Any]) -> Iterator[Any]:
     partition = context.partitionId() if context is not None else 0
     pipeline = pipeline_for(job)
     batch_log = _batch_log(job, pipeline.spec.model_version)
-    offset, scored_rows = 0, 0
+    offset, scored_rows, rejected_rows = 0, 0, 0
     rejects: list[dict[str, Any]] = []
     for frame in batches:
         started = time.perf_counter()
@@ -86,9 +86,10 @@ def score_partition(job: Job, batches: Iterator[Any]) -> Iterator[Any]:
             out["prediction"] = _typed(scored.predictions, job.prediction_type)
             yield out
         scored_rows += len(scored.ok)
+        rejected_rows += len(scored.errors)
         offset += len(frame)
     kept = rejects if job.max_errors is None else rejects[: job.max_errors + 1]
-    job.report.add({partition: (scored_rows, len(rejects), kept)})
+    job.report.add({partition: (scored_rows, rejected_rows, kept)})
 
 
 def _rejects(
