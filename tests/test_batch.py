@@ -34,8 +34,7 @@ def _table(project: Path, rows: int, path: Path) -> pd.DataFrame:
 
 
 def _expected(project: Path, frame: pd.DataFrame) -> list[float]:
-    from mlship.project import Project
-    from mlship.stages import load_pipeline
+    from mlship.project import Project, load_pipeline
 
     return load_pipeline(Project.load(project)).predict_frame(frame)
 
@@ -125,7 +124,7 @@ def test_a_table_larger_than_the_memory_given_is_scored_completely(example_proje
     # The table whole, as pandas holds it, does not fit in the limit: reading and scoring it at once fails.
     whole = (
         "import sys, pandas as pd\nfrom mlship.project import Project\n"
-        "from mlship.stages import load_pipeline\n"
+        "from mlship.project import load_pipeline\n"
         "p = load_pipeline(Project.load(sys.argv[1])); p.predict_frame(pd.read_csv(sys.argv[2]))\n"
     )
     control = subprocess.run(

@@ -54,9 +54,8 @@ def http_service(trained_demand) -> Iterator[Any]:
     from starlette.routing import Route
     from threadpoolctl import threadpool_limits
 
-    from mlship.project import Project
+    from mlship.project import Project, load_pipeline
     from mlship.serving.pipeline import RecordError
-    from mlship.stages import load_pipeline
 
     pipeline = load_pipeline(Project.load(trained_demand))
     state = {"offset": 0.0}

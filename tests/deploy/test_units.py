@@ -10,7 +10,7 @@ from mlship import labels
 from mlship.config import Environment, parse_config
 from mlship.deploy.registry import credentials, repository_ref, split_ref
 from mlship.deploy.state import HISTORY_KEEP, Release, read_labels, release_labels
-from mlship.deploy.targets.base import choose_target
+from mlship.deploy.targets import choose_target
 from mlship.deploy.targets.containers import memory_bytes
 from mlship.errors import ConfigError, DeployError
 

@@ -316,6 +316,27 @@ GPU_PACKAGES = [
     },
     {"name": "xgboost", "version": "2.1.4", "days_ago": 200, "tag": _LINUX, "requires": ["nvidia-nccl-cu12"]},
     {"name": "tensorflow", "version": "2.20.0", "days_ago": 150, "tag": _CP311, "requires": _TF_AND_CUDA},
+    # jax: pure Python; the CUDA comes with the plugins its [cudaNN] extra pulls in (as on PyPI).
+    {
+        "name": "jax",
+        "version": "0.7.2",
+        "days_ago": 120,
+        "tag": "py3-none-any",
+        "requires": [
+            "jaxlib<=0.7.2,>=0.7.2",
+            'jax-cuda13-plugin==0.7.2; extra == "cuda13"',
+            'jax-cuda12-plugin==0.7.2; extra == "cuda12"',
+        ],
+    },
+    {"name": "jaxlib", "version": "0.7.2", "days_ago": 120, "tag": _CP311},
+    {
+        "name": "jax-cuda13-plugin",
+        "version": "0.7.2",
+        "days_ago": 120,
+        "tag": _CP311,
+        "requires": ["jax-cuda13-pjrt==0.7.2"],
+    },
+    {"name": "jax-cuda13-pjrt", "version": "0.7.2", "days_ago": 120, "tag": "py3-none-manylinux_2_27_x86_64"},
 ]
 
 

@@ -146,3 +146,23 @@ def test_regenerated_table_reads_each_release_cuda_from_its_metadata(gpu_index: 
     tf = data["frameworks"]["tensorflow"]["releases"]["2.20"]
     assert tf["default_cuda"] == "12.5" and tf["cudnn"] == "9.3"
     assert data["table_version"] == "2026.12.1" and data["generated_from"] == gpu_index.url
+
+
+def test_driver_hint_switches_jax_through_its_extra_and_names_the_plugins_that_go(gproj) -> None:
+    pins = {
+        "jax": "0.7.2",
+        "jaxlib": "0.7.2",
+        "jax-cuda13-plugin": "0.7.2",
+        "jax-cuda13-pjrt": "0.7.2",
+        "nvidia-cuda-runtime": "13.0.96",
+    }
+    root = gproj(
+        pins,
+        "gpu: required\nenvironments:\n  prod:\n    gpu_driver: '550.54.15'\n",
+        code="import jax\n",
+        reqs="jax[cuda13]==0.7.2\n",
+    )
+    (finding,) = [f for f in check(directory=root).findings if f.code == "gpu-driver"]
+    assert "CUDA 13" in finding.message and ">= 580.65.06" in finding.message
+    assert "jax[cuda12]==0.7.2" in finding.hint and "+cuda12" not in finding.hint
+    assert "jax-cuda13-plugin" in finding.hint and "jax-cuda13-pjrt" in finding.hint

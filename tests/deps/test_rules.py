@@ -176,3 +176,15 @@ def test_files_that_do_not_parse_are_named(proj) -> None:
     result = check(directory=root)
     (finding,) = [f for f in result.findings if f.code == "source-unparsed"]
     assert finding.status == "unknown" and "src/proj/broken.py" in finding.message
+
+
+def test_a_git_pin_in_the_lock_is_read_and_counts_as_locked(proj) -> None:
+    url = "git+https://git.example.invalid/team/featurelib@0123456789abcdef0123456789abcdef01234567"
+    code = "import tabulate\nimport featurelib\n"
+    root = proj(f"tabulate==0.9.0\nfeaturelib @ {url}\n", code, {"tabulate": "0.9.0"})
+    lock = root / "requirements.lock"
+    lock.write_text(lock.read_text() + f"featurelib @ {url}\n")
+    result = check(directory=root)
+    # Read (not "not a pinned requirement"), locked (no lock-incomplete), providing its import, and never
+    # looked up on the index (the index has no featurelib): nothing to report.
+    assert codes(result) == set() and result.exit_code == 0

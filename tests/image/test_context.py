@@ -271,3 +271,40 @@ def test_build_runs_mlship_check_first(  # type: ignore[no-untyped-def]
     assert type(err.value).__name__ == expected
     if expected == "CheckFailed":
         assert "numpy too old" in (err.value.details or "") and "--skip-check" in (err.value.hint or "")
+
+
+def _git_package(root: Path, name: str) -> str:
+    """A pure-Python package in a real local git repository; returns the locked `name @ git+file://...@commit`."""
+    import subprocess
+
+    (root / "src" / name).mkdir(parents=True)
+    (root / "src" / name / "__init__.py").write_text("VALUE = 1\n")
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{name}"\nversion = "0.3.0"\n'
+    )
+    git = ["git", "-C", str(root), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v0.3.0"], check=True)
+    commit = subprocess.run([*git[:3], "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+    return f"{name} @ git+file://{root}@{commit.stdout.strip()}"
+
+
+def test_a_git_pin_in_the_lock_becomes_a_wheel_once_and_stays_out_of_hash_mode(tmp_path: Path) -> None:
+    from mlship.image.wheelhouse import build_direct, is_direct
+
+    line = _git_package(tmp_path / "repo", "tinygitpkg")
+    lock = parse_lock(f"pandas==2.2.0 --hash=sha256:ccc\n{line}\n")
+    direct = [r for r in lock.requirements if is_direct(r)]
+    assert [r.name for r in direct] == ["tinygitpkg"] and not is_direct(lock.requirements[0])
+    target, cache = Target("linux/amd64", "3.11"), tmp_path / "cache"
+    (dest := tmp_path / "deps").mkdir()
+    (wheel,) = build_direct(direct, dest=dest, cache=cache, target=target)
+    assert wheel.name == "tinygitpkg-0.3.0-py3-none-any.whl" and wheel.parent == dest
+    shutil.rmtree(tmp_path / "repo")  # the second build needs neither the repository nor pip
+    (again := tmp_path / "deps2").mkdir()
+    assert [w.name for w in build_direct(direct, dest=again, cache=cache, target=target)] == [wheel.name]
+    gone = parse_lock("othergitpkg @ git+file:///nonexistent/repo@0123456789abcdef\n").requirements
+    with pytest.raises(BuildError, match="othergitpkg"):
+        build_direct(gone, dest=again, cache=cache, target=target)

@@ -206,3 +206,25 @@ def test_gpu_image_of_cuda_wheels_without_a_framework_takes_their_cuda() -> None
     with pytest.raises(UsageError) as mixed:
         plan("nvidia-cuda-runtime-cu12==12.4.127\nnvidia-cuda-runtime==13.0.96\n", flag=True)
     assert "CUDA 12 and CUDA 13" in mixed.value.message
+
+
+JAX_CUDA13_LOCK = (
+    "jax==0.7.2\njaxlib==0.7.2\njax-cuda13-plugin==0.7.2\njax-cuda13-pjrt==0.7.2\n"
+    "nvidia-cuda-runtime==13.0.96\n"
+)
+
+
+def test_jax_keeps_the_locked_plugins_cuda_when_the_driver_runs_it() -> None:
+    unknown = plan(JAX_CUDA13_LOCK, flag=True)
+    assert unknown.variant == "cuda13" and unknown.cuda == "13"
+    assert "jax-cuda13-plugin==0.7.2" in lines(unknown) and unknown.dropped == []
+    fits = plan(JAX_CUDA13_LOCK, flag=True, driver="580.65.06")
+    assert fits.variant == "cuda13" and "jax-cuda13-pjrt==0.7.2" in lines(fits)
+
+
+def test_jax_plugins_switch_together_when_the_driver_is_too_old_for_the_locked_cuda() -> None:
+    old = plan(JAX_CUDA13_LOCK, flag=True, driver="550.54.15")
+    assert old.variant == "cuda12" and old.cuda == "12"
+    assert lines(old)[0] == "jax[cuda12]==0.7.2"
+    assert not [line for line in lines(old) if "cuda13" in line]
+    assert "jax-cuda13-plugin==0.7.2" in old.dropped and "jax-cuda13-pjrt==0.7.2" in old.dropped

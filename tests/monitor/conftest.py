@@ -118,7 +118,7 @@ def retrained(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pipeline(demo):
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     return load_pipeline(demo)
 

@@ -134,9 +134,27 @@ def test_env_reads_the_environments_log_dir(demo, training_inputs, write_traffic
         assert code == 0 and data["sources"] == [str(next(log_dir.glob("*.jsonl")))]
         result = run("monitor", str(demo.root), "--env", "prod")
         assert result.exception.exit_code == 2
-        assert "environments.prod.log_dir" in result.exception.message
+        assert "no prediction log of prod" in result.exception.message
+        assert "mlship deploy prod" in result.exception.hint
+        # Without log_dir, an environment logs under the project (where `deploy` mounts it) ...
+        default = write_traffic(
+            training_inputs.sample(150, random_state=8), log_dir=demo.root / "logs/environments/prod"
+        )
+        code, data = monitor_json(demo, "--env", "prod")
+        assert code == 0 and data["traffic"]["records"] == 150 and data["sources"][0].startswith(str(default))
+        # ... and a relative log_dir is under the project, not the working directory.
+        config.write_text(
+            original.replace(
+                "    target: swarm\n", "    target: swarm\n    log_dir: logs/environments/prod\n", 1
+            )
+        )
+        code, data = monitor_json(demo, "--env", "staging")
+        assert code == 0 and data["traffic"]["records"] == 150
     finally:
         config.write_text(original)
+        import shutil
+
+        shutil.rmtree(demo.root / "logs" / "environments", ignore_errors=True)
 
 
 def test_too_little_traffic_is_insufficient_not_drift(demo, training_inputs, write_traffic):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
@@ -136,3 +137,101 @@ def test_unknown_model_is_a_usage_error(training_inputs, write_traffic):
         caught.value.exit_code == 2
         and "neither a project directory nor a local image" in caught.value.message
     )
+
+
+def test_an_environments_own_traffic_is_replayed_without_a_path(demo, training_inputs, write_traffic):
+    """`replay --env` and the differential check of `test --against ENV` read the directory deploy
+    mounts (logs/environments/ENV), and leave out what the gate sent."""
+    import shutil
+
+    from mlship.contract.differential import replay_sample
+
+    logs = write_traffic(
+        training_inputs.sample(120, random_state=9), log_dir=demo.root / "logs/environments/prod"
+    )
+    gate = json.loads(next(logs.glob("*.jsonl")).read_text().splitlines()[0])
+    gate.update(origin="gate", inputs=[{**gate["inputs"][0], "store": "from-the-gate"}])
+    with next(logs.glob("*.jsonl")).open("a") as handle:
+        handle.write(json.dumps(gate) + "\n")
+    try:
+        done = CliRunner().invoke(
+            app, ["replay", "--env", "prod", "-C", str(demo.root), "--model", str(demo.root), "--json"]
+        )
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout)["records"] == 120
+        records, source = replay_sample(demo, None, 1000, "prod")
+        assert source == "logs/environments/prod" and len(records) == 120
+        assert not any(r.get("store") == "from-the-gate" for r in records)
+        nothing = CliRunner().invoke(app, ["replay", "--model", str(demo.root)])
+        assert nothing.exception.exit_code == 2 and "--env ENV" in nothing.exception.message
+    finally:
+        shutil.rmtree(demo.root / "logs" / "environments", ignore_errors=True)
+
+
+@pytest.fixture
+def unstartable_image():
+    """An image whose CMD does not exist: the engine creates its container and cannot start it."""
+    from mlship.engine import docker_client
+
+    require_docker()
+    client = docker_client()
+    tag = f"mlship-seams13-nostart:{uuid.uuid4().hex[:8]}"
+    dockerfile = b'FROM mlship-base:bookworm\nEXPOSE 8080\nCMD ["/no/such/program"]\n'
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
+    yield tag
+    client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_a_replay_container_that_cannot_start_is_exit_2_and_is_removed(unstartable_image):
+    from mlship.engine import docker_client
+    from mlship.errors import ExitCode, InputError
+    from mlship.monitor.scorers import ContainerScorer
+
+    with pytest.raises(InputError, match="cannot be started") as err:
+        ContainerScorer(unstartable_image)
+    assert err.value.exit_code == ExitCode.USAGE and "/no/such/program" in err.value.message
+    leftovers = docker_client().containers.list(all=True, filters={"ancestor": unstartable_image})
+    assert leftovers == []
+
+
+def test_an_engine_error_is_not_blamed_on_the_reference(monkeypatch):
+    """An engine that answers 500 to an image lookup (a stand-in speaking the engine's HTTP API: the
+    shared real engine cannot be made to fail) is exit 3 naming the engine, not 'neither a project nor an
+    image'."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlship.errors import ExitCode, UnreachableError
+    from mlship.monitor.scorers import ContainerScorer
+
+    class Engine(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.endswith("/_ping"):
+                status, body = 200, b"OK"
+            elif self.path.endswith("/version"):
+                status, body = 200, json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode()
+            else:
+                status, body = 500, json.dumps({"message": "layer store is corrupt"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        with pytest.raises(UnreachableError, match="layer store is corrupt") as err:
+            ContainerScorer("team/app:1")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert err.value.exit_code == ExitCode.UNREACHABLE

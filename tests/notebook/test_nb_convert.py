@@ -62,7 +62,8 @@ def test_notebook_copy_carries_the_plan_as_tags_and_working_paths(converted):
 def test_train_saves_fitted_state_and_predict_reuses_it(converted, tmp_path):
     import pandas as pd
 
-    from mlship.stages import load_pipeline, train
+    from mlship.project import load_pipeline
+    from mlship.stages import train
 
     project = Project.load(converted["house_prices_onehot"])
     result = train(project)

@@ -76,7 +76,7 @@ def predict_file(
     """Score `input` into `output` (the input's columns and a `prediction` column, in input order).
     `log`: LogSettings of the prediction log the scored rows are also written to (`--log`)."""
     from mlship.batch.logged import BatchLog
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     explicit_rejects = rejects is not None
     rejects = rejects or default_rejects(output)

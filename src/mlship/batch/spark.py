@@ -134,7 +134,7 @@ def predict_spark(
 ) -> PredictResult:
     """Score `input` into the directory `output` in a Spark job; rejects to a local JSON lines file.
     `session`: an existing SparkSession (tests share one), else one is started from `settings`."""
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     settings = settings or SparkSettings()
     in_suffix, out_suffix = _suffix(input), _suffix(output)

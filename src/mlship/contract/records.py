@@ -49,7 +49,7 @@ def request_data(project: Any) -> str | None:
 def sample_records(project: Any, n: int) -> list[dict[str, Any]]:
     """Base records to vary: a fixed sample of the request-like data (`request_data`), else the
     golden inputs."""
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     cfg = project.config
     role = request_data(project)

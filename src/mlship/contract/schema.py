@@ -125,7 +125,7 @@ def _unanswered(target: Any, cases: list[tuple[str, dict[str, Any]]]) -> list[st
 
 def _data_violations(project: Any, schema: dict[str, FieldSpec]) -> list[str]:
     from mlship.contract.records import frame_records, input_columns, request_data
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     cfg = project.config
     role = request_data(project)

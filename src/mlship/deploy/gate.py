@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlship.config import Example, Gate
+from mlship.serving.predlog import ORIGIN_HEADER
 
 
 @dataclass
@@ -31,7 +32,7 @@ class GateResult:
 def http_json(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
     """One HTTP request; (status, parsed JSON or text). Connection errors raise OSError."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers={ORIGIN_HEADER: "gate"})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:

@@ -334,9 +334,19 @@ class IndexClient:
             return {"missing": True, "url": url, "fetched_at": time.time()}
         ctype = headers.get("content-type", "")
         if "json" in ctype:
-            files = json.loads(body)["files"]
+            try:
+                page = json.loads(body)
+            except ValueError:
+                raise IndexUnavailable(f"{url}: the index answered {ctype} that is not JSON") from None
+            files = page.get("files") if isinstance(page, dict) else None
         else:
             files = _parse_html(body.decode("utf-8", "replace"), url)
+        # PEP 691: a list of {"filename", "url", ...}; anything else is not a project page
+        if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str)
+            for f in files
+        ):
+            raise IndexUnavailable(f"{url}: not a package index project page (no list of files in it)")
         return {"url": url, "files": files, "fetched_at": time.time()}
 
     def wheel_info(self, dist: DistFile) -> dict[str, Any]:

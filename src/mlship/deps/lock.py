@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,12 +15,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from mlship import proc
 from mlship.deps.index import check_index_url
 from mlship.deps.policy import resolve_policy
 from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
 from mlship.deps.target import UV_PLATFORM
 from mlship.errors import InputError, ProcessError, UnreachableError, UsageError
 from mlship.project import Project
+
+# uv retries and times out a slow request itself; this bounds the whole resolution (a stuck index)
+LOCK_TIMEOUT = 900.0
 
 
 @dataclass
@@ -153,9 +156,19 @@ def _compile(
         env = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(_uv_cache()))}
         # From the project's directory, so the lock's `# via -r requirements.txt` names no path of this
         # checkout: copies of a project lock to the same bytes.
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=req.parent, timeout=900)
-        if proc.returncode != 0:
-            output = proc.stderr + proc.stdout
+        try:
+            done = proc.run(argv, env=env, cwd=req.parent, timeout=LOCK_TIMEOUT, check=False)
+        except ProcessError as exc:
+            if not exc.timed_out:
+                raise
+            raise UnreachableError(
+                f"locking did not finish in {LOCK_TIMEOUT:g}s: the package index "
+                f"{index or 'https://pypi.org/simple'} does not answer",
+                hint="check policy.index_url / MLSHIP_INDEX_URL and the network, then lock again",
+                details=exc.details,
+            ) from None
+        if done.returncode != 0:
+            output = done.stderr + done.stdout
             git = _unreachable_git(output)
             if git is not None:
                 raise git
@@ -170,7 +183,7 @@ def _compile(
                 )
             raise ProcessError.from_process(
                 argv[:3],
-                proc.returncode,
+                done.returncode,
                 output,
                 hint="no set of versions satisfies requirements.txt within the policy "
                 "(release-age window, wheels only, target Python/platform)",

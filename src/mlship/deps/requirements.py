@@ -65,6 +65,8 @@ class Lock:
     path: Path
     pins: dict[str, Pin]
     header: dict[str, str] = field(default_factory=dict)
+    # `name @ git+https://host/repo@<commit>`: pinned by its URL, not on an index, not hashable by pip.
+    direct: dict[str, str] = field(default_factory=dict)
 
 
 def canonical(name: str) -> str:
@@ -177,6 +179,9 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*(?P<version>[^\s;\\]+)")
 
 
+_DIRECT_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*@\s*(?P<url>[^\s;]+)")
+
+
 def read_lock(path: Path) -> Lock:
     """Parse a lock written by `mlship lock` (or any hashed `name==version` requirements file)."""
     try:
@@ -187,6 +192,7 @@ def read_lock(path: Path) -> Lock:
         raise InputError(f"{path.name} is not UTF-8 text", hint=_LOCK_HINT) from None
     header: dict[str, str] = {}
     pins: dict[str, Pin] = {}
+    direct: dict[str, str] = {}
     for raw in text.splitlines():
         if raw.startswith(HEADER_PREFIX):
             for item in raw[len(HEADER_PREFIX) :].split():
@@ -194,6 +200,10 @@ def read_lock(path: Path) -> Lock:
                 header[key] = value
     for number, line in _logical_lines(text):
         if line.startswith("-"):
+            continue
+        url = _DIRECT_RE.match(line)
+        if url:
+            direct[canonical(url.group("name"))] = url.group("url")
             continue
         match = _PIN_RE.match(line)
         if not match:
@@ -205,4 +215,4 @@ def read_lock(path: Path) -> Lock:
         marker = line.split(";", 1)[1].split("--hash")[0].strip() if ";" in line else None
         name = canonical(match.group("name"))
         pins[name] = Pin(name, match.group("version"), hashes, marker, number)
-    return Lock(path, pins, header)
+    return Lock(path, pins, header, direct)

@@ -13,7 +13,7 @@ from mlship.deps.requirements import Lock, canonical, lock_stale
 
 def provider_map(ctx: Context) -> dict[str, set[str]]:
     """Importable name -> distributions (declared or locked) that provide it."""
-    dists = set(ctx.requirements.names()) | (set(ctx.lock.pins) if ctx.lock else set())
+    dists = set(ctx.requirements.names()) | (set(ctx.lock.pins) | set(ctx.lock.direct) if ctx.lock else set())
     providers: dict[str, set[str]] = {}
     for dist in dists:
         facts = ctx.facts.get(dist)
@@ -144,7 +144,10 @@ def _check_unrequired(ctx: Context, lock: Lock) -> None:
     directly or through the locked wheels' own requirements, say so. Decided only when every pin reached
     has known metadata (offline without a cache, a reached wheel's requirements are unknown)."""
     reached: set[str] = set()
-    todo = [i.name for i in ctx.requirements.items if ctx.marker_true(i.requirement) and i.name in lock.pins]
+    wanted = [i.name for i in ctx.requirements.items if ctx.marker_true(i.requirement)]
+    if any(name in lock.direct for name in wanted):
+        return  # a package from a URL: its own requirements are not known without building it
+    todo = [name for name in wanted if name in lock.pins]
     while todo:
         dist = todo.pop()
         if dist in reached:
@@ -171,6 +174,8 @@ def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | Non
     assert ctx.lock is not None
     pin = ctx.lock.pins.get(canonical(req.name))
     who = f"{parent} requires {req}" if parent else f"{source} asks for {req}"
+    if pin is None and canonical(req.name) in ctx.lock.direct:
+        return  # locked by its URL (a git commit): nothing on an index to compare with
     if pin is None:
         ctx.add(
             "lock-incomplete",

@@ -183,8 +183,16 @@ def _minor_key(version: str) -> tuple[int, int]:
 
 
 def _switch_hint(ctx: Context, dist: str, version: str, variant: str, driver: str) -> str:
-    """Pin text for the framework and, for torch, torchvision and torchaudio at the same build."""
+    """Pin text for the framework and, for torch, torchvision and torchaudio at the same build.
+
+    jax has no local builds: its [cudaNN] extra picks the plugins, and the locked ones of the other
+    CUDA go with the re-lock.
+    """
     assert ctx.lock is not None
+    if dist in ("jax", "jaxlib"):
+        going = sorted(p for p in ctx.lock.pins if ctx.table.jax_plugin_cuda(p) not in (None, variant[4:]))
+        tail = f" in place of {', '.join(going)}" if going else ""
+        return f"pin jax[{variant}]=={version}{tail} and run `mlship lock` (runs on driver {driver})"
     pins = [f"{dist}=={version}+{variant}"]
     if dist == "torch":
         for companion in TORCH_FAMILY[1:]:

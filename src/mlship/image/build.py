@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels as L
+from mlship import proc
 from mlship.engine import check_image_ref
-from mlship.errors import CheckFailed, UnreachableError, UsageError
+from mlship.errors import CheckFailed, ProcessError, UnreachableError, UsageError
 from mlship.image import context as ctx
 from mlship.image import dockerfile, layered, layers, wheelhouse
 from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
 from mlship.image.gpu import GpuPlan, plan_gpu
 from mlship.image.requirements import read_lock
-from mlship.project import Project
-from mlship.stages import runtime_spec
+from mlship.project import Project, runtime_spec
 
 # Every file in the context gets this mtime, so layers depend on content only (1980-01-01, zip-safe).
 LAYER_MTIME = layers.LAYER_MTIME
@@ -388,10 +388,10 @@ def git_facts(root: Path) -> tuple[str | None, str | None]:
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        done = proc.run(["git", "-C", str(root), *args], timeout=10, check=False)
+    except ProcessError:  # no git, or a stuck one: the labels go without it
         return None
-    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def default_tag(name: str, version: str, model_sha: str | None, registry: str) -> str:

@@ -306,6 +306,12 @@ def _jax_gpu(plan, req, version, variant, table, driver, reason) -> None:  # typ
         raise _cpu_pin_error(req, reason)
     local = variant.endswith("_local")
     if variant == "default":
+        # The locked plugins (jax-cuda13-plugin, ...) say which CUDA the lock was made for: keep it
+        # while the driver runs it; otherwise the extra picks another, and the plugins move together.
+        locked = next((m for r in plan.requirements if (m := table.jax_plugin_cuda(r.name))), None)
+        if locked and (driver is None or table.driver_ok(locked, driver)):
+            variant = f"cuda{locked}"
+    if variant == "default":
         cudas = [(v, v[4:]) for v in table.variants("jax", version) if v.startswith("cuda")]
         chosen = _pick_by_driver(cudas, table, driver)
         if chosen is None:

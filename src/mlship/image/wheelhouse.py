@@ -12,14 +12,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mlship.errors import BuildError, UnreachableError, UsageError
+from mlship import proc
+from mlship.errors import BuildError, ProcessError, UnreachableError, UsageError
 from mlship.image.requirements import Requirement, normalize
 
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
@@ -27,6 +27,8 @@ OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
 # What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
 RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20", "msgspec>=0.18")
 RUNTIME_ALWAYS = ("pandas>=2.0",)
+# pip retries a slow socket by itself; this bounds the whole download (CUDA wheels are gigabytes)
+PIP_TIMEOUT = 3600.0
 _OFFLINE_MISSES = ("No matching distribution", "Could not find a version", "ResolutionImpossible")
 _NETWORK_ERRORS = (
     "NewConnectionError",
@@ -115,10 +117,21 @@ def wheel_name_version(path: Path) -> tuple[str, str]:
     return normalize(str(name)), str(version)
 
 
-def _pip_download(args: list[str], what: str) -> tuple[int, str]:
-    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
-    return proc.returncode, proc.stdout + proc.stderr
+def _pip_download(args: list[str], what: str, command: str = "download") -> tuple[int, str]:
+    argv = [sys.executable, "-m", "pip", command, "--disable-pip-version-check", "--no-input", *args]
+    try:
+        done = proc.run(argv, timeout=PIP_TIMEOUT, check=False, env={**os.environ, "PIP_NO_INPUT": "1"})
+    except ProcessError as exc:
+        if not exc.timed_out:
+            message = f"cannot run pip to download the wheels for {what}"
+            raise BuildError(message, details=exc.details) from None
+        raise UnreachableError(
+            f"downloading the wheels for {what} did not finish in {PIP_TIMEOUT:g}s: "
+            "the package index does not answer",
+            hint="retry when the index answers, or pre-fill MLSHIP_WHEELHOUSE",
+            details=exc.details,
+        ) from None
+    return done.returncode, done.stdout + done.stderr
 
 
 def _fail(output: str, what: str, target: Target) -> Exception:
@@ -177,6 +190,42 @@ def fetch(
     return sorted(dest.glob("*.whl"))
 
 
+def is_direct(req: Requirement) -> bool:
+    """`name @ git+https://...@<commit>` (or any URL): built from its source, not fetched from an index."""
+    return not req.version and " @ " in req.text.split(";")[0]
+
+
+def build_direct(requirements: list[Requirement], *, dest: Path, cache: Path, target: Target) -> list[Path]:
+    """Wheels for the lock's direct URL pins (a git commit), built once on the host and cached.
+
+    pip cannot hash a repository, so these lines stay out of the hashed install; the commit in the
+    URL is what pins them. Only pure-Python wheels are platform-independent enough to build here.
+    """
+    out = []
+    for req in requirements:
+        text = req.text.split(";")[0].strip()
+        keep = cache / "direct" / hashlib.sha256(text.encode()).hexdigest()[:16]
+        if not list(keep.glob("*.whl")):
+            with tempfile.TemporaryDirectory(prefix="mlship-direct-") as tmp:
+                code, output = _pip_download(["--no-deps", "-w", tmp, text], text, command="wheel")
+                if code != 0:
+                    raise _fail(output, req.name or text, target)
+                keep.mkdir(parents=True, exist_ok=True)
+                for wheel in Path(tmp).glob("*.whl"):
+                    shutil.move(str(wheel), keep / wheel.name)
+        for wheel in sorted(keep.glob("*.whl")):
+            if not wheel.name.endswith("-none-any.whl"):
+                raise BuildError(
+                    f"{req.name or text} (from its URL) builds a platform wheel here ({wheel.name}), "
+                    f"which may not run on {target.platform} / python {target.python}",
+                    hint="publish a wheel for it to an index and pin that version, "
+                    "or vendor it into the project's code",
+                )
+            shutil.copy2(wheel, dest / wheel.name)
+            out.append(dest / wheel.name)
+    return out
+
+
 def prepare(
     deps: list[Requirement],
     *,
@@ -192,8 +241,10 @@ def prepare(
     and the runtime layer never replaces a package the model was trained with.
     """
     wheels = context / "wheels"
-    hashed = any(r.hashes for r in deps)
-    lines = [r.line(with_hashes=hashed) for r in deps]
+    direct = [r for r in deps if is_direct(r)]
+    indexed = [r for r in deps if not is_direct(r)]
+    hashed = any(r.hashes for r in indexed)
+    lines = [r.line(with_hashes=hashed) for r in indexed] + [f"direct: {r.text}" for r in direct]
     # The same inputs as last time: the wheels already in the context are the answer (no pip run).
     key = hashlib.sha256(
         json.dumps([lines, target.key, index_args, list(training_pins), runtime_requirements()]).encode()
@@ -208,7 +259,7 @@ def prepare(
         trained_with.parent.mkdir(parents=True, exist_ok=True)
         trained_with.write_text("".join(f"{pin}\n" for pin in training_pins))
     dep_wheels = fetch(
-        lines,
+        [r.line(with_hashes=hashed) for r in indexed],
         dest=wheels / "deps",
         cache=cache,
         target=target,
@@ -216,6 +267,10 @@ def prepare(
         index_args=index_args,
         constraints=trained_with,
     )
+    if direct:
+        (wheels / "deps").mkdir(parents=True, exist_ok=True)
+        built = build_direct(direct, dest=wheels / "deps", cache=cache, target=target)
+        dep_wheels = sorted(dep_wheels + built)
     if trained_with is not None:
         trained_with.unlink()
     pins = sorted(wheel_name_version(w) for w in dep_wheels)

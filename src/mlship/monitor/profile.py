@@ -182,8 +182,8 @@ def write_reference(
 
 
 def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[str, Any]:
+    from mlship.datafiles import read_table
     from mlship.serving.pipeline import Pipeline
-    from mlship.stages import read_table
 
     raw = read_table(data_path)
     frame = raw[feature_columns(raw, project.config)]
@@ -192,7 +192,7 @@ def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[st
     predictions: list[Any] | None = None
     prediction_error = None
     try:
-        from mlship.stages import runtime_spec
+        from mlship.project import runtime_spec
 
         spec = runtime_spec(project, Path(artifact_dir))
         predictions = Pipeline(spec).predict_frame(scored.reset_index(drop=True))

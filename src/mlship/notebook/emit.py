@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+from mlship import proc
+from mlship.errors import ProcessError
 from mlship.notebook.dropped import hosted_module
 from mlship.notebook.plan import Plan, Segment
 from mlship.notebook.stmts import Stmt
@@ -232,10 +233,9 @@ def format_code(paths: list[Path]) -> bool:
     files = [str(p) for p in paths]
     base = [sys.executable, "-m", "ruff"]
     try:
-        subprocess.run([*base, "check", "--quiet", "--select", "I", "--fix", "--line-length", "110", *files],
-                       capture_output=True, check=False, timeout=60)  # fmt: skip
-        done = subprocess.run([*base, "format", "--quiet", "--line-length", "110", *files],
-                              capture_output=True, check=False, timeout=60)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+        proc.run([*base, "check", "--quiet", "--select", "I", "--fix", "--line-length", "110", *files],
+                 check=False, timeout=60)  # fmt: skip
+        done = proc.run([*base, "format", "--quiet", "--line-length", "110", *files], check=False, timeout=60)
+    except ProcessError:
         return False
     return done.returncode == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlship.errors import ProjectCodeError, UsageError
+from mlship import proc
+from mlship.errors import ProcessError, ProjectCodeError, UsageError
 from mlship.project import Project
 
 CAPTURE = """
@@ -208,8 +208,10 @@ def run_pipeline(project: Project, *, predict_data: Path, timeout: float) -> dic
         out = Path(tmp) / "pipeline.json"
         argv = [sys.executable, "-m", "mlship.notebook.runner", json.dumps(args), str(out)]
         try:
-            done = subprocess.run(argv, cwd=project.root, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
+            done = proc.run(argv, cwd=project.root, timeout=timeout, check=False)
+        except ProcessError as exc:
+            if not exc.timed_out:
+                return {"error": exc.message}
             return {"error": f"the pipeline ran longer than {timeout:.0f}s"}
         if done.returncode != 0 or not out.is_file():
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
@@ -313,8 +315,8 @@ def seed_contract_examples(project: Project, pipe: dict[str, Any]) -> str:
     from mlship.contract.records import frame_records
     from mlship.contract.schema import record_problems
     from mlship.contract.seed import seed_examples
+    from mlship.datafiles import read_table
     from mlship.errors import UsageError
-    from mlship.stages import read_table
 
     data = project.config.data["predict"]
     frame = read_table(project.data_path("predict"))

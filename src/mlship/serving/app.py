@@ -23,7 +23,7 @@ from starlette.routing import Route
 from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
-from mlship.serving.predlog import PredictionLog
+from mlship.serving.predlog import ORIGIN_HEADER, ORIGINS, PredictionLog
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -62,6 +62,17 @@ def _sent_records(decoded: Any) -> Any:
         sent = decoded.get("records", decoded.get("inputs"))
         return sent if isinstance(sent, list) else None
     return None
+
+
+# ":0", ":1", ...: a record's key is the request id plus one of these (a concatenation, no formatting).
+_SUFFIXES = tuple(f":{i}" for i in range(4096))
+
+
+def record_keys(request_id: str, count: int) -> list[str]:
+    """The join keys of a request's records (`mlship monitor --labels`): REQUEST_ID:INDEX."""
+    if count <= len(_SUFFIXES):
+        return [request_id + suffix for suffix in _SUFFIXES[:count]]
+    return [f"{request_id}:{i}" for i in range(count)]
 
 
 def request_id_of(request: Request) -> str:
@@ -161,13 +172,23 @@ class Service:
             self.metrics.error(kind if status != 503 else "not_ready")
             payload["request_id"] = request_id
         self.metrics.observe(endpoint, status, seconds, len(records) if status == 200 and records else None)
-        self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error)
+        origin = request.headers.get(ORIGIN_HEADER)
+        origin = origin if origin in ORIGINS else None
+        self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error, origin)
         return answer(payload, status, request_id)
 
     # -- /predict -----------------------------------------------------------------------
     async def predict(self, request: Request) -> Response:
         def respond(outputs: list[Any], request_id: str) -> dict[str, Any]:
-            return {"predictions": outputs, "model_version": self.version, "request_id": request_id}
+            # The key each record's outcome is joined on later (`mlship monitor --labels`): the log
+            # already holds the request id and the order, so nothing more is written per record.
+            keys = record_keys(request_id, len(outputs))
+            return {
+                "predictions": outputs,
+                "model_version": self.version,
+                "request_id": request_id,
+                "keys": keys,
+            }
 
         return await self.score(
             request, "/predict", lambda body: (self.validator.records(body), None), respond
