@@ -294,8 +294,14 @@ def _sampled_schema(session: Any, path: str, suffix: str) -> Any:
     from pyspark.sql.pandas.types import from_arrow_type
     from pyspark.sql.types import StringType, StructField, StructType
 
-    if suffix == ".json":  # an array is read whole by both engines: pandas' types of it
-        sample = pa.Table.from_pandas(session.read.json(path, multiLine=True).limit(SAMPLE_LINES).toPandas())
+    if suffix == ".json" and _is_local(path):  # an array is read whole, as the local engine reads it
+        import pandas as pd
+
+        sample = pa.Table.from_pandas(pd.read_json(_local(path)).head(SAMPLE_LINES), preserve_index=False)
+    elif suffix == ".json":  # Spark's reading of it (its columns in name order)
+        sample = pa.Table.from_pandas(
+            session.read.json(path, multiLine=True).limit(SAMPLE_LINES).toPandas(), preserve_index=False
+        )
     else:
         lines = [r.value for r in session.read.text(path).limit(SAMPLE_LINES + 1).collect()]
         data = ("\n".join(lines) + "\n").encode()
