@@ -1,16 +1,26 @@
-"""Benchmark: `mlship predict` (streamed, 1 and 2 jobs) against a plain pandas baseline on one table.
+"""Benchmark: `mlship predict` (streamed, 1 and 2 jobs) against a plain pandas baseline on one table,
+and `mlship predict --engine spark` against MLflow's `mlflow.pyfunc.spark_udf` on the same table.
 
 Renders and trains the example project in a temporary directory, writes a CSV of N request records
 drawn from its training data, then in the same run times, each in a fresh process:
   - baseline: pd.read_csv of the whole file, the serving Pipeline's predict_frame, to_csv;
-  - mlship:   `mlship predict --jobs 1` and `--jobs 2`.
-Prints rows/s and peak RSS (of the largest process: main or one worker) and ratios to the baseline.
-Usage: python bench/batch.py [--rows N]   (default 3_000_000, about 2 minutes here; --rows 5000000 and up)
+  - mlship:   `mlship predict --jobs 1` and `--jobs 2`;
+  - spark:    `mlship predict --engine spark --master local[2]` (Parquet out), and MLflow's spark_udf
+              on the same master, model (the project's code in a pyfunc wrapper, as bench/serve.py
+              saves it), schema and output format, from MLflow's own environment (--baseline-python).
+Prints rows/s and peak RSS (of the largest process: main, one worker, or the JVM) and ratios to the
+baseline of each pair. Every Spark run includes its JVM's start, as a scheduled job's would.
+Usage: python bench/batch.py [--rows N] [--no-spark] [--no-baseline] [--baseline-python PY]
+  Default 5_000_000 rows; for the 50M-row memory target: --rows 50000000 --no-baseline --no-spark.
+  MLflow's environment: python3 -m venv /tmp/bench-venv &&
+  /tmp/bench-venv/bin/pip install mlflow pyspark scikit-learn pandas joblib
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +39,25 @@ predictions = load_pipeline(Project.load(sys.argv[1])).predict_frame(frame)
 frame.assign(prediction=predictions).to_csv(sys.argv[3], index=False)
 """
 
+# MLflow's documented batch path: the pyfunc model as a Spark UDF over the table's columns.
+MLFLOW_SPARK = """
+import os, sys
+os.environ["PYSPARK_PYTHON"] = sys.executable
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import struct
+import mlflow.pyfunc
+model, table, out, master, schema = sys.argv[1:6]
+spark = (SparkSession.builder.master(master).config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+frame = spark.read.csv(table, header=True, schema=schema)
+udf = mlflow.pyfunc.spark_udf(spark, model, result_type="double", env_manager="local")
+frame.withColumn("prediction", udf(struct(*frame.columns))).write.parquet(out)
+spark.stop()
+"""
+SCHEMA = "price double, promo long, day_of_week string, store string, temperature double"
+DEFAULT_BASELINE_PYTHON = "/tmp/bench-venv/bin/python"
+
 
 def make_table(project: Path, rows: int, path: Path) -> None:
     train = pd.read_csv(project / "data" / "train.csv").drop(columns=["demand"])
@@ -39,22 +68,113 @@ def make_table(project: Path, rows: int, path: Path) -> None:
             train.iloc[picks].to_csv(handle, index=False, header=start == 0)
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
-    """Seconds, and the peak RSS in MB of the largest process of the command (main or one worker)."""
+def _session_rss(sid: int) -> tuple[int, int]:
+    """(largest, total) resident bytes of the processes in session `sid` (the command, its JVM, workers)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    largest = total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid:  # the session id, after state, ppid, pgrp
+                continue
+            with open(f"/proc/{entry}/statm") as statm:
+                rss = int(statm.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+        largest, total = max(largest, rss), total + rss
+    return largest, total
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Seconds, and the peak RSS in MB of the largest process of the command (main, one worker or the
+    JVM) and of all its processes together (sampled every 0.2 s in its own session)."""
     started = time.perf_counter()
-    wrapper = (
-        "import resource, subprocess, sys\n"
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
     )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True)
+    largest = total = 0
+    while proc.poll() is None:
+        one, together = _session_rss(proc.pid)
+        largest, total = max(largest, one), max(total, together)
+        time.sleep(0.2)
     seconds = time.perf_counter() - started
-    return seconds, int(proc.stdout.split()[-1]) / 1024
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed:\n{proc.stderr.read().decode()[-3000:]}")
+    return seconds, largest / 2**20, total / 2**20
+
+
+def mlflow_model(python: str, project: Path, work: Path) -> Path:
+    """The project as an MLflow pyfunc model, saved from MLflow's environment (bench/baselines.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import baselines
+
+    from mlship.project import Project
+    from mlship.serve import serving_spec
+
+    spec = work / "runtime.json"
+    spec.write_text(json.dumps(serving_spec(Project.load(project)).to_dict()))
+    model = work / "mlflow-model"
+    code = baselines.MLFLOW_SAVE.format(
+        project=baselines.PROJECT_CODE.format(spec=str(spec)), path=str(model)
+    )
+    script = work / "mlflow_save.py"
+    script.write_text(code)
+    subprocess.run([python, str(script)], check=True, capture_output=True, timeout=600)
+    return model
+
+
+def report(name: str, measured: tuple[float, float, float], rows: int, base: tuple[float, float]) -> None:
+    seconds, peak, total = measured
+    rate = rows / seconds
+    print(
+        f"{name:30} {seconds:7.1f} s {rate:10,.0f} rows/s ({rate / base[0]:.2f}x)"
+        f"  peak RSS {peak:6.0f} MB ({peak / base[1]:.2f}x), all processes {total:6.0f} MB",
+        flush=True,
+    )
+
+
+def spark_runs(args: argparse.Namespace, project: Path, table: Path, root: Path) -> None:
+    print(f"spark, master {args.master} (ratios: to MLflow spark_udf)", flush=True)
+    runs: dict[str, tuple[list[str], dict[str, str] | None]] = {}
+    if Path(args.baseline_python).exists():
+        model = mlflow_model(args.baseline_python, project, root)
+        source = json.loads((root / "runtime.json").read_text())["source_dir"]
+        argv = [
+            args.baseline_python,
+            "-c",
+            MLFLOW_SPARK,
+            str(model),
+            str(table),
+            str(root / "mlflow.parquet"),
+        ]
+        # the pickled wrapper names the project's modules: the executors' python must find them
+        runs["mlflow.pyfunc.spark_udf"] = ([*argv, args.master, SCHEMA], {**os.environ, "PYTHONPATH": source})
+    else:
+        print(f"  (MLflow not measured: no {args.baseline_python}; see the module docstring)")
+    runs["mlship predict --engine spark"] = (
+        [
+            *(sys.executable, "-m", "mlship", "predict", str(project), "-i", str(table)),
+            *("-o", str(root / "spark.parquet"), "--engine", "spark", "--master", args.master),
+        ],
+        None,
+    )
+    base = None
+    for name, (argv, env) in runs.items():
+        measured = timed(argv, env)
+        base = base or (args.rows / measured[0], measured[1])
+        report(name, measured, args.rows, base)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--no-spark", action="store_true", help="only the local engine and pandas")
+    parser.add_argument("--no-baseline", action="store_true", help="leave out pandas (for 50M rows)")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--baseline-python", default=DEFAULT_BASELINE_PYTHON, help="MLflow's environment")
     args = parser.parse_args()
     from mlship.project import Project
     from mlship.scaffold import init_project
@@ -76,15 +196,15 @@ def main() -> None:
                 *(sys.executable, "-m", "mlship", "predict", str(project), "-i", str(table)),
                 *("-o", str(root / f"m{jobs}.csv"), "--jobs", str(jobs)),
             ]
+        if args.no_baseline:  # 50M rows whole would not fit in this machine's memory
+            del runs["pandas baseline"]
         base = None
         for name, argv in runs.items():
-            seconds, peak = timed(argv)
-            rate = args.rows / seconds
-            base = base or (rate, peak)
-            print(
-                f"{name:26} {seconds:7.1f} s  {rate:10,.0f} rows/s ({rate / base[0]:.2f}x)"
-                f"  peak RSS {peak:7.0f} MB ({peak / base[1]:.2f}x)"
-            )
+            measured = timed(argv)
+            base = base or (args.rows / measured[0], measured[1])
+            report(name, measured, args.rows, base)
+        if not args.no_spark:
+            spark_runs(args, project, table, root)
 
 
 if __name__ == "__main__":

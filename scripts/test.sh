@@ -33,6 +33,7 @@ log "installing mlship-cli[serve,dev] into .venv"
 need git git
 need curl curl
 need chromium chromium
+need java openjdk-17-jre-headless  # pyspark's JVM: `mlship predict --engine spark` tests
 
 if docker info >/dev/null 2>&1; then
     scripts/base-image.sh >/dev/null

@@ -147,3 +147,34 @@ def test_a_table_larger_than_the_memory_given_is_scored_completely(example_proje
     ids = pd.read_csv(out, usecols=["id", "prediction"])
     assert ids["id"].tolist() == list(range(1_500_000))
     assert ids["prediction"].head(1000).tolist() == pytest.approx(expected_first)
+
+
+def test_log_writes_batch_traffic_that_monitor_reads(example_project, tmp_path):
+    from mlship.serving.predlog import read_log
+
+    src = tmp_path / "in.csv"
+    frame = _table(example_project, 2500, src).astype({"price": object})
+    frame.loc[[7], "price"] = "cheap"
+    frame.to_csv(src, index=False)
+    logs = tmp_path / "logs"
+    out = tmp_path / "out.parquet"
+    proc = run_mlship(
+        *("predict", str(example_project), "-i", str(src), "-o", str(out), "--batch-rows", "900"),
+        *("--log", "--log-dir", str(logs), "--json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["log"] == str(logs)
+    lines = read_log(logs)
+    assert {line["endpoint"] for line in lines} == {"batch"}
+    ok = [line for line in lines if line["status"] == 200]
+    scored = pd.read_parquet(out)
+    pairs = [(r["id"], o) for line in ok for r, o in zip(line["inputs"], line["outputs"], strict=True)]
+    assert pairs == list(zip(scored["id"], scored["prediction"], strict=True))  # in order, each row once
+    assert max(len(line["inputs"]) for line in ok) <= 1000
+    (bad,) = [line for line in lines if line["status"] == 422]
+    assert bad["inputs"][0]["id"] == 7 and "price must be a number" in bad["error"]
+
+    monitor = run_mlship("monitor", str(example_project), "--log", str(logs), "--json")
+    assert monitor.returncode in (0, 1), monitor.stderr
+    traffic = json.loads(monitor.stdout)["traffic"]
+    assert (traffic["records"], traffic["failed"]) == (2499, 1)

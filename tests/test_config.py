@@ -104,3 +104,15 @@ def test_cli_reports_config_errors_with_exit_2(example_project, edit, expected):
         assert proc.returncode == 2, proc.stderr
         assert expected in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_an_environment_names_its_spark():
+    spark = "    spark:\n      master: spark://batch:7077\n      conf:\n        spark.executor.memory: 4g\n"
+    config = parse_config(VALID + spark)
+    assert config.environments["staging"].spark.master == "spark://batch:7077"
+    assert config.environments["staging"].spark.conf == {"spark.executor.memory": "4g"}
+    err = error_of(VALID + spark.replace("spark.executor.memory", "executor.memory"))
+    assert "environments.staging.spark.conf" in err.message and "start with 'spark.'" in err.message
+    assert "mlship.yaml:13" in err.message
+    err = error_of(VALID + "    spark:\n      masterr: local\n")
+    assert "environments.staging.spark.masterr is not a known key (mlship.yaml:12)" in err.message

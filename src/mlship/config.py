@@ -54,6 +54,26 @@ class Gate(_Section):
     )
 
 
+class Spark(_Section):
+    """Where `mlship predict --engine spark --env NAME` runs: a Spark master and the job's settings."""
+
+    master: str | None = Field(default=None, description="local[*], spark://host:7077, yarn, k8s://...")
+    conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Spark properties (spark.executor.memory, spark.archives, ...)"
+    )
+    python: str | None = Field(
+        default=None, description="the executors' python (default: PYSPARK_PYTHON, else this python)"
+    )
+
+    @field_validator("conf")
+    @classmethod
+    def _keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not k.startswith("spark.")]
+        if bad:
+            raise ValueError(f"Spark properties start with 'spark.', not {bad}")
+        return value
+
+
 class Environment(_Section):
     registry: str = ""
     target: Literal["docker", "swarm", "kubernetes"] = "docker"
@@ -77,6 +97,9 @@ class Environment(_Section):
     rollout_timeout: float = Field(default=300.0, gt=0)
     canary_weight: int = Field(default=10, ge=1, le=99, description="kubernetes: canary share, percent")
     node_selector: dict[str, str] = Field(default_factory=dict)
+    spark: Spark | None = Field(
+        default=None, description="batch scoring here: `mlship predict --engine spark`"
+    )
 
 
 class Example(_Section):

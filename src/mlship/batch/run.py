@@ -37,6 +37,9 @@ class PredictResult:
     rejected: int = 0
     rejects: str | None = None  # the reject file, when some rows were rejected
     jobs: int = 1
+    engine: str = "local"
+    log: str | None = None  # the prediction log directory written to (--log)
+    master: str | None = None  # --engine spark: the Spark master the job ran on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,8 +71,11 @@ def predict_file(
     rejects: Path | None = None,
     id_column: str | None = None,
     progress: ProgressFn | None = None,
+    log: Any = None,
 ) -> PredictResult:
-    """Score `input` into `output` (the input's columns and a `prediction` column, in input order)."""
+    """Score `input` into `output` (the input's columns and a `prediction` column, in input order).
+    `log`: LogSettings of the prediction log the scored rows are also written to (`--log`)."""
+    from mlship.batch.logged import BatchLog
     from mlship.project import load_pipeline
 
     explicit_rejects = rejects is not None
@@ -89,15 +95,20 @@ def predict_file(
     out_tmp, rej_tmp = _temporary(output), _temporary(rejects)
     writer, reject_writer = Writer(out_tmp, output.suffix.lower()), Writer(rej_tmp, ".jsonl")
     run = _Run()
-    started = time.perf_counter()
+    batch_log = BatchLog(log, pipeline.spec.model_version) if log is not None else None
+    started = last = time.perf_counter()
     try:
-        with _sigterm_interrupts(), _fs_errors(output):
+        with sigterm_interrupts(), _fs_errors(output):
             from mlship.batch.score import Fatal, score_stream
 
             try:
                 for frame, scored in score_stream(
                     pipeline, _checked(chunks, id_column), jobs=jobs, max_errors=max_errors
                 ):
+                    if batch_log is not None:
+                        now = time.perf_counter()
+                        batch_log.chunk(frame, scored, now - last, run.read)
+                        last = now
                     _write_chunk(frame, scored, run, writer, reject_writer, id_column)
                     if max_errors is not None and run.rejected > max_errors:
                         raise _stopped(input, rejects, run, max_errors)
@@ -108,6 +119,8 @@ def predict_file(
             finally:
                 writer.close()
                 reject_writer.close()
+                if batch_log is not None:
+                    batch_log.close()
                 if run.rejected:
                     os.replace(rej_tmp, rejects)  # the evidence stays, whether the run finished or not
             if run.scored == 0:
@@ -129,6 +142,7 @@ def predict_file(
         rejected=run.rejected,
         rejects=str(rejects) if run.rejected else None,
         jobs=jobs,
+        log=batch_log.directory if batch_log is not None else None,
     )
 
 
@@ -226,7 +240,7 @@ def _temporary(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so the temporary files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
