@@ -239,7 +239,12 @@ def coglet_target(python: str, spec_file: Path, port: int, work: Path) -> Target
     project = PROJECT_CODE.format(spec=str(spec_file))
     _write(work, "cog_predictor.py", COG.format(project=project))
     code = f"import coglet; coglet.server.serve('cog_predictor.py:Predictor', host='127.0.0.1', port={port})"
-    env = {"PYTHONPATH": str(work)}
+    # Its worker process is started as `python` from PATH: this venv's. RUST_LOG: no line per request.
+    env = {
+        "PYTHONPATH": str(work),
+        "PATH": f"{Path(python).parent}:{os.environ.get('PATH', '')}",
+        "RUST_LOG": "warn",
+    }
     return Target(
         "coglet", [python, "-c", code], port, "/predictions", "input", cwd=str(work), env=env, encode=cog_body
     )
