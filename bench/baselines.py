@@ -126,7 +126,7 @@ def bare_target(python: str, spec_file: Path, port: int, work: Path) -> Target:
 
 
 def mlflow_target(python: str, spec_file: Path, port: int, work: Path) -> Target:
-    model_dir = work / "mlflow-model"
+    model_dir = work / f"mlflow-model-{spec_file.stem}"  # one per model: save_model refuses an existing one
     project = PROJECT_CODE.format(spec=str(spec_file))
     script = _write(work, "mlflow_save.py", MLFLOW_SAVE.format(project=project, path=str(model_dir)))
     subprocess.run([python, str(script)], check=True, capture_output=True, timeout=300)
@@ -221,7 +221,8 @@ def mlserver_target(python: str, spec_file: Path, port: int, work: Path) -> Targ
     model_dir.mkdir(exist_ok=True)
     _write(model_dir, "demand_runtime.py", MLSERVER.format(project=project))
     # parallel_workers 0: inference in the server's own process (one worker, as for every server).
-    settings = {"http_port": port, "grpc_port": port + 100, "metrics_port": port + 200, "parallel_workers": 0}
+    settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": port + 100, "metrics_port": port + 200}
+    settings["parallel_workers"] = 0
     (model_dir / "settings.json").write_text(json.dumps({**settings, "debug": False}))
     model = {"name": "demand", "implementation": "demand_runtime.Demand"}
     (model_dir / "model-settings.json").write_text(json.dumps(model))
