@@ -6,9 +6,10 @@ Starts `python -m mlship.serving` (one worker, prediction log on) under `py-spy 
 child process py-spy starts needs no root), sends closed-loop load from bench/loadgen.py, then
 sorts every sample taken while the server held the GIL into the request's stages by the innermost
 frame that names one: HTTP server, JSON decode, validation, DataFrame construction, preprocess,
-predict, JSON encode, log, metrics, request id, batch queue, event loop. Prints microseconds per
-request (samples / rate / requests): CPU on the server's Python threads, the load generator's and
-other processes' excluded. Start-up (imports, model load) is left out.
+predict, JSON encode, log, metrics, request id, batch queue, event loop. Prints each stage's share
+and microseconds per request (samples / rate / requests: time the server's threads held the GIL,
+which on a busy host includes time descheduled while holding it, so read the shares first).
+Start-up (imports, model load) is left out.
 """
 
 from __future__ import annotations
@@ -118,7 +119,10 @@ def main() -> int:
     raw = work / "profile.txt"
     server = [sys.executable, "-m", "mlship.serving", "--spec", str(spec), "--host", "127.0.0.1"]
     server += ["--port", str(args.port), "--log-dir", str(work / "predlog"), "--log-level", "warning"]
-    spy_argv = [spy_binary, "record", "--gil", "-r", str(args.rate), "-f", "raw", "-o", str(raw), "--"]
+    # --nonblocking: the server is not paused for each sample (pausing it 1,000 times a second
+    # inflates every stage); a torn stack now and then is sorted as "other".
+    spy_argv = [spy_binary, "record", "--gil", "--nonblocking", "-r", str(args.rate), "-f", "raw"]
+    spy_argv += ["-o", str(raw), "--"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with (work / "server.log").open("wb") as log:
         spy = subprocess.Popen([*spy_argv, *server], env=env, stdout=log, stderr=log)
@@ -140,14 +144,15 @@ def main() -> int:
         f"rows={args.rows} c={args.concurrency}: {result.summary()}; load average {load:.1f}; "
         f"{requests} requests profiled (warm-up included)"
     )
-    print(f"  {'stage':42} {'samples':>8} {'us/request':>11}")
+    counted = sum(v for k, v in samples.items() if k != "start-up")
+    print(f"  {'stage':42} {'samples':>8} {'share':>6} {'us/request':>11}")
     for stage, count in samples.most_common():
         if stage == "start-up":
             continue
-        print(f"  {stage:42} {count:8} {count / args.rate / requests * 1e6:11.1f}")
-    counted = sum(v for k, v in samples.items() if k != "start-up")
+        share = 100.0 * count / counted
+        print(f"  {stage:42} {count:8} {share:5.1f}% {count / args.rate / requests * 1e6:11.1f}")
     total = counted / args.rate / requests * 1e6
-    print(f"  {'total (GIL held, server process)':42} {counted:8} {total:11.1f}")
+    print(f"  {'total (GIL held, server process)':42} {counted:8} {100.0:5.1f}% {total:11.1f}")
     return 0
 
 
