@@ -125,3 +125,26 @@ def test_frame_keeps_fields_outside_the_schema_and_its_order() -> None:
 def test_no_schema_is_from_records(tmp_path: Path) -> None:
     records = [{"b": 1, "a": "x"}]
     pd.testing.assert_frame_equal(records_frame(records, None), pd.DataFrame.from_records(records))
+
+
+def test_logged_inputs_are_what_was_scored(clients: tuple[TestClient, TestClient]) -> None:
+    """The log reuses the client's JSON text of the records when it is one line and validation
+    left it as sent; otherwise (a field added as null, a body over several lines) the records."""
+    from mlship.serving.predlog import read_log
+
+    fast, _ = clients
+    service = fast.app.state.service  # type: ignore[attr-defined]
+    spaced = {"records": [ROW, {**ROW, "store": "north"}]}
+    left_out = {"records": [{k: v for k, v in ROW.items() if k != "temperature"}]}
+    sent = {
+        "compact": (json.dumps(spaced, separators=(",", ":")), spaced["records"]),
+        "indented": (json.dumps(spaced, indent=2), spaced["records"]),
+        "left-out": (json.dumps(left_out), [{**left_out["records"][0], "temperature": None}]),
+    }
+    for name, (text, _) in sent.items():
+        headers = {**JSON, "x-request-id": f"logged-{name}"}
+        assert fast.post("/predict", content=text.encode(), headers=headers).status_code == 200
+    service.log.flush()
+    rows = {row["request_id"]: row for row in read_log(service.log.directory)}
+    for name, (_, records) in sent.items():
+        assert rows[f"logged-{name}"]["inputs"] == records

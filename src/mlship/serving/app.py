@@ -205,16 +205,17 @@ class Service:
         are recorded by `finished`, after it is sent."""
         started = time.perf_counter()
         request_id = self.request_ids(head.request_id)
-        records = outputs = error = None
+        records = outputs = error = logged = None
         status, kind = 200, None
         self.metrics.request_started()
         try:
             if not self.runtime.ready:
                 raise RequestError(503, f"the model is not ready ({self.runtime.state})")
-            decoded = parse_json(await self.read_body(head, receive))
+            body = await self.read_body(head, receive)
+            decoded = parse_json(body)
             # Until validated, the log keeps what the client sent (a failed request is evidence too).
             records = _sent_records(decoded)
-            records, given_id = parse(decoded)
+            records, given_id, logged = parse(decoded, body)
             request_id = given_id or request_id
             outputs = await self.runtime.predict(records)
             payload = respond(outputs, request_id)
@@ -237,7 +238,8 @@ class Service:
             payload["request_id"] = request_id
         body = dumps(payload)
         seconds = time.perf_counter() - started
-        self.log.record(request_id, endpoint, status, seconds * 1000.0, records, outputs, error)
+        inputs = logged if logged is not None and status == 200 else records
+        self.log.record(request_id, endpoint, status, seconds * 1000.0, inputs, outputs, error)
         rows = len(records) if status == 200 and records else None
         return Outcome(status, body, request_id, endpoint, seconds, rows, kind)
 
@@ -256,8 +258,11 @@ class Service:
         return response
 
     # -- /predict: raw ASGI, no Starlette Request, routing or Response on the way -----------
-    def _predict_records(self, body: Any) -> tuple[list[dict[str, Any]], None]:
-        return self.validator.records(body), None
+    def _predict_records(self, decoded: Any, body: bytes) -> tuple[list[dict[str, Any]], None, Any]:
+        """The validated records, and what the log writes as their inputs: the client's own JSON
+        text of them when validation left them as sent (jsonio.raw_records), else the records."""
+        records, as_sent = self.validator.records_as_sent(decoded)
+        return records, None, jsonio.raw_records(body) if as_sent else None
 
     def _predict_answer(self, outputs: list[Any], request_id: str) -> dict[str, Any]:
         return {"predictions": outputs, "model_version": self.version, "request_id": request_id}
@@ -328,10 +333,10 @@ class Service:
     async def v2_infer(self, request: Request) -> Response:
         self._model(request)
 
-        def parse(body: Any) -> tuple[list[dict[str, Any]], str | None]:
-            records, given_id = v2.records_from_request(body)
+        def parse(decoded: Any, body: bytes) -> tuple[list[dict[str, Any]], str | None, None]:
+            records, given_id = v2.records_from_request(decoded)
             self.validator.check(records)
-            return records, given_id
+            return records, given_id, None
 
         def respond(outputs: list[Any], request_id: str) -> dict[str, Any]:
             return v2.response(self.name, self.version, request_id, outputs)

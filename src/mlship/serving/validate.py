@@ -195,7 +195,14 @@ class Validator:
         self.check(records)
         return records
 
+    def records_as_sent(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
+        """`records`, and whether they are still exactly what the client sent (no optional field
+        left out had to be added as null)."""
+        records = self.records(payload)
+        return records, not self._filled
+
     def check(self, records: list[Any]) -> None:
+        self._filled = False
         # One record: the per-record check is as quick and needs no column lists.
         if (
             len(records) > 1
@@ -205,6 +212,8 @@ class Validator:
         ):
             return
         self._check_each(records)
+
+    _filled = False  # the last check added a left-out optional field (read on the same loop turn)
 
     def _columns_ok(self, records: list[dict[str, Any]]) -> bool:
         """The common case, one pass per column with no conversion: every value already of its
@@ -223,6 +232,7 @@ class Validator:
                 for record in records:  # left out -> null, as in _check_each
                     if name not in record:
                         record[name] = None
+                        self._filled = True
             if not rule.column_ok(present, strict):
                 return False
         return True
@@ -239,7 +249,9 @@ class Validator:
                     if value is None and not rule.required:
                         # An optional field left out is sent to the model as missing (null),
                         # so every record carries the same columns, alone or batched.
-                        record[rule.name] = None
+                        if rule.name not in record:
+                            record[rule.name] = None
+                            self._filled = True
                         continue
                     problem = rule.check(value, strict)
                     if problem is not None:
