@@ -6,7 +6,12 @@ files rotated at ~50 MB like the server's), then times, in the same run:
   - baseline: json.loads per line, the records into a pandas DataFrame, histograms/value counts;
   - mlship:   mlship.monitor.core.monitor() end to end (read, PSI/KS/chi2 per feature, verdict),
               and again with the HTML report.
-Usage: python bench/monitor.py [N]   (N defaults to 1_000_000)
+Then labels for every scored record (the outcome a while later: prediction + noise, Parquet) and, in the
+same run:
+  - baseline: json.loads per line into a DataFrame, pandas merge with the labels, groupby window,
+              scikit-learn's metrics per window;
+  - mlship:   mlship.monitor.performance.evaluate() (keyed read, join, metrics per window and version).
+Usage: python bench/monitor.py [N] [--labels-only]   (N defaults to 1_000_000)
 """
 
 from __future__ import annotations
@@ -142,11 +147,77 @@ def monitor_with(project, logs: Path, workers: int):
         reader.idle_cores = original
 
 
+def write_labels(log_dir: Path, n: int, path: Path) -> int:
+    """The outcome of every successful request: the logged prediction plus noise, keyed request_id:0."""
+    keys, outcomes = [], []
+    rng = np.random.default_rng(1)
+    for file in sorted(log_dir.glob("*.jsonl")):
+        for entry in msgspec.json.Decoder().decode_lines(file.read_bytes()):
+            if entry["status"] < 400:
+                keys.append(f"{entry['request_id']}:0")
+                outcomes.append(entry["outputs"][0])
+    noisy = np.asarray(outcomes, dtype=float) + rng.normal(0, 5, len(outcomes))
+    pd.DataFrame({"key": keys, "outcome": noisy}).to_parquet(path)
+    return len(keys)
+
+
+def baseline_labelled(log_dir: Path, labels: Path) -> float:
+    """json.loads per line, a DataFrame of keyed predictions, pandas merge, scikit-learn per hour."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    started = time.perf_counter()
+    keys, stamps, values = [], [], []
+    for path in sorted(log_dir.glob("*.jsonl")):
+        with path.open() as handle:
+            for line in handle:
+                entry = json.loads(line)
+                if entry["status"] >= 400 or entry["error"]:
+                    continue
+                for i, out in enumerate(entry["outputs"]):
+                    keys.append(f"{entry['request_id']}:{i}")
+                    stamps.append(entry["ts"])
+                    values.append(out)
+    frame = pd.DataFrame({"key": keys, "ts": pd.to_datetime(stamps), "value": values})
+    joined = frame.merge(pd.read_parquet(labels), on="key")
+    for _, group in joined.groupby(joined["ts"].dt.floor("1h")):
+        mean_absolute_error(group["outcome"], group["value"])
+        np.sqrt(mean_squared_error(group["outcome"], group["value"]))
+    return time.perf_counter() - started
+
+
+def labelled(project, root: Path, n: int) -> None:
+    from mlship.monitor.logs import find_log_files
+    from mlship.monitor.performance import evaluate
+
+    labels = root / "labels.parquet"
+    t0 = time.perf_counter()
+    count = write_labels(root / "logs", n, labels)
+    print(f"wrote {count:,} labels ({time.perf_counter() - t0:.1f}s)")
+    files = find_log_files([root / "logs"])
+    base, base_cpu = measure(lambda: baseline_labelled(root / "logs", labels), 1)
+    ours, ours_cpu = measure(lambda: evaluate(project, files, labels=[labels]))
+    perf = evaluate(project, files, labels=[labels])
+    assert perf is not None and perf.labels["matched"] == count, perf and perf.labels
+    print(f"joined {perf.labels['matched']:,} of {perf.labels['predictions']:,}; overall {perf.overall}")
+    print(f"baseline labelled (json + pandas merge + sklearn): {base:6.2f} s wall {base_cpu:6.2f} s cpu")
+    print(f"mlship performance (join + metrics):               {ours:6.2f} s wall {ours_cpu:6.2f} s cpu")
+    print(f"speed-up over baseline:                            {base / ours:6.2f}x wall")
+    print(f"{count:,} labelled predictions joined and measured under 10 s: {'yes' if ours < 10 else 'NO'}")
+
+
 def main() -> None:
     from mlship.monitor.core import monitor
     from mlship.monitor.profile import load_reference
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 1_000_000
+    if "--labels-only" in sys.argv:
+        with tempfile.TemporaryDirectory(prefix="mlship-bench-") as tmp:
+            project, pipeline = make_project(Path(tmp))
+            files, size = write_logs(project, pipeline, n, Path(tmp) / "logs")
+            print(f"wrote {n:,} logged requests, {size / 1e6:.0f} MB in {files} files")
+            labelled(project, Path(tmp), n)
+        return
     with tempfile.TemporaryDirectory(prefix="mlship-bench-") as tmp:
         root = Path(tmp)
         project, pipeline = make_project(root)
@@ -184,6 +255,7 @@ def main() -> None:
         )
         print(f"parse only, line by line: json {json_parse:.2f} s, msgspec {msgspec_parse:.2f} s")
         print(f"{n / ours / 1e6:.2f} M predictions/s; under 10 s for {n:,}: {'yes' if ours < 10 else 'NO'}")
+        labelled(project, root, n)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
     import pandas as pd
 
     from mlship.serving import jsonio
-    from mlship.serving.app import Head, Outcome
+    from mlship.serving.app import Head, Outcome, record_keys
     from mlship.serving.pipeline import records_frame
     from mlship.serving.validate import parse_json
 
@@ -59,6 +59,7 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
     features = pipeline._preprocess(frame, pipeline.model)
     outputs = pipeline.predict_frame(frame)
     answer = {"predictions": outputs, "model_version": service.version, "request_id": "r" * 32}
+    keyed = {**answer, "keys": record_keys("r" * 32, len(outputs))}
     row = {"ts": "2026-01-01T00:00:00.000Z", "request_id": "r" * 32, "model_version": service.version}
     row.update({"endpoint": "/predict", "status": 200, "latency_ms": 1.0, "inputs": records})
     row.update({"outputs": outputs, "error": None})
@@ -83,6 +84,8 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
         "preprocess (project)": median_us(lambda: pipeline._preprocess(frame, pipeline.model), repeats),
         "predict (project)": median_us(lambda: pipeline._predict(pipeline.model, features), repeats),
         "JSON encode answer": median_us(lambda: jsonio.encode(answer), repeats),
+        "  record keys (REQUEST_ID:INDEX)": median_us(lambda: record_keys("r" * 32, len(outputs)), repeats),
+        "  JSON encode answer with keys": median_us(lambda: jsonio.encode(keyed), repeats),
         "log hand-off (request path)": median_us(
             lambda: log.record("r", "/predict", 200, 1.0, records, outputs, None), repeats
         ),

@@ -1,16 +1,18 @@
-"""Failed requests and latency during rollouts on the docker target, seen by a paced client.
+"""Failed requests and latency during rollouts on the docker and swarm targets, seen by a paced client.
 
 One client thread on 127.0.0.1 sends a single-record POST /predict every `--interval` seconds over
 a keep-alive connection (as a business application's pool would; a broken connection is counted as
 a failure and reopened) while `mlship deploy`, `rollback`, a canary and a deploy that fails the gate
-run for real on the local engine. The baseline is the same client against the same service at rest,
-measured in the same run: the rows give failed requests and p99 as a ratio of that steady p99.
-Bounded: at most `--max-requests` per phase and `--max-seconds` per phase.
+run for real on the local engine: the docker target (one host, HAProxy in front) and the swarm
+target (two replicas, `publish: edge`, images pushed to `--registry`). The baseline is the same
+client against the same service at rest, measured in the same run: the rows give failed requests
+and p99 as a ratio of that steady p99. Bounded: at most `--max-requests` and `--max-seconds` per phase.
 
-    python bench/rollout.py [--interval 0.02] [--max-seconds 120] [--json]
+    python bench/rollout.py [--targets docker,swarm] [--interval 0.02] [--max-seconds 120] [--json]
 
-Needs the docker engine and the base image (scripts/base-image.sh); images, containers and the
-network it makes are named `mlship-bench-rollout-<id>` and removed at the end.
+Needs the docker engine and the base image (scripts/base-image.sh); swarm also needs a swarm
+manager and a registry (scripts/registry.sh). Images, containers, services and networks it makes
+are named `mlship-bench-rollout-<id>` / labelled with its project and removed at the end.
 """
 
 from __future__ import annotations
@@ -110,7 +112,23 @@ def build_images(prefix: str) -> None:
         )
 
 
-def write_project(root: Path, name: str, port: int, monitor: float) -> None:
+def write_project(root: Path, name: str, port: int, monitor: float, target: str, registry: str) -> str:
+    """The bench project with one environment for `target`; its name."""
+    gate = {"readiness_timeout": 20, "monitor_seconds": monitor}
+    if target == "swarm":
+        environment = "staging"
+        settings = {
+            "target": "swarm",
+            "publish": "edge",
+            "registry": registry,
+            "port": port,
+            "replicas": 2,
+            "update_delay": 0.5,
+            "gate": gate,
+        }
+    else:
+        environment = "local"
+        settings = {"port": port, "gate": gate, "canary_weight": 20}
     config = {
         "name": name,
         "version": "0.1.0",
@@ -121,16 +139,11 @@ def write_project(root: Path, name: str, port: int, monitor: float) -> None:
             "predict": "m.p:predict",
         },
         "contract": {"examples": [{"input": {"x": 2}, "output": 4, "tolerance": 0.001}]},
-        "environments": {
-            "local": {
-                "port": port,
-                "gate": {"readiness_timeout": 20, "monitor_seconds": monitor},
-                "canary_weight": 20,
-            }
-        },
+        "environments": {environment: settings},
     }
     root.mkdir(parents=True)
     (root / "mlship.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return environment
 
 
 def phase(
@@ -162,8 +175,48 @@ def phase(
     }
 
 
+def run_target(target: str, prefix: str, run_id: str, args: argparse.Namespace) -> list[dict]:
+    name = f"bench-rollout-{target}-{run_id}"
+    port = free_port()
+    rows: list[dict] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = Path(tmp) / "proj"
+            env = write_project(project, name, port, 4.0, target, args.registry)
+            first = mlship("deploy", env, "--image", f"{prefix}:v1", cwd=project)
+            if first.returncode:
+                print(first.stderr, file=sys.stderr)
+                raise SystemExit(1)
+            rows.append(phase("steady (baseline)", port, args, None, project))
+            deploy = ("deploy", env, "--image", f"{prefix}:v2")
+            rows.append(phase("deploy v2 (rolling)", port, args, deploy, project))
+            rows.append(phase("rollback to v1", port, args, ("rollback", env), project))
+            canary = ("deploy", env, "--image", f"{prefix}:v3", "--strategy", "canary")
+            share = "20%" if target == "docker" else "first task"
+            rows.append(phase(f"deploy v3 (canary {share})", port, args, canary, project))
+            wrong = ("deploy", env, "--image", f"{prefix}:wrong")
+            rows.append(phase("failed deploy (wrong answer)", port, args, wrong, project))
+    finally:
+        cleanup(name)
+        if target == "swarm":  # the push tagged the images with their registry name here too
+            refs = subprocess.run(
+                ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{args.registry}/{name}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            if refs:
+                subprocess.run(["docker", "image", "rm", *refs], capture_output=True)
+    steady = rows[0]["p99_ms"]
+    for row in rows:
+        row["target"] = target
+        row["p99_vs_steady"] = round(row["p99_ms"] / steady, 2) if steady else None
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="docker,swarm", help="comma-separated: docker, swarm")
+    parser.add_argument("--registry", default=os.environ.get("MLSHIP_TEST_REGISTRY", "127.0.0.1:5000"))
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between requests")
     parser.add_argument("--steady-seconds", type=float, default=8.0)
     parser.add_argument("--max-seconds", type=float, default=120.0, help="bound of one phase")
@@ -172,54 +225,41 @@ def main() -> int:
     args = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:6]
-    prefix, name = f"mlship-bench-rollout-{run_id}", f"bench-rollout-{run_id}"
-    port = free_port()
+    prefix = f"mlship-bench-rollout-{run_id}"
     build_images(prefix)
-    rows = []
+    rows: list[dict] = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            project = Path(tmp) / "proj"
-            write_project(project, name, port, monitor=4.0)
-            first = mlship("deploy", "local", "--image", f"{prefix}:v1", cwd=project)
-            if first.returncode:
-                print(first.stderr, file=sys.stderr)
-                return 1
-            rows.append(phase("steady (baseline)", port, args, None, project))
-            rows.append(
-                phase(
-                    "deploy v2 (rolling)", port, args, ("deploy", "local", "--image", f"{prefix}:v2"), project
-                )
-            )
-            rows.append(phase("rollback to v1", port, args, ("rollback", "local"), project))
-            canary = ("deploy", "local", "--image", f"{prefix}:v3", "--strategy", "canary")
-            rows.append(phase("deploy v3 (canary 20%)", port, args, canary, project))
-            wrong = ("deploy", "local", "--image", f"{prefix}:wrong")
-            rows.append(phase("failed deploy (wrong answer)", port, args, wrong, project))
+        for target in [t.strip() for t in args.targets.split(",") if t.strip()]:
+            rows += run_target(target, prefix, run_id, args)
     finally:
-        cleanup(name, prefix)
-    steady = rows[0]["p99_ms"]
-    for row in rows:
-        row["p99_vs_steady"] = round(row["p99_ms"] / steady, 2) if steady else None
+        remove_images(prefix)
     if args.json:
         print(json.dumps({"interval_s": args.interval, "rows": rows}, indent=2))
         return 0
-    print(f"docker target, one paced client every {args.interval * 1000:g} ms (keep-alive), 127.0.0.1")
+    print(f"one paced client every {args.interval * 1000:g} ms (keep-alive), 127.0.0.1")
     head = ("phase", "exit", "secs", "sent", "failed", "p99 ms", "x steady")
-    print(f"{head[0]:<30} " + " ".join(f"{h:>{max(5, len(h))}}" for h in head[1:]) + "  versions")
+    print(
+        f"{'target':<7}{head[0]:<30} " + " ".join(f"{h:>{max(5, len(h))}}" for h in head[1:]) + "  versions"
+    )
     for r in rows:
         exit_text = "-" if r["exit"] is None else str(r["exit"])
         cells = (exit_text, r["seconds"], r["sent"], r["failed"], r["p99_ms"], r["p99_vs_steady"])
         print(
-            f"{r['phase']:<30} "
+            f"{r['target']:<7}{r['phase']:<30} "
             + " ".join(f"{c!s:>{max(5, len(h))}}" for c, h in zip(cells, head[1:], strict=True))
             + f"  {r['versions']} {' '.join(r['failures'])}"
         )
     return 0
 
 
-def cleanup(project: str, prefix: str) -> None:
-    """Remove only what this run made: its project's containers and network, its images."""
+def cleanup(project: str) -> None:
+    """Remove only what this run made: its project's services, containers and networks."""
     selector = f"label=io.mlship.project={project}"
+    services = subprocess.run(
+        ["docker", "service", "ls", "-q", "--filter", selector], capture_output=True, text=True
+    ).stdout.split()
+    if services:
+        subprocess.run(["docker", "service", "rm", *services], capture_output=True)
     ids = subprocess.run(
         ["docker", "ps", "-aq", "--filter", selector], capture_output=True, text=True
     ).stdout.split()
@@ -228,8 +268,16 @@ def cleanup(project: str, prefix: str) -> None:
     nets = subprocess.run(
         ["docker", "network", "ls", "-q", "--filter", selector], capture_output=True, text=True
     ).stdout.split()
-    if nets:
-        subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
+    for _ in range(20):  # swarm tasks take a few seconds to leave the overlay network
+        if (
+            not nets
+            or subprocess.run(["docker", "network", "rm", *nets], capture_output=True).returncode == 0
+        ):
+            break
+        time.sleep(0.5)
+
+
+def remove_images(prefix: str) -> None:
     for tag in VARIANTS:
         subprocess.run(["docker", "image", "rm", f"{prefix}:{tag}"], capture_output=True)
 

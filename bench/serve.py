@@ -345,6 +345,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    # SIGTERM (a timeout, a CI job cancelled) unwinds like Ctrl-C: every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     work = Path(tempfile.mkdtemp(prefix="mlship-bench-"))
     project = prepare_project(args.project, work)

@@ -5,6 +5,7 @@
 # Usage: scripts/registry.sh start|stop|status [PORT]
 #   PORT defaults to $MLSHIP_REGISTRY_PORT, else 5000.
 #   State (config, data, pid, log) lives in ${MLSHIP_REGISTRY_STATE_DIR:-/tmp/mlship-registry}/PORT.
+#   MLSHIP_REGISTRY_HTPASSWD=FILE: require Basic auth against that htpasswd file (bcrypt entries).
 # `start` prints the registry address (127.0.0.1:PORT) on stdout; messages go to stderr.
 # Exit codes: 0 ok / running, 1 not running (status) or failed, 2 usage error.
 set -euo pipefail
@@ -40,7 +41,12 @@ ensure_tools() {
     [[ ${#missing[@]} -eq 0 ]] || apt_install "${missing[@]}"
 }
 
-answering() { curl -fsS --max-time 2 -o /dev/null "http://${ADDR}/v2/" 2>/dev/null; }
+# 200, or 401 from a registry that requires credentials (MLSHIP_REGISTRY_HTPASSWD).
+answering() {
+    local code
+    code="$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' "http://${ADDR}/v2/" 2>/dev/null)" || return 1
+    [[ "$code" == 200 || "$code" == 401 ]]
+}
 
 # The pid from the pid file, only if that process is still our registry (pids get reused).
 our_pid() {
@@ -80,6 +86,14 @@ health:
   storagedriver:
     enabled: false
 EOF
+    if [[ -n "${MLSHIP_REGISTRY_HTPASSWD:-}" ]]; then
+        cat >>"$CONFIG" <<EOF
+auth:
+  htpasswd:
+    realm: mlship
+    path: ${MLSHIP_REGISTRY_HTPASSWD}
+EOF
+    fi
 }
 
 start() {

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The real `mlship` command (the same interpreter as the tests): run_mlship runs it to completion;
+# a test that must start it in the background (a server, a run it stops) spells it with this.
+MLSHIP = (sys.executable, "-m", "mlship")
 
 
 def run_mlship(*args: str, cwd: Path | None = None, check: bool = False, **kw) -> subprocess.CompletedProcess:
     """The real `mlship` command in a subprocess (the same interpreter as the tests)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlship", *args], cwd=cwd, capture_output=True, text=True, **kw
-    )
+    proc = subprocess.run([*MLSHIP, *args], cwd=cwd, capture_output=True, text=True, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"mlship {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -49,3 +54,43 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(project: Path, *, log_dir: Path, timeout: float = 60) -> Iterator[str]:
+    """The real runtime, `mlship serve PROJECT`, on a free loopback port; yields its base URL."""
+    import urllib.request
+
+    port = free_port()
+    argv = [*MLSHIP, "serve", str(project), "--port", str(port)]
+    argv += ["--log-dir", str(log_dir), "--log-level", "warning"]
+    # One native thread per process, as a serving worker has (a busy host stalls OpenMP pools).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MLSHIP_LOG_DIR", None)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                errors.seek(0)
+                raise AssertionError(f"mlship serve exited {process.returncode}: {errors.read()[-2000:]!r}")
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlship serve not ready within {timeout:g}s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        errors.close()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support import run_mlship
+from tests.support import MLSHIP, run_mlship
 
 
 def _table(project: Path, rows: int, path: Path) -> pd.DataFrame:
@@ -34,8 +34,7 @@ def _table(project: Path, rows: int, path: Path) -> pd.DataFrame:
 
 
 def _expected(project: Path, frame: pd.DataFrame) -> list[float]:
-    from mlship.project import Project
-    from mlship.stages import load_pipeline
+    from mlship.project import Project, load_pipeline
 
     return load_pipeline(Project.load(project)).predict_frame(frame)
 
@@ -92,8 +91,7 @@ def test_a_stopped_run_leaves_no_output(example_project, tmp_path):
     _table(example_project, 300_000, src)
     out = tmp_path / "out.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlship", "predict", str(example_project), "-i", str(src), "-o", str(out)]
-        + ["--batch-rows", "500"],
+        [*MLSHIP, "predict", str(example_project), "-i", str(src), "-o", str(out)] + ["--batch-rows", "500"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -125,7 +123,7 @@ def test_a_table_larger_than_the_memory_given_is_scored_completely(example_proje
     # The table whole, as pandas holds it, does not fit in the limit: reading and scoring it at once fails.
     whole = (
         "import sys, pandas as pd\nfrom mlship.project import Project\n"
-        "from mlship.stages import load_pipeline\n"
+        "from mlship.project import load_pipeline\n"
         "p = load_pipeline(Project.load(sys.argv[1])); p.predict_frame(pd.read_csv(sys.argv[2]))\n"
     )
     control = subprocess.run(
@@ -138,7 +136,7 @@ def test_a_table_larger_than_the_memory_given_is_scored_completely(example_proje
     assert control.returncode != 0
     out = tmp_path / "scored.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "mlship", "predict", str(example_project), "-i", str(src), "-o", str(out)],
+        [*MLSHIP, "predict", str(example_project), "-i", str(src), "-o", str(out)],
         env=env,
         preexec_fn=_limited,
         capture_output=True,

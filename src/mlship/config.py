@@ -71,7 +71,7 @@ class Environment(_Section):
     repository: str | None = Field(default=None, description="image name in the registry (default: name)")
     host: str | None = Field(default=None, description="address clients use (default: the engine's host)")
     publish: Literal["ingress", "edge"] = Field(
-        default="ingress", description="swarm: routing mesh, or mlship's edge proxy on one host"
+        default="ingress", description="swarm: routing mesh, or an HAProxy edge proxy on the manager"
     )
     update_delay: float = Field(default=2.0, ge=0, description="seconds between task updates")
     rollout_timeout: float = Field(default=300.0, gt=0)
@@ -163,7 +163,9 @@ class Policy(_Section):
     @field_validator("platforms")
     @classmethod
     def _platforms(cls, value: list[str]) -> list[str]:
-        known = {"linux_x86_64", "linux_aarch64"}
+        from mlship.platforms import ARCH
+
+        known = set(ARCH)
         bad = [p for p in value if p not in known]
         if bad or not value:
             raise ValueError(f"platforms must be a non-empty list of {sorted(known)}, got {value}")
@@ -195,6 +197,56 @@ class Serving(_Section):
     access_log: bool = False
 
 
+# Metrics where higher is better; the others (errors) are better lower. `bias` is judged by its size.
+HIGHER_IS_BETTER = frozenset({"auc", "accuracy", "precision", "recall", "f1"})
+PERFORMANCE_METRICS = frozenset({*HIGHER_IS_BETTER, "brier", "mae", "rmse", "bias"})
+
+
+class Performance(_Section):
+    """`mlship monitor --labels`: how predictions are joined to outcomes and when a drop fails."""
+
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="default: classification when the target has two values"
+    )
+    key: str | None = Field(
+        default=None, description="a request field carrying the client's id (default: request_id:index)"
+    )
+    score: str | None = Field(
+        default=None, description="the output key holding P(positive) (default: the prediction itself)"
+    )
+    positive: Any = Field(default=1, description="the positive class of the target")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="score >= threshold counts as positive")
+    labels: str | None = Field(default=None, description="labels file or directory (CI's default --labels)")
+    holdout: str | None = Field(
+        default=None, description="labelled rows the model did not train on (default: data.train)"
+    )
+    window: str = Field(default="1d", description="the width of a time window: 1h, 6h, 1d, 7d")
+    min_labels: int = Field(default=100, ge=1, description="fewer labelled records: reported, not judged")
+    max_drop: dict[str, float] = Field(
+        default_factory=lambda: {"auc": 0.05, "f1": 0.05, "mae": 0.2, "rmse": 0.2},
+        description="how much worse than at training a metric may get (see docs/monitor.md)",
+    )
+
+    @field_validator("max_drop")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - PERFORMANCE_METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; known: {sorted(PERFORMANCE_METRICS)}")
+        if any(not isinstance(v, (int, float)) or v < 0 for v in value.values()):
+            raise ValueError("each max_drop must be a number >= 0")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from mlship.monitor.logs import duration_seconds
+
+        if duration_seconds(value) is None:
+            raise ValueError(f"window {value!r} is not a duration such as 1h, 6h, 1d or 7d")
+        return value
+
+
 class Monitor(_Section):
     psi_threshold: float = Field(default=0.2, gt=0)
     ks_pvalue: float = Field(default=0.01, gt=0, lt=1)
@@ -206,6 +258,7 @@ class Monitor(_Section):
     )
     exclude: list[str] = Field(default_factory=list, description="training columns that are not inputs")
     predictions: bool = Field(default=True, description="prediction drift counts towards the verdict")
+    performance: Performance = Field(default_factory=Performance)
 
 
 class NotebookSource(_Section):

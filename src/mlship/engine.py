@@ -26,6 +26,13 @@ def docker_client(timeout: int = 120) -> Any:
     return client
 
 
+def remote_engine() -> bool:
+    """DOCKER_HOST names another machine: paths on this one mean nothing to the engine."""
+    import os
+
+    return os.environ.get("DOCKER_HOST", "").startswith(("tcp://", "http://", "https://", "ssh://"))
+
+
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

@@ -8,7 +8,11 @@ from functools import cached_property
 from pathlib import Path
 
 from mlship.config import Config, load_config
-from mlship.errors import UsageError
+from mlship.errors import ProjectCodeError, UsageError
+from mlship.serving.pipeline import Pipeline, PipelineError, RuntimeSpec
+
+# Each deployed environment's prediction log, under the project (ignored by git and by builds: logs/).
+ENVIRONMENT_LOGS = Path("logs") / "environments"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,16 @@ class Project:
         """What `mlship build` made last (image ref, id, digest); `mlship deploy` reads it."""
         return self.state_dir / "build" / "last.json"
 
+    def log_dir(self, environment: str) -> Path:
+        """Where ENV's prediction log lands on this machine: environments.ENV.log_dir (a relative one
+        is under the project), else `logs/environments/ENV`, which `deploy` creates. `monitor --env`,
+        `replay --env` and `test --against ENV` read the same directory."""
+        configured = self.config.environment(environment).log_dir
+        if configured:
+            path = Path(configured).expanduser()
+            return path if path.is_absolute() else (self.root / path).resolve()
+        return self.root / ENVIRONMENT_LOGS / environment
+
     def data_path(self, key: str = "train") -> Path:
         return self.root / self.config.data[key]
 
@@ -71,3 +85,29 @@ def artifacts_sha256(directory: Path) -> str | None:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def runtime_spec(project: Project, artifact_dir: Path | None = None) -> RuntimeSpec:
+    """How the serving runtime loads the project: its artifacts, or those in `artifact_dir` (a
+    training run's staging directory, before it is swapped into place)."""
+    cfg = project.config
+    artifacts = artifact_dir or project.artifact_dir
+    return RuntimeSpec(
+        name=cfg.name,
+        version=cfg.version,
+        source_dir=str(project.source_dir),
+        artifact_dir=str(artifacts),
+        entrypoints=cfg.entrypoints.model_dump(),
+        gpu=cfg.gpu,
+        model_sha256=artifacts_sha256(artifacts) if artifact_dir is None else None,
+    )
+
+
+def load_pipeline(project: Project) -> Pipeline:
+    try:
+        return Pipeline(runtime_spec(project))
+    except PipelineError as exc:
+        raise ProjectCodeError(
+            f"cannot load the model ({exc})",
+            hint="run `mlship train` first" if exc.stage == "load" else None,
+        ) from None

@@ -37,7 +37,7 @@ def runtime_extra(config: Config, root: Path | None = None) -> dict[str, Any]:
 
 
 def serving_spec(project: Project) -> RuntimeSpec:
-    from mlship.stages import runtime_spec
+    from mlship.project import runtime_spec
 
     spec = runtime_spec(project)
     if spec.model_sha256 is None:

@@ -13,42 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlship.datafiles import read_table
 from mlship.errors import InputError, ProjectCodeError, UsageError
-from mlship.project import Project, artifacts_sha256
-from mlship.serving.pipeline import Pipeline, PipelineError, RuntimeSpec, resolve
-
-READERS = {
-    ".csv": "read_csv",
-    ".jsonl": "read_json",
-    ".json": "read_json",
-    ".parquet": "read_parquet",
-}
-
-
-def runtime_spec(project: Project, artifact_dir: Path | None = None) -> RuntimeSpec:
-    """How the serving runtime loads the project: its artifacts, or those in `artifact_dir` (a
-    training run's staging directory, before it is swapped into place)."""
-    cfg = project.config
-    artifacts = artifact_dir or project.artifact_dir
-    return RuntimeSpec(
-        name=cfg.name,
-        version=cfg.version,
-        source_dir=str(project.source_dir),
-        artifact_dir=str(artifacts),
-        entrypoints=cfg.entrypoints.model_dump(),
-        gpu=cfg.gpu,
-        model_sha256=artifacts_sha256(artifacts) if artifact_dir is None else None,
-    )
-
-
-def load_pipeline(project: Project) -> Pipeline:
-    try:
-        return Pipeline(runtime_spec(project))
-    except PipelineError as exc:
-        raise ProjectCodeError(
-            f"cannot load the model ({exc})",
-            hint="run `mlship train` first" if exc.stage == "load" else None,
-        ) from None
+from mlship.project import Project, artifacts_sha256, runtime_spec
+from mlship.serving.pipeline import Pipeline, PipelineError, resolve
 
 
 def _project_failure(stage: str, exc: BaseException) -> ProjectCodeError:
@@ -95,6 +63,7 @@ def train(project: Project, *, data: Path | None = None) -> TrainResult:
     try:
         metrics = _run_train(train_fn, data_path, staging, dict(cfg.params))
         reference = _reference(project, data_path, staging)
+        _performance_reference(project, data_path, staging)
         _score_training_records(project, data_path, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -120,6 +89,13 @@ def _reference(project: Project, data_path: Path, staging: Path) -> Path | None:
             "(.csv, .jsonl, .json, .parquet) whose columns the serving pipeline accepts",
             details=failure.details,
         ) from None
+
+
+def _performance_reference(project: Project, data_path: Path, staging: Path) -> None:
+    """The training-time metrics `mlship monitor --labels` compares with (and CBPE's calibration)."""
+    from mlship.monitor.performance import write_performance_reference
+
+    write_performance_reference(project, data_path, staging)
 
 
 SMOKE_ROWS = 50
@@ -212,21 +188,3 @@ def _swap_into_place(staging: Path, final: Path) -> None:
         final.rename(backup)
     staging.rename(final)
     shutil.rmtree(backup, ignore_errors=True)
-
-
-def read_table(path: Path) -> Any:
-    import pandas as pd
-
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise InputError(
-            f"{path}: unsupported input format {path.suffix or '(none)'}",
-            hint="use .csv, .jsonl, .json or .parquet",
-        )
-    if not path.is_file():
-        raise InputError(f"input file {path} does not exist")
-    kwargs = {"lines": True} if path.suffix.lower() == ".jsonl" else {}
-    try:
-        return getattr(pd, reader)(path, **kwargs)
-    except Exception as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None

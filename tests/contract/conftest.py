@@ -6,16 +6,18 @@ process the project's package is imported once, and a changed copy would not be 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from .contract_support import free_port, mlship
+from tests.support import served
+
+from .contract_support import edit_source, mlship
 
 
 @pytest.fixture(scope="session")
@@ -35,64 +37,25 @@ def demand(trained_demand, tmp_path) -> Path:
     return dest
 
 
-@pytest.fixture
-def service(http_service) -> Iterator[Any]:
-    """The shared test server, its predictions unshifted again after the test."""
-    yield http_service
-    http_service.set_offset(0.0)
-
-
 @pytest.fixture(scope="session")
-def http_service(trained_demand) -> Iterator[Any]:
-    """A real HTTP server in this process around the real model (`load_pipeline`), answering
-    `POST /predict` as the serving API does. `service.offset` shifts every prediction, to stand
-    for a deployed model that differs from the candidate. Test-only: `mlship serve` is issue 5's."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-    from threadpoolctl import threadpool_limits
+def service(trained_demand, tmp_path_factory) -> Iterator[Any]:
+    """The real runtime, `mlship serve`, around the trained model (what a deployment runs)."""
+    with served(trained_demand, log_dir=tmp_path_factory.mktemp("served-log")) as url:
+        yield SimpleNamespace(url=url)
 
-    from mlship.project import Project
-    from mlship.serving.pipeline import RecordError
-    from mlship.stages import load_pipeline
 
-    pipeline = load_pipeline(Project.load(trained_demand))
-    state = {"offset": 0.0}
+@pytest.fixture
+def shifted_service(trained_demand, tmp_path) -> Iterator[Any]:
+    """`start(offset)`: `mlship serve` around a copy of the model whose every prediction is `offset`
+    higher, standing for a deployed model that differs from the candidate."""
+    with contextlib.ExitStack() as stack:
 
-    async def predict(request: Request) -> JSONResponse:
-        try:
-            body = await request.json()
-            records = body["records"]
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": f"bad request body: {exc}"}, status_code=400)
-        try:
-            with threadpool_limits(1):  # see contract_support.ENV: no OpenMP stalls on a busy host
-                predictions = pipeline.predict_records(records)
-        except RecordError as exc:
-            return JSONResponse({"error": f"{exc.__cause__ or exc}"}, status_code=422)
-        except Exception as exc:
-            return JSONResponse({"error": repr(exc)}, status_code=500)
-        shifted = [p + state["offset"] for p in predictions]
-        return JSONResponse({"predictions": shifted, "model_version": pipeline.spec.model_version})
+        def start(offset: float) -> SimpleNamespace:
+            project = tmp_path / f"shifted-{offset:g}" / "demand-model"
+            shutil.copytree(trained_demand, project)
+            answer = "np.clip(demand, 0, None).round(2)"
+            edit_source(project, "predict", f"return {answer}\n", f"return {answer} + {offset!r}\n")
+            url = stack.enter_context(served(project, log_dir=project.parent / "log"))
+            return SimpleNamespace(url=url)
 
-    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-
-    class Service:
-        url = f"http://127.0.0.1:{port}"
-
-        def set_offset(self, value: float) -> None:
-            state["offset"] = value
-
-    yield Service()
-    server.should_exit = True
-    thread.join(timeout=10)
+        yield start

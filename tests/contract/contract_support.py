@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support import free_port  # noqa: F401  (re-exported)
+from tests.support import free_port, run_mlship  # noqa: F401  (free_port: re-exported)
 
 PACKAGE = "demand_model"
 
@@ -23,9 +22,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def mlship(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mlship", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=ENV
-    )
+    return run_mlship(*args, cwd=cwd, timeout=300, env=ENV)
 
 
 def contract_json(project: Path, *args: str) -> tuple[int, dict[str, Any]]:

@@ -33,7 +33,7 @@ def test_github_actions_pipeline_order_and_contract(trained_demand):
 
 def test_gitlab_pipeline_order_and_junit_reports(trained_demand):
     flow = yaml.safe_load((trained_demand / ".gitlab-ci.yml").read_text())
-    assert flow["stages"] == ["check", "test", "build", "deploy", "promote"]
+    assert flow["stages"] == ["check", "test", "build", "deploy", "promote", "monitor", "retrain"]
     assert flow["default"]["image"] == "python:3.11-slim"
     assert "mlship test --junit contract.xml" in flow["test"]["script"]
     assert flow["test"]["artifacts"]["reports"]["junit"] == ["unit.xml", "contract.xml"]
@@ -41,4 +41,7 @@ def test_gitlab_pipeline_order_and_junit_reports(trained_demand):
     assert flow["deploy-staging"]["script"][-1] == "mlship test --against staging --junit staging.xml"
     assert flow["promote-prod"]["rules"] == [{"if": "$CI_COMMIT_TAG"}]
     for job in ("build", "deploy-staging"):
-        assert flow[job]["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"'}]
+        # Not on the monitoring schedule: a scheduled pipeline retrains and offers staging, never builds.
+        assert flow[job]["rules"] == [
+            {"if": '$CI_COMMIT_BRANCH == "main" && $CI_PIPELINE_SOURCE != "schedule"'}
+        ]

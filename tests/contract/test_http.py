@@ -1,5 +1,5 @@
-"""`--against URL`: the checks over real HTTP against a real server around the real model, and
-the differential check between that deployed model and the local candidate."""
+"""`--against URL`: the checks over real HTTP against the real runtime (`mlship serve`) around the
+real model, and the differential check between that deployed model and the local candidate."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_the_service_keeps_the_contract_and_agrees_with_the_candidate(demand, se
     assert {"in_process_single_p99_ms", "http_single_p99_ms", "http_batch_p50_ms"} <= latency.keys()
 
 
-def test_a_deployed_model_that_differs_fails_differential_naming_records(demand, service):
-    service.set_offset(5.0)
+def test_a_deployed_model_that_differs_fails_differential_naming_records(demand, shifted_service):
+    service = shifted_service(5.0)
     code, report = contract_json(demand, "--against", service.url, "--check", "differential")
     assert code == 1
     result = check(report, "differential")
@@ -31,8 +31,8 @@ def test_a_deployed_model_that_differs_fails_differential_naming_records(demand,
     assert result["failures"][1].startswith("record {price: ") and "}: deployed " in result["failures"][1]
 
 
-def test_a_small_shift_within_tolerance_agrees(demand, service):
-    service.set_offset(0.004)
+def test_a_small_shift_within_tolerance_agrees(demand, shifted_service):
+    service = shifted_service(0.004)
     code, report = contract_json(demand, "--against", service.url, "--check", "differential")
     assert code == 0 and check(report, "differential")["metrics"]["agreement"] == 1.0
 

@@ -7,10 +7,10 @@ import math
 import pandas as pd
 import pytest
 
+from mlship.compare import close, percentile
 from mlship.config import FieldSpec
 from mlship.contract.extremes import field_cases
-from mlship.contract.latency import percentile
-from mlship.contract.records import bad_prediction, close
+from mlship.contract.records import bad_prediction
 from mlship.contract.schema import allowed_records, derive_schema, field_problem
 from mlship.contract.targets import Outcome
 
@@ -23,23 +23,54 @@ def test_percentile_is_nearest_rank():
 @pytest.mark.parametrize(
     ("spec", "value", "problem"),
     [
-        (FieldSpec(type="number", min=0, max=10), 11, "11 is outside [0, 10]"),
-        (FieldSpec(type="number"), "3 apples", '"3 apples" is not a number'),
+        (FieldSpec(type="number", min=0, max=10), 11, "must be <= 10, got 11"),
+        (FieldSpec(type="number"), "3 apples", 'must be a number, got "3 apples"'),
         # a number stored as text is the number (serving reads it the same way); blank text is none
         (FieldSpec(type="number"), "3", None),
-        (FieldSpec(type="number", min=0, max=10), "11", "11 is outside [0, 10]"),
-        (FieldSpec(type="number"), " ", "is missing but required"),
-        (FieldSpec(type="number"), True, "true is not a number"),
-        (FieldSpec(type="integer"), 1.5, "1.5 is not an integer"),
-        (FieldSpec(type="category", values=["a", "b"]), "c", '"c" is not one of ["a", "b"]'),
-        (FieldSpec(type="number"), float("nan"), "is missing but required"),
+        (FieldSpec(type="number", min=0, max=10), "11", "must be <= 10, got 11.0"),
+        (FieldSpec(type="number"), " ", "is required"),
+        (FieldSpec(type="number"), True, "must be a number, got true"),
+        (FieldSpec(type="integer"), 1.5, "must be an integer, got 1.5"),
+        (FieldSpec(type="category", values=["a", "b"]), "c", "must be one of ['a', 'b'], got \"c\""),
+        (FieldSpec(type="number"), float("nan"), "is required"),
         (FieldSpec(type="number", required=False), None, None),
         (FieldSpec(type="integer", min=0, max=1), 1, None),
-        (FieldSpec(type="boolean"), "yes", '"yes" is not true/false'),
+        (FieldSpec(type="boolean"), "yes", 'must be true or false, got "yes"'),
     ],
 )
 def test_field_problem(spec, value, problem):
     assert field_problem(spec, value) == problem
+
+
+@pytest.mark.parametrize(
+    ("spec", "value"),
+    [
+        (FieldSpec(type="number", min=0, max=10), 11),
+        (FieldSpec(type="number", min=0, max=10), 10),
+        (FieldSpec(type="integer"), 2.0),
+        (FieldSpec(type="integer"), 2.5),
+        (FieldSpec(type="category", values=["a", "b"]), "a"),
+        (FieldSpec(type="category", values=["a", "b"]), "c"),
+        (FieldSpec(type="category"), 3.5),
+        (FieldSpec(type="string"), 7),
+        (FieldSpec(type="boolean"), 1),
+        (FieldSpec(type="number"), 10**400),
+        (FieldSpec(type="number", required=False), None),
+        (FieldSpec(type="number"), None),
+    ],
+)
+def test_the_contract_and_the_runtime_judge_a_field_by_one_rule(spec, value):
+    """The contract's schema check and the runtime's strict validation accept the same values and
+    say the same thing about the others (they were two sets of rules)."""
+    from mlship.serving.validate import RequestError, Validator
+
+    validator = Validator({"f": spec.model_dump(mode="json")}, strict=True)
+    try:
+        validator.records({"records": [{"f": value}]})
+        runtime = None
+    except RequestError as exc:
+        runtime = exc.message.removeprefix("records[0].f ")
+    assert field_problem(spec, value) == runtime
 
 
 def test_close_compares_numbers_within_tolerance_and_structures_exactly():
@@ -47,6 +78,10 @@ def test_close_compares_numbers_within_tolerance_and_structures_exactly():
     assert close({"label": "a", "p": [0.2, 0.8]}, {"label": "a", "p": [0.2, 0.8000001]}, 1e-6)
     assert not close({"label": "a"}, {"label": "b"}, 1.0)
     assert not close(1, True, 1.0) and close(math.nan, math.nan, 0)
+    # the one rule the gate, parity and replay use too: relative tolerance, infinities, NaN
+    assert close(1000.0, 1000.5, 0, rtol=1e-3) and not close(1000.0, 1002.0, 0, rtol=1e-3)
+    assert close(math.inf, math.inf, 0) and not close(math.nan, 1.0, math.inf)
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0 and percentile([1.0, 2.0], 99) == 2.0
 
 
 def test_bad_prediction_finds_nan_deep_inside():
@@ -145,3 +180,28 @@ def test_a_check_that_cannot_run_is_an_error_not_a_crash(trained_demand):
     assert result.status == "error" and "needs `direction" in result.summary
     flat = check_invariant(project, _Fixed(lambda r: r["price"]), project.config.contract.invariants[0])
     assert flat.status == "failed" and "price 2 -> 4: prediction rose from 2 to 4" in flat.failures[0]
+
+
+def test_the_log_readers_share_one_rule_for_a_successful_request(tmp_path):
+    """The differential check's log sample and monitor/replay's reader agree on which logged requests
+    succeeded: the runtime's rule (serving.predlog.answered: below 400) with no error."""
+    import json
+
+    from mlship.contract.differential import log_records
+    from mlship.monitor.logs import iter_requests, scored_records
+
+    def line(status, price, error=None):
+        return {
+            "status": status,
+            "endpoint": "/predict",
+            "inputs": [{"price": price}],
+            "outputs": [1.0],
+            "error": error,
+        }
+
+    entries = [line(200, 1), line(207, 2), line(422, 3), line(200, 4, "boom"), line("200", 5)]
+    log = tmp_path / "predictions-1.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    sampled = [r["price"] for r in log_records(log, 10)]
+    replayed = [pairs[0][0]["price"] for e in iter_requests([log]) if (pairs := scored_records(e))]
+    assert sampled == replayed == [1, 2]

@@ -6,6 +6,7 @@ version and faults are build args: deploy mechanics do not depend on what the im
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
@@ -104,6 +105,12 @@ def _cleanup(project: str) -> None:
         pass
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True)
+    for port in REGISTRY_PORTS:  # a push tags the image with its registry name on this engine too
+        for image in client.images.list(name=f"127.0.0.1:{port}/{project}"):
+            for tag in image.tags:
+                if tag.startswith(f"127.0.0.1:{port}/{project}:"):
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.images.remove(tag)
     for network in client.networks.list(filters=selector):
         for _ in range(20):  # swarm tasks take a few seconds to leave the overlay network
             try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.support import (
     free_port,  # noqa: F401  (re-exported)
     require_docker,  # noqa: F401  (re-exported for the deploy tests)
+    run_mlship,
 )
 
 
@@ -18,14 +18,7 @@ def mlship(
     *args: str, cwd: Path, env: dict | None = None, timeout: float = 240
 ) -> subprocess.CompletedProcess:
     """The real command line, in a subprocess (exit codes come from mlship.cli.main)."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlship", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "CI": "1", **(env or {})},
-    )
+    return run_mlship(*args, cwd=cwd, timeout=timeout, env={**os.environ, "CI": "1", **(env or {})})
 
 
 def mlship_json(*args: str, cwd: Path) -> dict:
@@ -55,8 +48,9 @@ def write_project(root: Path, name: str, environments: dict) -> Path:
 
 
 def predict(url: str, x: float = 2) -> tuple[float, str]:
-    from mlship.deploy.gate import http_json
+    from mlship import service_http
 
-    status, body = http_json("POST", f"{url}/predict", {"records": [{"x": x}]})
-    assert status == 200, body
+    reply = service_http.request("POST", f"{url}/predict", json_body={"records": [{"x": x}]}, timeout=5.0)
+    assert reply.status == 200, reply.text
+    body = reply.json()
     return body["predictions"][0], body["model_version"]

@@ -186,9 +186,9 @@ def test_status_fails_when_the_model_is_down(tmp_path, project_name, images):
 
 
 def _cli() -> list[str]:
-    import sys
+    from tests.support import MLSHIP
 
-    return [sys.executable, "-m", "mlship"]
+    return list(MLSHIP)
 
 
 def _wait_for_split(project) -> str:

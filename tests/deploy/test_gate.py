@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlship.config import Example, Gate
-from mlship.deploy.gate import matches, run_gate
+from mlship.deploy.gate import run_gate
+from tests.support import run_mlship, served
 
 from .deploy_helpers import free_port
 
@@ -41,7 +43,7 @@ def test_a_good_server_passes_every_check(server):
 def test_a_wrong_answer_fails_with_what_was_expected(server):
     result = run_gate(server, Gate(readiness_timeout=10), [EXAMPLE])
     assert not result.passed
-    assert "expected 4 (±0.001), got 5.0" in result.failure()
+    assert "doubles: expected 4 ± 0.001, got 5" in result.failure()
 
 
 @pytest.mark.parametrize("server", ["readiness"], indirect=True)
@@ -63,8 +65,28 @@ def test_nothing_listening_is_not_ready():
     assert not result.passed and "no answer" in result.failure()
 
 
-def test_matches_tolerance_and_structure():
-    assert matches(4.0005, 4, 0.001) and not matches(4.01, 4, 0.001)
-    assert matches([1.0, {"a": 2.0}], [1, {"a": 2}], 1e-9)
-    assert not matches([1.0], [1, 2], 1e-9)
-    assert matches("cat", "cat", 0) and not matches(True, 1, 0)
+def test_the_gate_and_mlship_test_judge_an_example_alike(example_project, tmp_path):
+    """One rule for a golden example: one with a missing value (NaN in mlship.yaml) that
+    `mlship test` passes passes the gate against the real runtime too (the gate used to send
+    the NaN as JSON, which the runtime refuses), and one that `mlship test` fails fails the gate."""
+    from mlship.project import Project
+
+    config = example_project / "mlship.yaml"
+    record = "{price: 2.04, promo: 1, day_of_week: sat, store: city, temperature: .nan}"
+    text = config.read_text().replace(  # two more contract.examples, after the template's five
+        "  # What a request may hold",
+        f"    - {{name: no-temperature, input: {record}, output: 215.32, tolerance: 0.01}}\n"
+        f"    - {{name: wrong, input: {record}, output: 99.0, tolerance: 0.01}}\n"
+        "  # What a request may hold",
+    )
+    config.write_text(text)
+    report = run_mlship("test", str(example_project), "--json", "--check", "examples")
+    failures = json.loads(report.stdout)["checks"][0]["failures"]
+    assert len(failures) == 1 and failures[0].startswith("wrong {"), failures
+    examples = Project.load(example_project).config.contract.examples
+    with served(example_project, log_dir=tmp_path / "log") as url:
+        result = run_gate(url, Gate(readiness_timeout=30), examples)
+    verdicts = {c["check"]: c["passed"] for c in result.checks}
+    assert verdicts["no-temperature"] is True, result.checks
+    assert verdicts["wrong"] is False and "expected 99 ± 0.01, got 215.3" in result.failure()
+    assert sum(verdicts.values()) == len(examples)  # readiness and every other example pass

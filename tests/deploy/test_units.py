@@ -8,9 +8,9 @@ import pytest
 
 from mlship import labels
 from mlship.config import Environment, parse_config
-from mlship.deploy.registry import credentials, repository_ref, split_ref
+from mlship.deploy.registry import credentials, repository_ref, split_pinned
 from mlship.deploy.state import HISTORY_KEEP, Release, read_labels, release_labels
-from mlship.deploy.targets.base import choose_target
+from mlship.deploy.targets import choose_target
 from mlship.deploy.targets.containers import memory_bytes
 from mlship.errors import ConfigError, DeployError
 
@@ -55,8 +55,12 @@ def test_labels_round_trip_and_history_is_bounded():
 
 
 def test_references():
-    assert split_ref("127.0.0.1:5000/team/demo@sha256:abc") == ("127.0.0.1:5000", "team/demo", "sha256:abc")
-    assert split_ref("reg.io/demo:1.0") == ("reg.io", "demo", "1.0")
+    assert split_pinned("127.0.0.1:5000/team/demo@sha256:abc") == (
+        "127.0.0.1:5000",
+        "team/demo",
+        "sha256:abc",
+    )
+    assert split_pinned("reg.io/demo:1.0") == ("reg.io", "demo", "1.0")
     assert repository_ref("127.0.0.1:5001/team/", "demo") == "127.0.0.1:5001/team/demo"
 
 

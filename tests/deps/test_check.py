@@ -6,13 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from mlship.cli import app
+from tests.support import run_mlship
 
 from .localindex import IndexProcess
-
-runner = CliRunner()
 
 SEEDED = {
     ("missing-import", None),
@@ -26,9 +22,9 @@ SEEDED = {
 
 
 def run_check(project: Path, *args: str) -> tuple[int, dict]:
-    result = runner.invoke(app, ["check", str(project), "--json", *args])
-    assert result.stdout.strip().startswith("{"), result.output
-    return result.exit_code, json.loads(result.stdout)
+    result = run_mlship("check", str(project), "--json", *args, timeout=300)
+    assert result.stdout.strip().startswith("{"), result.stderr
+    return result.returncode, json.loads(result.stdout)
 
 
 def test_seeded_project_gets_exactly_the_seeded_findings(seeded_project: Path) -> None:
@@ -81,8 +77,8 @@ def test_unknown_fails_with_exit_3_when_the_policy_says_so(seeded_project: Path,
 
 
 def test_example_project_locks_and_passes(example_project: Path) -> None:
-    locked = runner.invoke(app, ["lock", str(example_project), "--json"])
-    assert locked.exit_code == 0, locked.output
+    locked = run_mlship("lock", str(example_project), "--json", timeout=300)
+    assert locked.returncode == 0, locked.stderr
     info = json.loads(locked.stdout)
     assert info["files"][0]["path"] == "requirements.lock"
     lock_text = (example_project / "requirements.lock").read_text()
@@ -93,3 +89,23 @@ def test_example_project_locks_and_passes(example_project: Path) -> None:
     assert data["findings"] == [], json.dumps(data["findings"], indent=1)
     assert code == 0 and data["ok"]
     assert data["checked"]["pins"] == 10 and data["checked"]["imports"] == 4
+
+
+def test_check_judges_wheels_for_the_glibc_of_the_base_build_chooses(example_project: Path) -> None:
+    """bookworm (python:X.Y-slim) has glibc 2.36, a jammy-based CUDA base 2.35: a manylinux_2_36 wheel
+    installs on the first only, and `check` (like `lock`) assumes the base `build` would choose."""
+    from mlship.config import Environment
+    from mlship.deps.target import wheel_fits
+    from mlship.image.dockerfile import base_glibc
+    from mlship.project import Project
+
+    wheel = "fastpkg-1.0-cp311-cp311-manylinux_2_36_x86_64.whl"
+    assert wheel_fits(wheel, "3.11", "linux_x86_64", 36) and not wheel_fits(wheel, "3.11", "linux_x86_64", 35)
+    assert base_glibc(Project.load(example_project), [Environment()]) == 36
+    _, data = run_check(example_project, "--offline")
+    assert data["target"]["glibc"] == "2.36"
+    config = example_project / "mlship.yaml"
+    config.write_text(config.read_text() + "image:\n  base: nvidia/cuda:12.4.1-runtime-ubuntu22.04\n")
+    assert base_glibc(Project.load(example_project), [Environment()]) == 35
+    _, data = run_check(example_project, "--offline")
+    assert data["target"]["glibc"] == "2.35"

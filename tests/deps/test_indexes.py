@@ -129,3 +129,38 @@ def test_lock_names_the_index_that_did_not_answer(tmp_path: Path, main_index: In
         assert proc.returncode == 3, proc.stderr
         first = next(x for x in proc.stderr.splitlines() if x.startswith("error:"))
         assert first == f"error: the package index {dead} could not be reached", proc.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>not json</html>", b'{"files": 3}', b'{"files": [{"url": "a.whl"}]}', b"[1, 2]"],
+    ids=["not-json", "files-not-a-list", "file-without-filename", "not-an-object"],
+)
+def test_a_bad_index_page_is_the_index_unavailable_not_a_crash(body: bytes, tmp_path: Path) -> None:
+    """An index (or a proxy in front of it) that answers PEP 691 JSON that is not a project page: the
+    package is 'index unavailable' for the checks, never a KeyError/ValueError (exit 70)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlship.deps.index import IndexClient, IndexUnavailable
+
+    class Bad(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Bad)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = IndexClient(f"http://127.0.0.1:{httpd.server_address[1]}/simple", cache_dir=tmp_path)
+        with pytest.raises(IndexUnavailable, match="/simple/demo/"):
+            client.project("demo")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -36,19 +36,12 @@ def _docker() -> Any:
 
 @pytest.fixture
 def cli(capsys: Any) -> Any:
-    """Run `mlship ARGS` through its real entry point (the one place that maps errors to exit codes);
-    returns (exit code, stdout, stderr)."""
-    from mlship.cli import main
+    """Run the real `mlship ARGS` (tests/support.run_mlship); returns (exit code, stdout, stderr)."""
+    from tests.support import run_mlship
 
     def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        done = run_mlship(*args, timeout=900)
+        return done.returncode, done.stdout, done.stderr
 
     return run
 
@@ -97,6 +90,7 @@ class Built:
     project: Path
     result: Any  # mlship.image.build.BuildResult
     tags: list[str]
+    lines: list[str]  # what the session's build reported
 
     def tag(self, suffix: str) -> str:
         ref = f"{PREFIX}demo:{suffix}-{uuid.uuid4().hex[:6]}"
@@ -120,9 +114,13 @@ def built(docker: Any, build_env: dict[str, str], trained: Path) -> Iterator[Bui
     from mlship.image.build import build_image
 
     project = trained
-    holder = Built(project, None, [])
+    holder = Built(project, None, [], [])
     before = set(stage_images(docker))
-    holder.result = build_image(directory=project, tag=holder.tag("base"), skip_check=True, locking="auto")
+    # The dependency check runs as in every user's build (in-process, a fraction of a second).
+    holder.result = build_image(
+        directory=project, tag=holder.tag("base"), locking="auto", on_line=holder.lines.append
+    )
+    assert "Running mlship check" in " ".join(holder.lines)
     assert (project / "requirements.lock").is_file()
     yield holder
     for ref in reversed(holder.tags):

@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from mlship import labels as L
-from mlship.cli import app
 
 pytestmark = pytest.mark.docker
 RECORDS = 40
@@ -40,24 +38,15 @@ def _wait_ready(container: Any, timeout: float = 60.0) -> str:
 
 
 def test_image_serves_the_same_predictions_as_mlship_predict(
-    built: Any, container: Any, tmp_path: Path
+    built: Any, container: Any, tmp_path: Path, cli: Any
 ) -> None:
     import httpx
     import pandas as pd
 
     out = tmp_path / "scored.csv"
-    result = CliRunner().invoke(
-        app,
-        [
-            "predict",
-            str(built.project),
-            "--input",
-            str(built.project / "data/train.csv"),
-            "--output",
-            str(out),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    data = str(built.project / "data/train.csv")
+    code, _, err = cli("predict", str(built.project), "--input", data, "--output", str(out))
+    assert code == 0, err
     scored = pd.read_csv(out).head(RECORDS)
     records = json.loads(scored.drop(columns=["prediction", "demand"]).to_json(orient="records"))
 
@@ -102,9 +91,9 @@ def test_code_only_change_reuses_every_lower_layer(built: Any, project_copy: Pat
     predict_py = next(project_copy.glob("src/*/predict.py"))
     predict_py.write_text(predict_py.read_text() + "\n# a code-only change\n")
     ref = built.tag("code")
-    result = CliRunner().invoke(app, ["build", str(project_copy), "--tag", ref, "--skip-check", "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    code, out, err = cli("build", str(project_copy), "--tag", ref, "--skip-check", "--json")
+    assert code == 0, err
+    data = json.loads(out)
     before, after = built.result.layers, data["layers"]
     assert len(before) == len(after)
     assert after[:-1] == before[:-1], "base, deps, runtime and model layers must be reused"
@@ -218,6 +207,62 @@ def registry(tmp_path: Path) -> Any:
     shutil.rmtree(tmp_path / "registry", ignore_errors=True)
 
 
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Any:
+    """A real registry that requires Basic auth (user `ci`, password `s3cret`); stopped after."""
+    import os
+    import subprocess
+
+    import bcrypt
+
+    from tests.support import free_port
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"ci:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=5)) + b"\n")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "registry.sh"
+    port = str(free_port())
+    env = {
+        **os.environ,
+        "MLSHIP_REGISTRY_STATE_DIR": str(tmp_path / "registry"),
+        "MLSHIP_REGISTRY_HTPASSWD": str(htpasswd),
+    }
+    proc = subprocess.run([str(script), "start", port], capture_output=True, text=True, timeout=120, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"registry did not start: {proc.stderr[-2000:]}")
+    yield proc.stdout.strip()
+    subprocess.run([str(script), "stop", port], capture_output=True, timeout=60, env=env)
+
+
+def test_build_push_uses_the_credentials_deploy_uses(
+    built: Any, auth_registry: str, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One push path: `build --push` sends MLSHIP_REGISTRY_USER/PASSWORD (or docker's config) as
+    `deploy` does; without them a registry that wants credentials refuses, and the error says how."""
+    import httpx
+
+    ref = f"{auth_registry}/mlship-t6-demo:auth"
+    built.tags.append(ref)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-login"))
+    monkeypatch.delenv("MLSHIP_REGISTRY_USER", raising=False)
+    monkeypatch.delenv("MLSHIP_REGISTRY_PASSWORD", raising=False)
+    code, _, err = cli("build", str(built.project), "--tag", ref, "--push", "--skip-check")
+    assert code == 4 and "MLSHIP_REGISTRY_USER" in err, err
+    monkeypatch.setenv("MLSHIP_REGISTRY_USER", "ci")
+    monkeypatch.setenv("MLSHIP_REGISTRY_PASSWORD", "s3cret")
+    code, out, err = cli("build", str(built.project), "--tag", ref, "--push", "--skip-check", "--json")
+    assert code == 0, err
+    digest = json.loads(out)["digest"]
+    manifest = httpx.get(
+        f"http://{auth_registry}/v2/mlship-t6-demo/manifests/auth",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        auth=("ci", "s3cret"),
+        timeout=10,
+    )
+    assert (
+        manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == digest.split("@", 1)[1]
+    )
+
+
 def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, registry: str, cli: Any) -> None:
     import httpx
 
@@ -234,3 +279,17 @@ def test_push_sends_the_image_and_reports_the_registry_digest(built: Any, regist
     )
     assert manifest.status_code == 200
     assert manifest.headers["Docker-Content-Digest"] == digest.split("@", 1)[1]
+
+
+def test_build_runs_the_dependency_check_in_process_and_refuses_a_missing_import(
+    built: Any, project_copy: Path, docker: Any, cli: Any
+) -> None:
+    """`mlship build` without --skip-check runs `mlship check`'s core: code importing a package that
+    requirements.txt does not list fails it (exit 1, the finding named), before anything is built."""
+    predict = next((project_copy / "src").glob("*/predict.py"))
+    predict.write_text("import requests  # not in requirements.txt\n" + predict.read_text())
+    tag = built.tag("unchecked")
+    code, _, err = cli("build", str(project_copy), "--tag", tag)
+    assert code == 1, err
+    assert "missing-import" in err and "requests" in err and "--skip-check" in err
+    assert not docker.images.list(name=tag)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mlship.errors import BuildError, InputError
+from mlship.errors import BuildError, InputError, UsageError
 from mlship.image import context as ctx
 from mlship.image.build import default_tag, image_runtime_spec
 from mlship.image.dockerfile import BaseChoice, label_value, render
 from mlship.image.gpu import plan_gpu
-from mlship.image.requirements import parse_lock, read_lock
-from mlship.image.wheelhouse import Target
+from mlship.image.requirements import build_lock, parse_lock
+from mlship.image.wheelhouse import WheelTarget
 from mlship.project import Project
 
 LOCK = """\
@@ -45,14 +45,27 @@ def test_lock_lines_hashes_and_options() -> None:
         parse_lock("-r other.txt\n")
 
 
-def test_lock_file_preferred_over_requirements_txt(tmp_path: Path) -> None:
-    (tmp_path / "requirements.txt").write_text("pandas\n")
-    assert read_lock(tmp_path).requirements[0].text == "pandas"
-    (tmp_path / "requirements.lock").write_text("pandas==2.2.0\n")
-    lock = read_lock(tmp_path)
-    assert lock.path.name == "requirements.lock" and lock.requirements[0].version == "2.2.0"
-    (tmp_path / "empty").mkdir()
-    assert read_lock(tmp_path / "empty").path is None and read_lock(tmp_path / "empty").requirements == []
+def test_build_installs_the_lock_of_the_platform_it_builds(tmp_path: Path) -> None:
+    """One lock vocabulary: `build --platform linux/arm64` takes requirements.linux_aarch64.lock (what
+    `mlship lock` writes for it), linux/amd64 requirements.lock; a missing platform lock is refused
+    rather than installing another platform's pins; no lock at all falls back to requirements.txt."""
+    from mlship.scaffold import init_project
+
+    init_project(directory=tmp_path / "p", name="p", no_input=True)
+    root = tmp_path / "p"
+    project = Project.load(root)
+    assert build_lock(project, "linux/arm64").path == root / "requirements.txt"
+    (root / "requirements.lock").write_text("pandas==2.2.0\n")
+    assert build_lock(project, "linux/amd64").requirements[0].version == "2.2.0"
+    with pytest.raises(UsageError, match="no lock for linux_aarch64"):
+        build_lock(project, "linux/arm64")
+    config = root / "mlship.yaml"
+    config.write_text(config.read_text() + "policy:\n  platforms: [linux_x86_64, linux_aarch64]\n")
+    (root / "requirements.linux_aarch64.lock").write_text("pandas==2.2.3\n")
+    project = Project.load(root)
+    assert build_lock(project, "linux/arm64").requirements[0].version == "2.2.3"
+    assert build_lock(project, "linux_aarch64").path == root / "requirements.linux_aarch64.lock"
+    assert build_lock(project, "linux/amd64").requirements[0].version == "2.2.0"
 
 
 @pytest.mark.parametrize(
@@ -184,7 +197,7 @@ def test_dockerfile_system_packages_and_gpu_env() -> None:
 
 
 def test_target_pip_args_cover_the_base_glibc() -> None:
-    args = Target("linux/arm64", "3.12", glibc=31).pip_args()
+    args = WheelTarget("linux/arm64", "3.12", glibc=31).pip_args()
     platforms = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
     assert platforms[0] == "manylinux_2_31_aarch64" and "manylinux_2_17_aarch64" in platforms
     assert "manylinux2014_aarch64" in platforms and "manylinux_2_32_aarch64" not in platforms
@@ -236,43 +249,6 @@ def test_build_needs_a_trained_model_and_a_consistent_gpu_request(trained: Path,
     assert code == 2 and "mlship train" in err
 
 
-@pytest.mark.parametrize(
-    ("code", "stdout", "stderr", "expected"),
-    [
-        (0, "{}", "", None),
-        (2, "", "Error: No such command 'check'.", None),
-        (
-            1,
-            '{"findings": [{"severity": "error", "code": "P1", "message": "numpy too old"}]}',
-            "",
-            "CheckFailed",
-        ),
-        (3, "", "index unreachable", "UnreachableError"),
-    ],
-)
-def test_build_runs_mlship_check_first(  # type: ignore[no-untyped-def]
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code, stdout, stderr, expected
-) -> None:
-    """`mlship check`'s exit code decides: 1 refuses, 3 is unreachable, a missing command is skipped."""
-    import sys
-
-    from mlship.image import build
-
-    fake = tmp_path / "fake-python"
-    fake.write_text(f"#!/bin/sh\necho '{stdout}'\necho \"{stderr}\" >&2\nexit {code}\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(fake))
-    lines: list[str] = []
-    if expected is None:
-        build.run_check(tmp_path, lines.append)
-        return
-    with pytest.raises(Exception) as err:
-        build.run_check(tmp_path, lines.append)
-    assert type(err.value).__name__ == expected
-    if expected == "CheckFailed":
-        assert "numpy too old" in (err.value.details or "") and "--skip-check" in (err.value.hint or "")
-
-
 def _git_package(root: Path, name: str) -> str:
     """A pure-Python package in a real local git repository; returns the locked `name @ git+file://...@commit`."""
     import subprocess
@@ -298,7 +274,7 @@ def test_a_git_pin_in_the_lock_becomes_a_wheel_once_and_stays_out_of_hash_mode(t
     lock = parse_lock(f"pandas==2.2.0 --hash=sha256:ccc\n{line}\n")
     direct = [r for r in lock.requirements if is_direct(r)]
     assert [r.name for r in direct] == ["tinygitpkg"] and not is_direct(lock.requirements[0])
-    target, cache = Target("linux/amd64", "3.11"), tmp_path / "cache"
+    target, cache = WheelTarget("linux/amd64", "3.11"), tmp_path / "cache"
     (dest := tmp_path / "deps").mkdir()
     (wheel,) = build_direct(direct, dest=dest, cache=cache, target=target)
     assert wheel.name == "tinygitpkg-0.3.0-py3-none-any.whl" and wheel.parent == dest

@@ -118,7 +118,7 @@ def retrained(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pipeline(demo):
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     return load_pipeline(demo)
 
@@ -176,14 +176,6 @@ def serving_runtime() -> bool:
     return importlib.util.find_spec("mlship.serve") is not None and os.environ.get("MLSHIP_T9_WRITER") != "1"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _post(url: str, records: list[dict[str, Any]]) -> int:
     import urllib.error
     import urllib.request
@@ -206,40 +198,17 @@ def served_traffic(demo, write_traffic, tmp_path) -> Callable[..., Path]:
     """
 
     def serve(records, *, batch: int = 1, failed: int = 0) -> Path:
-        import signal
-        import subprocess
-        import sys
-        import time
-        import urllib.request
+        from tests.support import served
 
         if not serving_runtime():
             return write_traffic(records, batch=batch, failed=failed)
-        log_dir, port = tmp_path / "served-logs", _free_port()
-        argv = [sys.executable, "-m", "mlship", "serve", str(demo.root), "--port", str(port)]
-        server = subprocess.Popen(
-            [*argv, "--log-dir", str(log_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"mlship serve did not become ready: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
+        log_dir = tmp_path / "served-logs"
+        with served(demo.root, log_dir=log_dir) as url:  # stopped by SIGTERM: the runtime flushes its log
             frame = records.reset_index(drop=True)
             rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
             statuses = [_post(f"{url}/predict", rows[i : i + batch]) for i in range(0, len(rows), batch)]
             statuses += [_post(f"{url}/predict", [{"price": "not a number"}]) for _ in range(failed)]
             assert statuses.count(200) == -(-len(rows) // batch), statuses
-        finally:
-            server.send_signal(signal.SIGTERM)  # the runtime flushes its log on SIGTERM
-            server.wait(timeout=30)
         return log_dir
 
     return serve

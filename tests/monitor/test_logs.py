@@ -93,3 +93,19 @@ def test_values_that_are_not_numbers_count_as_missing():
 
     column = make_column("numeric", [1, "2.5", None, "abc", {"a": 1}, float("nan"), True])
     assert column.values.tolist() == [1.0, 2.5, 1.0] and column.missing == 4 and column.invalid == 2
+
+
+@pytest.mark.parametrize("ts", [1714564800, None, ["2024-05-01"], {"at": 1}])
+def test_a_line_whose_ts_is_not_a_string_is_skipped_not_a_crash(ts, tmp_path):
+    """replay --since compares each line's time: a line with a number (or anything not a string) for
+    `ts` is counted as unusable, the other lines are read."""
+    import json
+
+    from mlship.monitor.logs import iter_requests
+
+    good = {"ts": "2024-05-01T11:59:00.000Z", "status": 200, "inputs": [{"x": 1}], "outputs": [2]}
+    log = tmp_path / "requests-1.jsonl"
+    log.write_text(json.dumps({**good, "ts": ts}) + "\n" + json.dumps(good) + "\n")
+    (kept,) = iter_requests([log], since=NOW - timedelta(hours=1))
+    assert (kept.ts, kept.inputs, kept.outputs) == (good["ts"], good["inputs"], good["outputs"])
+    assert len(list(iter_requests([log]))) == 2  # with no window, the time does not matter

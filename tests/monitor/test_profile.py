@@ -65,13 +65,12 @@ def test_a_profile_that_cannot_be_made_fails_train_and_monitor_explains_an_old_o
 ):
     """Training data mlship cannot read (the project's own train can): train fails naming the profile."""
     import pytest
-    from typer.testing import CliRunner
 
-    from mlship.cli import app
     from mlship.errors import ProjectCodeError
     from mlship.project import Project
     from mlship.scaffold import init_project
     from mlship.stages import train
+    from tests.support import run_mlship
 
     root = tmp_path / "t9txt"
     init_project(directory=root, no_input=True)
@@ -89,6 +88,6 @@ def test_a_profile_that_cannot_be_made_fails_train_and_monitor_explains_an_old_o
     # a reference written by an older mlship that only recorded the error
     (root / "artifacts" / "reference.json").write_text(json.dumps({"format": 1, "error": "ValueError: x"}))
     logs = write_traffic(training_inputs.head(10))
-    outcome = CliRunner().invoke(app, ["monitor", str(root), "--log", str(logs)])
-    assert outcome.exception.exit_code == 2
-    assert "could not be computed at train time" in outcome.exception.message
+    outcome = run_mlship("monitor", str(root), "--log", str(logs), timeout=300)
+    assert outcome.returncode == 2
+    assert "could not be computed at train time" in " ".join(outcome.stderr.split())

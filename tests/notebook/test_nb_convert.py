@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from mlship.project import Project
+from tests.support import run_mlship
 
 from .nb_helpers import EXAMPLES, GOOD_CELLS, NAMES
 
@@ -62,7 +63,8 @@ def test_notebook_copy_carries_the_plan_as_tags_and_working_paths(converted):
 def test_train_saves_fitted_state_and_predict_reuses_it(converted, tmp_path):
     import pandas as pd
 
-    from mlship.stages import load_pipeline, train
+    from mlship.project import load_pipeline
+    from mlship.stages import train
 
     project = Project.load(converted["house_prices_onehot"])
     result = train(project)
@@ -88,8 +90,7 @@ def test_train_saves_fitted_state_and_predict_reuses_it(converted, tmp_path):
 
 def test_mlship_train_and_predict_cli_on_one_record(converted, tmp_path):
     project = converted["churn_tagged_pipeline"]
-    mlship = [sys.executable, "-m", "mlship"]
-    done = subprocess.run([*mlship, "train", str(project), "--json"], capture_output=True, text=True)
+    done = run_mlship("train", str(project), "--json")
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["metrics"]) == {"auc", "accuracy"}
     import pandas as pd
@@ -97,11 +98,7 @@ def test_mlship_train_and_predict_cli_on_one_record(converted, tmp_path):
     one = tmp_path / "one.jsonl"
     pd.read_csv(project / "data" / "new_customers.csv").head(1).to_json(one, orient="records", lines=True)
     out = tmp_path / "out.csv"
-    done = subprocess.run(
-        [*mlship, "predict", str(project), "--input", str(one), "--output", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    done = run_mlship("predict", str(project), "--input", str(one), "--output", str(out))
     assert done.returncode == 0, done.stderr
     assert pd.read_csv(out)["prediction"].iloc[0] in {"call", "wait"}
 
@@ -115,8 +112,7 @@ def test_generated_project_tests_pass(converted):
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, make_notebook, capsys):
-    from mlship.cli import main
+def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, make_notebook):
 
     (tmp_path / "nb").mkdir()
     notebook = make_notebook(tmp_path / "nb" / "model.ipynb", GOOD_CELLS)
@@ -125,20 +121,17 @@ def test_data_option_supplies_files_that_are_not_next_to_the_notebook(tmp_path, 
     for name in ("houses.csv", "new_houses.csv"):
         shutil.copy(EXAMPLES / "data" / name, elsewhere / name)
     target = tmp_path / "project"
-    main(["init", str(target), "--from", str(notebook), "--data", str(elsewhere / "houses.csv"),
-          "--data", str(elsewhere / "new_houses.csv"), "--json"])  # fmt: skip
-    result = json.loads(capsys.readouterr().out)
+    done = run_mlship("init", str(target), "--from", str(notebook), "--data", str(elsewhere / "houses.csv"),
+                      "--data", str(elsewhere / "new_houses.csv"), "--json", check=True)  # fmt: skip
+    result = json.loads(done.stdout)
     assert result["notebook_copy"] == "notebooks/model.ipynb"
     assert (target / "data" / "houses.csv").read_bytes() == (elsewhere / "houses.csv").read_bytes()
 
 
-def test_refuses_a_non_empty_directory(tmp_path, small_notebook, capsys):
-    from mlship.cli import main
+def test_refuses_a_non_empty_directory(tmp_path, small_notebook):
 
     target = tmp_path / "busy"
     target.mkdir()
     (target / "mine.txt").write_text("keep me")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["init", str(target), "--from", str(small_notebook)])
-    assert exit_info.value.code == 2
+    assert run_mlship("init", str(target), "--from", str(small_notebook)).returncode == 2
     assert (target / "mine.txt").read_text() == "keep me" and len(list(target.iterdir())) == 1

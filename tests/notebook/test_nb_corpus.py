@@ -13,7 +13,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ import pytest
 
 import mlship
 
-from ..support import free_port
+from ..support import MLSHIP, free_port
 from .nb_helpers import ROOT
 
 CORPUS = ROOT / "tests" / "notebook" / "corpus"
@@ -112,7 +111,7 @@ def serve_one(project: Path, record: dict, workdir: Path) -> tuple[object, str]:
     port = free_port()
     log = (workdir / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlship", "serve", str(project), "--port", str(port)],
+        [*MLSHIP, "serve", str(project), "--port", str(port)],
         cwd=project, env=ENV, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -58,8 +58,8 @@ def test_verify_and_one_record_without_target(project):
     assert "records scored alone (60 of 60)" in [r.check for r in result.rows]
     assert run_cli("train", str(project)) == 0
 
+    from mlship.project import runtime_spec
     from mlship.serving.pipeline import Pipeline, RecordError
-    from mlship.stages import runtime_spec
 
     pipeline = Pipeline(runtime_spec(Project.load(project)))
     assert pipeline.predict_records([{"age": 30, "sex": "female"}])[0] in (0, 1)

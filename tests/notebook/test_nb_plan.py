@@ -9,6 +9,7 @@ import pytest
 
 from mlship.notebook import flow
 from mlship.notebook.plan import plan_notebook
+from tests.support import run_mlship
 
 from .nb_helpers import EXAMPLES
 
@@ -113,22 +114,17 @@ def test_access(code, reads, mutates):
     assert acc.reads == reads and acc.mutates == mutates
 
 
-def test_plan_cli_prints_json_and_changes_nothing(capsys, tmp_path, small_notebook):
-    from mlship.cli import main
-
+def test_plan_cli_prints_json_and_changes_nothing(tmp_path, small_notebook):
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    main(["plan", str(small_notebook), "--json"])  # returns (exit 0) instead of sys.exit on success
-    data = json.loads(capsys.readouterr().out)
+    done = run_mlship("plan", str(small_notebook), "--json", check=True)
+    data = json.loads(done.stdout)
     assert [c["stage"] for c in data["cells"]] == ["imports", "preprocess", "train", "predict"]
     assert data["serving"]["model"] == "model" and data["artifacts"] == ["FEATURES", "model"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_plan_cli_table(capsys, small_notebook):
-    from mlship.cli import main
-
-    main(["plan", str(small_notebook)])
-    out = capsys.readouterr().out
+def test_plan_cli_table(small_notebook):
+    out = run_mlship("plan", str(small_notebook), check=True).stdout
     assert "prepare_data(data_path) -> FEATURES, X, y" in out
     assert "serving:" in out
 
@@ -146,3 +142,15 @@ def test_without_a_scoring_cell_serving_replays_the_feature_cells(plans):
     assert "pd.get_dummies(with_levels(claims, dummy_levels)" in text
     assert len(serve.holdout) == 61  # the rows of the data file the notebook scored, as the run saw them
     assert any("drops rows" in w for w in plan.warnings)
+
+
+def test_init_names_distributions_as_mlship_check_does(plans):
+    """`init --from` and `mlship check` share one import -> distribution map: `import dotenv` is the
+    project python-dotenv (a package called `dotenv` exists on PyPI and is not it)."""
+    from mlship.notebook.emit import requirements
+
+    code = "import dotenv\nimport sklearn.linear_model\nfrom PIL import Image\nimport mypkg\n"
+    modules = {"predict.py": code}
+    found = requirements(plans["sensor_magics_plots"], modules, "mypkg")
+    assert {"python-dotenv", "scikit-learn", "pillow"} <= set(found)
+    assert "dotenv" not in found and "mypkg" not in found

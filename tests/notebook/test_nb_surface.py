@@ -6,6 +6,7 @@ import pytest
 
 from mlship.notebook.assign import _heading, keyword_stage
 from mlship.notebook.read import Cell
+from tests.support import run_mlship
 
 
 def markdown(text: str) -> Cell:
@@ -156,8 +157,6 @@ def test_training_code_that_writes_files_is_left_out(tmp_path):
 
 
 def test_a_variable_named_like_its_module_is_renamed_and_train_runs(tmp_path):
-    import subprocess
-    import sys
 
     from mlship.notebook.plan import plan_notebook
 
@@ -177,9 +176,9 @@ def test_a_variable_named_like_its_module_is_renamed_and_train_runs(tmp_path):
     assert any(
         w.startswith("cell 3: `xgb` names the imported module") and "`xgb_model`" in w for w in warnings
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mlship", "train", str(project)], capture_output=True, text=True
-    )
+    from tests.support import run_mlship
+
+    done = run_mlship("train", str(project))
     assert done.returncode == 0, done.stderr
 
 
@@ -207,17 +206,15 @@ def test_star_imports_become_explicit_imports(tmp_path):
     assert str(tmp_path) not in sys.path and "nbtools_star" not in sys.modules
 
 
-def test_a_star_import_of_a_missing_module_is_refused(tmp_path, capsys):
-    from mlship.cli import main
+def test_a_star_import_of_a_missing_module_is_refused(tmp_path):
 
     from .nb_helpers import GOOD_CELLS, write_notebook
 
     cells = [{"source": GOOD_CELLS[0]["source"]}, {"source": "from no_such_module_here import *"}]
     notebook = write_notebook(tmp_path / "star.ipynb", cells)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["init", str(tmp_path / "project"), "--from", str(notebook)])
-    err = " ".join(capsys.readouterr().err.split())
-    assert exit_info.value.code == 2
+    done = run_mlship("init", str(tmp_path / "project"), "--from", str(notebook))
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2
     assert "cell 2" in err and "from no_such_module_here import *" in err and "cannot be imported" in err
     assert "Traceback" not in err and not (tmp_path / "project").exists()
 
@@ -244,17 +241,15 @@ def test_known_api_changes_have_a_likely_fix(ename, evalue, context, fix):
     assert "\n" not in one_line(ename, evalue) and one_line(ename, evalue).startswith(f"{ename}: ")
 
 
-def test_a_stale_notebook_says_which_cell_what_failed_and_the_likely_fix(tmp_path, capsys):
-    from mlship.cli import main
+def test_a_stale_notebook_says_which_cell_what_failed_and_the_likely_fix(tmp_path):
 
     from .nb_helpers import GOOD_CELLS
 
     cells = [*GOOD_CELLS[:2], {"source": "pd.DataFrame({'a': ['x']}).corr()"}, *GOOD_CELLS[2:]]
     project, _ = _convert(tmp_path, cells)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(project)])
-    err = " ".join(capsys.readouterr().err.split())
-    assert exit_info.value.code == 2
+    done = run_mlship("verify", str(project))
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2
     assert (
         "failed in cell 3 when run top to bottom: ValueError: could not convert string to float: 'x'" in err
     )

@@ -38,8 +38,7 @@ def test_golden_test_passes_inside_the_project(verified, converted):
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def test_a_changed_pipeline_fails_with_exit_1(tmp_path, capsys):
-    from mlship.cli import main
+def test_a_changed_pipeline_fails_with_exit_1(tmp_path):
     from mlship.notebook.convert import convert_notebook
 
     project = tmp_path / "demand"
@@ -48,23 +47,18 @@ def test_a_changed_pipeline_fails_with_exit_1(tmp_path, capsys):
     text = predict.read_text()
     assert "    return forecast\n" in text
     predict.write_text(text.replace("    return forecast\n", "    return forecast * 1.01\n"))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(project), "--json"])
-    assert exit_info.value.code == 1
-    captured = capsys.readouterr()
-    assert "parity failed: predictions (20 rows)" in " ".join(captured.err.split())
-    assert '"ok": false' in captured.out
+    captured = run_mlship("verify", str(project), "--json")
+    assert captured.returncode == 1
+    assert "parity failed: predictions (20 rows)" in " ".join(captured.stderr.split())
+    assert '"ok": false' in captured.stdout
     assert not (project / "tests" / "test_golden.py").exists()
 
 
-def test_verify_needs_a_converted_project(tmp_path, capsys):
-    from mlship.cli import main
-
-    main(["init", str(tmp_path / "plain"), "--no-input"])
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(tmp_path / "plain")])
-    assert exit_info.value.code == 2
-    assert "was not made from a notebook" in " ".join(capsys.readouterr().err.split())
+def test_verify_needs_a_converted_project(tmp_path):
+    run_mlship("init", str(tmp_path / "plain"), "--no-input", check=True)
+    done = run_mlship("verify", str(tmp_path / "plain"))
+    assert done.returncode == 2
+    assert "was not made from a notebook" in " ".join(done.stderr.split())
 
 
 # claims_no_scoring_cell: the training data has rows without bmi, which the notebook drops (`dropna`)
@@ -78,10 +72,10 @@ def test_converted_examples_keep_their_contract(verified, converted, tmp_path, n
     examples = yaml.safe_load((project / "mlship.yaml").read_text())["contract"]["examples"]
     golden = json.loads((project / "tests" / "golden" / "notebook.json").read_text())["predictions"]
     # The first, quartile and last of the records the notebook scored, with the notebook's values.
-    from mlship.notebook.parity import same
+    from mlship.compare import close
 
     rows = [round(q * (len(golden) - 1)) for q in (0, 0.25, 0.5, 0.75, 1)]
-    assert same([e["output"] for e in examples], [golden[r] for r in rows], 1e-6, 1e-9)
+    assert close([e["output"] for e in examples], [golden[r] for r in rows], 1e-9, rtol=1e-6)
     run_mlship("train", cwd=project, check=True, timeout=300)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = run_mlship("test", "--json", cwd=project, env=env, timeout=300)

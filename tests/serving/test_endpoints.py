@@ -93,6 +93,32 @@ def test_requests_are_logged(
     assert bad["inputs"] == [{**ROW, "price": "cheap"}]
 
 
+def test_checking_requests_are_marked_and_left_out_of_every_log_reader(
+    client: TestClient, log_dir: Path
+) -> None:
+    """The deploy gate's and `test --against`'s requests carry x-mlship-origin; the runtime logs it
+    and monitor, replay and the differential check (one reader) see only the traffic."""
+    from mlship.contract.differential import log_records
+    from mlship.monitor.logs import find_log_files, iter_requests
+    from mlship.monitor.reader import read_logs
+
+    marked = {**ROW, "store": "gate-only"}
+    for origin in ("gate", "test"):
+        client.post("/predict", json={"records": [marked]}, headers={"X-Mlship-Origin": origin})
+    client.post("/predict", json={"records": [ROW]}, headers={"X-Mlship-Origin": "elsewhere"})
+    time.sleep(0.3)
+    rows = read_log(log_dir)
+    assert sorted(r["origin"] for r in rows if "origin" in r) == ["gate", "test"]
+    assert not any(r["inputs"] == [ROW] and "origin" in r for r in rows)  # an unknown origin is traffic
+    files = find_log_files([log_dir])
+    assert all(e.origin is None for e in iter_requests(files))
+    assert len(list(iter_requests(files))) == len(rows) - 2
+    assert marked not in log_records(log_dir, 10_000)
+    live = read_logs(files, fields={"store": "categorical"})
+    assert live.requests == len(rows) - 2 and live.columns["store"].counts["city"] > 0
+    assert "gate-only" not in live.columns["store"].counts
+
+
 def test_metrics(client: TestClient) -> None:
     client.post("/predict", json={"records": [ROW]})
     client.post("/predict", json={"records": "nope"})

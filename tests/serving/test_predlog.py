@@ -10,7 +10,7 @@ from mlship.serving.pipeline import RuntimeSpec
 from mlship.serving.predlog import PredictionLog, read_log
 from mlship.serving.settings import LogSettings, resolve
 
-NAME = re.compile(r"^predictions-\d{8}T\d{6}-\d+\.jsonl$")
+NAME = re.compile(r"^predictions-\d{8}T\d{6}-[a-z0-9]+-\d+\.jsonl$")
 
 
 def make(tmp_path: Path, **options: object) -> PredictionLog:

@@ -70,7 +70,7 @@ def predict_file(
     progress: ProgressFn | None = None,
 ) -> PredictResult:
     """Score `input` into `output` (the input's columns and a `prediction` column, in input order)."""
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     explicit_rejects = rejects is not None
     rejects = rejects or default_rejects(output)

@@ -21,6 +21,9 @@ JSON_HELP = "Print the result as JSON on stdout (no colour, no progress)."
 # Where `--json` results go: `main()` points this at the real stdout and sends everything else that
 # writes to stdout (the project's own prints) to stderr. None: sys.stdout (e.g. under CliRunner).
 data_stream: TextIO | None = None
+# Whether this command already printed its --json result: a failure after it (a check that found
+# problems) is told by that result, not by a second JSON document.
+emitted = False
 
 
 def quiet_mode(json_mode: bool) -> bool:
@@ -29,8 +32,10 @@ def quiet_mode(json_mode: bool) -> bool:
 
 
 def emit(result: Any, *, json_mode: bool, render: Callable[[Any], None]) -> None:
+    global emitted
     data = result.to_dict() if hasattr(result, "to_dict") else result
     if json_mode:
+        emitted = True
         out = data_stream or sys.stdout
         out.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
         out.flush()

@@ -10,11 +10,9 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, quiet_mode, stderr, stdout
 
 
-@app.command("build")
 def build_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     env: str = typer.Option(None, "--env", "-e", help="Environment whose registry, gpu and driver apply."),

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, stdout
 
 
-@app.command("config")
 def config_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, Column, emit, fit_table, progress, stderr, stdout
 
 DIR_HELP = "The project directory."
@@ -40,7 +39,6 @@ def _render_deploy(result) -> None:  # type: ignore[no-untyped-def]
     stdout.print(result.url)
 
 
-@app.command("deploy")
 def deploy_command(
     environment: str = typer.Argument(..., help="The environment in mlship.yaml (local exists by default)."),
     directory: Path = typer.Argument(Path("."), help=DIR_HELP),
@@ -64,7 +62,6 @@ def deploy_command(
     emit(result, json_mode=json_mode, render=_render_deploy)
 
 
-@app.command("promote")
 def promote_command(
     source: str = typer.Argument(..., help="Environment whose running digest is promoted."),
     dest: str = typer.Argument(..., help="Environment that receives it."),
@@ -86,7 +83,6 @@ def promote_command(
     emit(result, json_mode=json_mode, render=_render_deploy)
 
 
-@app.command("rollback")
 def rollback_command(
     environment: str = typer.Argument(..., help="The environment to roll back."),
     directory: Path = typer.Argument(Path("."), help=DIR_HELP),
@@ -101,7 +97,6 @@ def rollback_command(
     emit(result, json_mode=json_mode, render=_render_deploy)
 
 
-@app.command("status")
 def status_command(
     environment: str = typer.Argument(None, help="One environment (default: all)."),
     directory: Path = typer.Option(Path("."), "--dir", "-C", help=DIR_HELP),
@@ -129,7 +124,6 @@ def status_command(
         )
 
 
-@app.command("history")
 def history_command(
     environment: str = typer.Argument(..., help="The environment."),
     directory: Path = typer.Option(Path("."), "--dir", "-C", help=DIR_HELP),

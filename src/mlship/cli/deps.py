@@ -7,13 +7,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, Column, emit, fit_table, progress, stderr, stdout
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-@app.command("lock")
 def lock_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     platform: list[str] = typer.Option(
@@ -45,7 +43,6 @@ def lock_command(
     emit(result, json_mode=json_mode, render=render)
 
 
-@app.command("check")
 def check_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),

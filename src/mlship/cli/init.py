@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr
 
 
@@ -23,7 +22,6 @@ def _render(result) -> None:  # type: ignore[no-untyped-def]
     stderr.print(f"Next: cd {escape(result.directory)} && pip install -r requirements.txt && mlship train")
 
 
-@app.command("init")
 def init_command(
     directory: Path = typer.Argument(Path("."), help="Where to create the project."),
     name: str = typer.Option(None, "--name", help="Project name (default: the directory's name)."),

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
 
 
@@ -50,7 +49,6 @@ def _render_plan(plan) -> None:  # type: ignore[no-untyped-def]
     render_warnings(plan.warnings)
 
 
-@app.command("plan")
 def plan_command(
     notebook: Path = typer.Argument(..., help="The notebook (.ipynb) to plan."),
     data: list[Path] = typer.Option(
@@ -96,7 +94,6 @@ def _render_parity(result) -> None:  # type: ignore[no-untyped-def]
         stderr.print("[red]The generated pipeline does not reproduce the notebook.[/]")
 
 
-@app.command("verify")
 def verify_command(
     directory: Path = typer.Argument(Path("."), help="A project made by `mlship init --from`."),
     json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mlship.cli import app
 
-
-@app.command("serve")
 def serve_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0 for all interfaces)."),

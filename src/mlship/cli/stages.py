@@ -9,11 +9,9 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, quiet_mode, stderr
 
 
-@app.command("train")
 def train_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     data: Path = typer.Option(None, "--data", help="Training data (default: data.train)."),
@@ -39,7 +37,6 @@ def train_command(
     emit(result, json_mode=json_mode, render=render)
 
 
-@app.command("predict")
 def predict_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     input: Path = typer.Option(

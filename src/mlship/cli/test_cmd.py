@@ -7,13 +7,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from mlship.cli import app
 from mlship.cli._output import JSON_HELP, emit, progress, stderr, stdout
 
 STATUS_STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "skipped": "dim"}
 
 
-@app.command("test")
 def test_command(
     directory: Path = typer.Argument(Path("."), help="The project directory."),
     against: str = typer.Option(

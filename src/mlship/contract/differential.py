@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlship.contract.records import answer_problem, close, frame_records, input_columns, show, show_record
+from mlship.compare import close
+from mlship.contract.records import answer_problem, frame_records, input_columns, show, show_record
 from mlship.contract.report import CheckResult, skipped
 from mlship.errors import InputError
+from mlship.monitor.logs import LOG_GLOB, find_log_files, iter_requests, scored_records
 
 CHUNK = 500
 SHOWN = 5
@@ -22,7 +24,9 @@ def check_differential(project: Any, deployed: Any, candidate: Any) -> CheckResu
     if deployed is None:
         return skipped("differential", "differential", "needs --against ENV|URL (the deployed model)")
     config = project.config.contract.differential
-    records, source = replay_sample(project, config.sample, config.rows)
+    records, source = replay_sample(
+        project, config.sample, config.rows, getattr(deployed, "environment", None)
+    )
     if not records:
         return CheckResult("differential", "differential", "error", f"no records to replay in {source}")
     agree, disagreements = 0, []
@@ -84,9 +88,21 @@ def _shown(answer: Any) -> str:
     return f"no answer ({answer.message})" if isinstance(answer, _Rejected) else show(answer)
 
 
-def replay_sample(project: Any, sample: str | None, rows: int) -> tuple[list[dict[str, Any]], str]:
-    from mlship.stages import read_table
+def replay_sample(
+    project: Any, sample: str | None, rows: int, environment: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """contract.differential.sample; else the environment's own prediction log (when it has traffic);
+    else the training data."""
+    from mlship.datafiles import read_table
 
+    if sample is None and environment is not None:
+        logs = project.log_dir(environment)
+        if logs.is_dir() and any(logs.rglob(LOG_GLOB)):
+            records = log_records(logs, rows)
+            if records:
+                return records, str(
+                    logs.relative_to(project.root) if logs.is_relative_to(project.root) else logs
+                )
     if sample is None:
         if "train" not in project.config.data:
             raise InputError("no sample to replay", hint="set contract.differential.sample or data.train")
@@ -111,19 +127,15 @@ def _is_log(path: Path) -> bool:
 
 
 def log_records(path: Path, rows: int) -> list[dict[str, Any]]:
-    """The inputs of the newest successful requests in a prediction log (file or directory)."""
-    files = sorted(path.glob("predictions-*.jsonl")) if path.is_dir() else [path]
-    if not files:
-        raise InputError(f"{path} holds no predictions-*.jsonl files")
+    """The inputs of the newest successful requests of the traffic in a prediction log (file or
+    directory), read the one way every log reader does (mlship.monitor.logs)."""
+    files = find_log_files([path])
     records: list[dict[str, Any]] = []
     for file in reversed(files):
-        for line in reversed(file.read_text(encoding="utf-8").splitlines()):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash or a rotation: skip it
-            if entry.get("status") == 200 and isinstance(entry.get("inputs"), list):
-                records.extend(r for r in reversed(entry["inputs"]) if isinstance(r, dict))
+        for entry in reversed(list(iter_requests([file]))):
+            scored = scored_records(entry)
+            if scored:
+                records.extend(r for r, _ in reversed(scored))
             if len(records) >= rows:
                 return list(reversed(records[:rows]))
     return list(reversed(records))

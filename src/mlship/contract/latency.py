@@ -7,18 +7,11 @@ against the same budgets, so a budget means "what a caller sees" on each path.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
+from mlship.compare import percentile
 from mlship.contract.records import answer_problem, sample_records
 from mlship.contract.report import CheckResult, judged
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least q% of the values at or below it."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def measure(target: Any, batches: list[list[dict[str, Any]]], warmup: int) -> tuple[list[float], str | None]:

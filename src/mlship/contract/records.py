@@ -49,7 +49,7 @@ def request_data(project: Any) -> str | None:
 def sample_records(project: Any, n: int) -> list[dict[str, Any]]:
     """Base records to vary: a fixed sample of the request-like data (`request_data`), else the
     golden inputs."""
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     cfg = project.config
     role = request_data(project)
@@ -116,22 +116,3 @@ def numeric(value: Any, key: str | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
-
-
-def close(expected: Any, actual: Any, tolerance: float) -> bool:
-    """Equal within `tolerance` for numbers, recursively for lists and mappings, exact otherwise."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        if math.isnan(expected) or math.isnan(actual):
-            return math.isnan(expected) and math.isnan(actual)
-        return abs(float(expected) - float(actual)) <= tolerance
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(
-            close(expected[k], actual[k], tolerance) for k in expected
-        )
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(
-            close(e, a, tolerance) for e, a in zip(expected, actual, strict=True)
-        )
-    return bool(expected == actual)

@@ -31,12 +31,13 @@ def run_contract(
     ProjectCodeError when the model cannot load (exit 2), UnreachableError (exit 3).
     """
     from mlship.contract.targets import HttpTarget, InProcessTarget, resolve_against
-    from mlship.stages import load_pipeline
+    from mlship.project import load_pipeline
 
     selected = _selected(checks)
     started = time.perf_counter()
     candidate = InProcessTarget(load_pipeline(project))
-    deployed = HttpTarget(resolve_against(project, against)) if against else None
+    environment = against if against and not against.startswith(("http://", "https://")) else None
+    deployed = HttpTarget(resolve_against(project, against), environment=environment) if against else None
     if deployed is not None:
         deployed.probe()
     target = deployed or candidate

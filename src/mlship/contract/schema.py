@@ -3,44 +3,33 @@ allows (boundaries, every category, optional fields left out), and derive it fro
 
 from __future__ import annotations
 
-import math
+import functools
+import json
 from typing import Any
 
 from mlship.config import FieldSpec
 from mlship.contract.records import answer_problem, sample_records, show, typical_record
 from mlship.contract.report import CheckResult, judged, skipped
-from mlship.serving.validate import as_number, is_finite
+from mlship.serving.validate import FieldRule, compile_schema, is_missing
 
 DATA_ROWS_CHECKED = 10_000
 MAX_CATEGORIES = 50
 
 
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def field_problem(spec: FieldSpec, value: Any) -> str | None:
-    """Why `value` breaks the field's spec, or None when the schema allows it."""
-    if spec.type in ("number", "integer"):
-        value = as_number(value, integer=spec.type == "integer")
-    if is_missing(value):
-        return "is missing but required" if spec.required else None
-    if spec.type in ("number", "integer"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{show(value)} is not a number"
-        if not is_finite(value):
-            return f"{show(value)} is not finite"
-        if spec.type == "integer" and float(value) != int(value):
-            return f"{show(value)} is not an integer"
-        if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
-            return f"{show(value)} is outside [{show(spec.min)}, {show(spec.max)}]"
-    elif spec.type == "boolean" and not isinstance(value, bool):
-        return f"{show(value)} is not true/false"
-    elif spec.type == "string" and not isinstance(value, str):
-        return f"{show(value)} is not a string"
-    if spec.values is not None and value not in spec.values and str(value) not in map(str, spec.values):
-        return f"{show(value)} is not one of {show(spec.values)}"
-    return None
+    """Why `value` breaks the field's spec, or None when the schema allows it: the runtime's own rule
+    (`serving.validate`, strict: ranges and allowed values too), with a number written as text read
+    as the number and NaN (a data file's missing value) as missing."""
+    return _rule(spec).check(None if is_missing(value) else value, True, text_numbers=True)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(key: str) -> FieldRule:
+    return compile_schema({"field": json.loads(key)})[0]
+
+
+def _rule(spec: FieldSpec) -> FieldRule:
+    return _compiled(json.dumps(spec.model_dump(mode="json"), sort_keys=True))
 
 
 def record_problems(schema: dict[str, FieldSpec], record: dict[str, Any]) -> list[str]:
@@ -125,7 +114,7 @@ def _unanswered(target: Any, cases: list[tuple[str, dict[str, Any]]]) -> list[st
 
 def _data_violations(project: Any, schema: dict[str, FieldSpec]) -> list[str]:
     from mlship.contract.records import frame_records, input_columns, request_data
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     cfg = project.config
     role = request_data(project)

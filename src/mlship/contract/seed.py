@@ -35,7 +35,7 @@ class SeedResult:
 def init_schema(project: Any) -> SeedResult:
     from mlship.contract.records import input_columns
     from mlship.contract.schema import derive_schema
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     data = _training_data(project)
     frame = read_table(project.root / data)
@@ -50,7 +50,8 @@ def init_examples(project: Any, count: int = 5) -> SeedResult:
     trained model's outputs and a tolerance of 1% of each output (at least 0.01)."""
     from mlship.contract.records import frame_records, input_columns
     from mlship.contract.targets import InProcessTarget
-    from mlship.stages import load_pipeline, read_table
+    from mlship.datafiles import read_table
+    from mlship.project import load_pipeline
 
     data = _training_data(project)
     frame = read_table(project.root / data)

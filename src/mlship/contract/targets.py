@@ -1,7 +1,7 @@
 """What the checks send records to: the candidate in-process, or a running service over HTTP.
 
 Both answer `call(records) -> Outcome`, so every check runs the same way on a laptop, in CI and
-as the deploy gate. The HTTP side uses the standard library only (one seam, no new dependency).
+as the deploy gate. The HTTP side goes through mlship.service_http, the one client for services.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 import math
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlship.errors import UnreachableError, UsageError
+from mlship import service_http
+from mlship.errors import UsageError
+from mlship.serving.predlog import ORIGIN_HEADER
 
 OutcomeKind = Literal["answer", "rejected", "crashed"]
 # What a server answers when it has no POST /predict at all: not found, method not allowed, not implemented.
@@ -71,10 +71,14 @@ class HttpTarget:
 
     carries_nan = False  # JSON has no NaN; strict servers refuse the whole body
 
-    def __init__(self, url: str, *, timeout: float = 30.0):
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, environment: str | None = None, origin: str = "test"
+    ):
         self.url = url.rstrip("/")
         self.label = self.url
         self.timeout = timeout
+        self.environment = environment  # the environment the URL was resolved from, if any
+        self.origin = origin  # logged by the runtime, so monitoring leaves these requests out
 
     def probe(self) -> None:
         """Before any check: a URL with no POST /predict at all (a wrong port, path or server) is a
@@ -88,21 +92,16 @@ class HttpTarget:
 
     def call(self, records: list[dict[str, Any]]) -> Outcome:
         body = json.dumps({"records": [_json_safe(r) for r in records]}, allow_nan=False).encode()
-        request = urllib.request.Request(
-            f"{self.url}/predict", data=body, method="POST", headers={"content-type": "application/json"}
-        )
         started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, text = response.status, response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise UnreachableError(
-                f"cannot reach {self.url}/predict ({reason})",
-                hint="is the service running? `mlship serve` starts one locally",
-            ) from None
+        reply = service_http.request(
+            "POST",
+            f"{self.url}/predict",
+            body=body,
+            timeout=self.timeout,
+            hint="is the service running? `mlship serve` starts one locally",
+            headers={ORIGIN_HEADER: self.origin},
+        )
+        status, text = reply.status, reply.text
         seconds = time.perf_counter() - started
         if 400 <= status < 500:
             return Outcome("rejected", message=f"HTTP {status}: {text[:500]}", seconds=seconds, status=status)

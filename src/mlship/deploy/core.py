@@ -8,13 +8,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlship import service_http
 from mlship.deploy import journal
-from mlship.deploy.gate import http_json
 from mlship.deploy.images import ImageInfo, build_record_image, describe, local_image, push
 from mlship.deploy.registry import copy_image, repository_ref
 from mlship.deploy.state import Release, TargetState, deployed_by, now_iso
-from mlship.deploy.targets.base import Context, RolloutResult, Target, choose_target, make_target
-from mlship.engine import check_image_ref, docker_client
+from mlship.deploy.targets import choose_target, make_target
+from mlship.deploy.targets.base import Context, RolloutResult, Target
+from mlship.engine import check_image_ref, docker_client, remote_engine
 from mlship.errors import DeployError, InputError, MlshipError, UsageError
 from mlship.image.dockerfile import BASE_ENV
 from mlship.project import Project
@@ -86,8 +87,17 @@ def _target(project: Project, environment: str, target: str | None, report: Repo
         examples=list(project.config.contract.examples),
         report=report,
         proxy_base=project.config.image.base or os.environ.get(BASE_ENV) or Context.proxy_base,
+        log_dir=_log_dir(project, environment, env),
     )
     return make_target(kind, context)
+
+
+def _log_dir(project: Project, environment: str, env: Any) -> str | None:
+    """environments.X.log_dir as given (relative: under the project); without one, the project's
+    logs/environments/X when the engine is this machine (a remote engine's paths are not ours)."""
+    if env.log_dir or not remote_engine():
+        return str(project.log_dir(environment))
+    return None
 
 
 def deploy(
@@ -198,8 +208,6 @@ def _roll(
     report: Report,
 ) -> DeployResult:
     tgt = _target(project, environment, target, report)
-    tgt.check_image(info)
-    tgt.preflight()
     release = Release(
         version=info.version,
         image=info.ref,
@@ -209,12 +217,27 @@ def _roll(
         deployed_by=deployed_by(),
         strategy=strategy if action == "deploy" else f"{action}:{strategy}",
     )
+    try:  # nothing has changed yet: the error keeps its own exit code (a taken port is a usage error)
+        tgt.check_image(info)
+        tgt.preflight()
+    except MlshipError as exc:
+        journal.record(project.state_dir, environment, tgt.kind, release, "failed", reason=exc.message)
+        raise
     report(f"rolling out {info.version} to {environment} ({tgt.kind}, {strategy})")
     try:
         rolled = tgt.rollout(info, release, strategy)
-    except DeployError as exc:
-        journal.record(project.state_dir, environment, tgt.kind, release, "failed", reason=exc.message)
-        raise
+    except BaseException as exc:  # noqa: BLE001 - recorded, then raised again
+        # Every failure inside a rollout (an engine error, a bug, Ctrl-C) is the journal's "failed";
+        # the target has already put the previous release back. Anything but a DeployError says so.
+        reason = exc.message if isinstance(exc, MlshipError) else f"{type(exc).__name__}: {exc}"
+        journal.record(project.state_dir, environment, tgt.kind, release, "failed", reason=reason)
+        if isinstance(exc, DeployError) or not isinstance(exc, Exception):
+            raise
+        raise DeployError(
+            f"version {release.version} failed while rolling out to {environment} ({reason[:300]})",
+            hint=getattr(exc, "hint", None) or "`mlship status` shows what runs; `mlship history` why",
+            details=getattr(exc, "details", None),
+        ) from exc
     journal.record(project.state_dir, environment, tgt.kind, release, "live")
     return DeployResult(environment=environment, target=tgt.kind, action=action, rollout=rolled)
 
@@ -240,11 +263,7 @@ def status(*, directory: Path, environment: str | None = None) -> StatusResult:
 def _probe(state: TargetState) -> bool | None:
     if state.current is None or not state.url:
         return None
-    try:
-        status_code, _ = http_json("GET", f"{state.url}/readyz", timeout=3.0)
-    except OSError:
-        return False
-    return status_code == 200
+    return service_http.is_ready(state.url, timeout=3.0)
 
 
 def history(*, directory: Path, environment: str) -> HistoryResult:

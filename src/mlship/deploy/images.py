@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels
-from mlship.deploy.registry import RegistryClient, credentials, repository_ref, split_registry
+from mlship.deploy.registry import RegistryClient, credentials, repository_ref, split_registry, split_tag
 from mlship.errors import DeployError, InputError, UnreachableError
 
 
@@ -71,12 +71,20 @@ def push(
     client: Any, image: Any, *, registry: str, repository: str, tag: str, report: Callable[[str], None]
 ) -> str:
     """Tag and push `image`; returns `registry/repository@sha256:...`. Progress goes to `report`."""
-    from docker.errors import APIError
-
     host, _ = split_registry(registry)
     RegistryClient(host).ping()  # a clear exit 3 before anything is tagged or sent
     target = repository_ref(registry, repository)
     image.tag(target, tag=tag)
+    return f"{target}@{push_ref(client, f'{target}:{tag}', report=report)}"
+
+
+def push_ref(client: Any, ref: str, *, report: Callable[[str], None]) -> str:
+    """Push the local image tagged `host/repository:tag` with the registry's credentials (`credentials`);
+    returns the manifest digest. The one push path: `mlship deploy` and `mlship build --push`."""
+    from docker.errors import APIError
+
+    target, tag = split_tag(ref)
+    host = target.split("/", 1)[0]
     digest, layers = None, {}
     try:
         for event in client.api.push(
@@ -94,14 +102,15 @@ def push(
         raise _push_error(host, str(exc.explanation)) from None
     if not digest:
         raise DeployError(f"pushing {target}:{tag} reported no digest")
-    return f"{target}@{digest}"
+    return str(digest)
 
 
 def _push_error(host: str, message: str) -> Exception:
     lowered = message.lower()
-    if any(s in lowered for s in ("connection refused", "no such host", "timeout", "dial tcp")):
+    unreachable = ("connection refused", "no such host", "timeout", "dial tcp", "server gave http response")
+    if any(s in lowered for s in unreachable):
         return UnreachableError(f"cannot reach the registry {host} ({message.strip()[:200]})")
-    if "unauthorized" in lowered or "denied" in lowered:
+    if any(s in lowered for s in ("unauthorized", "denied", "no basic auth credentials")):
         return DeployError(
             f"the registry {host} refused the push ({message.strip()[:200]})",
             hint="log in with `docker login` or set MLSHIP_REGISTRY_USER and MLSHIP_REGISTRY_PASSWORD",

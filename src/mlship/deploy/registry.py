@@ -12,14 +12,12 @@ import base64
 import json
 import os
 import re
-import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlship.errors import DeployError, InputError, UnreachableError
+from mlship import proc
+from mlship.errors import DeployError, InputError, ProcessError, UnreachableError
 
 MANIFEST_TYPES = ", ".join(
     [
@@ -48,7 +46,16 @@ def repository_ref(registry: str, repository: str) -> str:
     return f"{host}/{prefix + '/' if prefix else ''}{repository}"
 
 
-def split_ref(ref: str) -> tuple[str, str, str]:
+def split_tag(ref: str) -> tuple[str, str]:
+    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+def split_pinned(ref: str) -> tuple[str, str, str]:
     """`host/repo/name@sha256:...` or `host/repo/name:tag` -> (host, name, digest-or-tag)."""
     name, sep, digest = ref.partition("@")
     if not sep:
@@ -71,161 +78,235 @@ def _scheme(host: str) -> str:
 
 
 def credentials(host: str) -> dict[str, str] | None:
-    """username/password for `host`: environment first, then docker's config and helpers."""
+    """username/password for `host`: environment first, then docker's config and helpers.
+
+    A docker config that cannot be read as docker writes it is an InputError naming the file and key.
+    """
     user, password = os.environ.get("MLSHIP_REGISTRY_USER"), os.environ.get("MLSHIP_REGISTRY_PASSWORD")
     if user and password:
         return {"username": user, "password": password}
-    config_dir = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+    path = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
     try:
-        config = json.loads((config_dir / "config.json").read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except OSError:
         return None
-    helper = config.get("credHelpers", {}).get(host) or config.get("credsStore")
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc})", hint=_FIX_CONFIG) from None
+    if not isinstance(config, dict):
+        raise InputError(f"{path} does not hold a JSON object", hint=_FIX_CONFIG)
+    helper = (config.get("credHelpers") or {}).get(host) or config.get("credsStore")
     if helper:
         found = _from_helper(helper, host)
         if found:
             return found
-    entry = config.get("auths", {}).get(host) or config.get("auths", {}).get(f"https://{host}")
-    if entry and entry.get("auth"):
-        user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        return {"username": user, "password": password}
-    return None
+    auths = config.get("auths") or {}
+    key = host if host in auths else f"https://{host}"
+    entry = auths.get(key)
+    if not isinstance(entry, dict) or not entry.get("auth"):
+        return None
+    try:
+        name, sep, secret = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+    except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        sep = ""
+    if not sep:
+        raise InputError(
+            f'{path}: auths["{key}"].auth is not base64 of "user:password"',
+            hint=f"log in again (`docker login {host}`), or remove that entry",
+        )
+    return {"username": name, "password": secret}
+
+
+_FIX_CONFIG = "repair it (`docker login` rewrites it), or point DOCKER_CONFIG at another directory"
 
 
 def _from_helper(helper: str, host: str) -> dict[str, str] | None:
     try:
-        done = subprocess.run(
-            [f"docker-credential-{helper}", "get"], input=host, capture_output=True, text=True, timeout=20
-        )
+        done = proc.run([f"docker-credential-{helper}", "get"], stdin=host, timeout=20, check=False)
         data = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+    except (ProcessError, ValueError):
         return None
-    if not data or not data.get("Username"):
+    if not isinstance(data, dict) or not data.get("Username"):
         return None
     return {"username": data["Username"], "password": data["Secret"]}
 
 
 class RegistryClient:
-    """Minimal distribution v2 client: Basic and Bearer-token auth, manifests, blobs."""
+    """Minimal distribution v2 client: Basic and Bearer-token auth, manifests, blobs.
+
+    httpx follows a blob GET redirected to object storage and drops `Authorization` when the redirect
+    leaves the registry's origin (the storage URL is signed; the registry's credentials are not its).
+    """
 
     def __init__(self, host: str):
+        import httpx
+
         self.host = host
         self.base = f"{_scheme(host)}://{host}"
-        self._auth: dict[str, str] = {}
+        self._auth: dict[str | None, str] = {}
+        self._http = httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=15.0))
 
     def ping(self) -> None:
-        """Raise UnreachableError unless something answering the v2 API is there."""
-        try:
-            self._open("GET", "/v2/", scope=None)
-        except DeployError as exc:
-            if "401" not in exc.message:
-                raise
+        """Raise UnreachableError unless something answering the v2 API is there (401 counts)."""
+        response = self._send("GET", "/v2/", scope=None, authenticate=False, ok=(200, 401))
+        response.close()
 
-    def _open(self, method: str, path: str, *, scope: str | None, headers=None, data=None) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None,
+        headers: dict[str, str] | None = None,
+        content: Any = None,
+        stream: bool = False,
+        authenticate: bool = True,
+        ok: tuple[int, ...] = (),
+    ) -> Any:
+        """One request, authenticated for `scope` (once more after a 401 challenge); an httpx.Response.
+
+        A status >= 400 that is not in `ok` is a DeployError; no answer is UnreachableError.
+        """
+        import httpx
+
         url = path if path.startswith("http") else self.base + path
         for attempt in range(2):
-            request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+            sent = dict(headers or {})
             if scope in self._auth:
-                request.add_header("Authorization", self._auth[scope])
+                sent["Authorization"] = self._auth[scope]
             try:
-                return urllib.request.urlopen(request, timeout=60)
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401 and attempt == 0 and self._authenticate(exc, scope):
-                    continue
-                body = exc.read()[:300].decode(errors="replace")
-                raise DeployError(
-                    f"registry {self.host}: {method} {path} answered {exc.code}: {body}"
-                ) from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
+                request = self._http.build_request(method, url, headers=sent, content=content)
+                response = self._http.send(request, stream=stream)
+            except httpx.HTTPError as exc:
                 raise UnreachableError(
-                    f"cannot reach the registry {self.host} ({reason})",
+                    f"cannot reach the registry {self.host} ({type(exc).__name__}: {exc})",
                     hint=f"is the registry running? try `curl {self.base}/v2/`",
                 ) from None
+            if response.status_code < 400 or response.status_code in ok:
+                return response
+            body = response.read()[:300].decode(errors="replace")
+            response.close()
+            challenge = response.headers.get("WWW-Authenticate", "")
+            if (
+                response.status_code == 401
+                and authenticate
+                and attempt == 0
+                and self._authenticate(challenge, scope)
+            ):
+                continue
+            raise DeployError(
+                f"registry {self.host}: {method} {path} answered {response.status_code}: {body}"
+            )
         raise DeployError(f"registry {self.host}: authentication failed for {path}")
 
-    def _authenticate(self, error: urllib.error.HTTPError, scope: str | None) -> bool:
+    def _authenticate(self, challenge: str, scope: str | None) -> bool:
+        import httpx
+
         creds = credentials(self.host)
-        challenge = error.headers.get("WWW-Authenticate", "")
         basic = creds and base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
         if challenge.lower().startswith("basic") and basic:
-            self._auth[scope] = f"Basic {basic}"  # type: ignore[index]
+            self._auth[scope] = f"Basic {basic}"
             return True
         if not challenge.lower().startswith("bearer"):
             return False
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-        query = f"service={params.get('service', '')}" + (f"&scope={scope}" if scope else "")
-        request = urllib.request.Request(f"{params['realm']}?{query}")
-        if basic:
-            request.add_header("Authorization", f"Basic {basic}")
+        if not params.get("realm", "").startswith(("http://", "https://")):
+            raise UnreachableError(
+                f"registry {self.host} asks for a bearer token but names no token service "
+                f"(WWW-Authenticate: {challenge[:200]})",
+                hint="the registry's auth is misconfigured, or the address is a proxy in front of it; "
+                "check environments.<env>.registry",
+            )
+        query: list[tuple[str, str | int | float | bool | None]] = [("service", params.get("service", ""))]
+        query += [("scope", one) for one in (scope or "").split()]
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                token = json.loads(response.read())
-        except (OSError, ValueError):
+            answer = self._http.get(
+                params["realm"], params=query, headers={"Authorization": f"Basic {basic}"} if basic else {}
+            )
+            token = answer.json() if answer.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
             return False
-        self._auth[scope] = f"Bearer {token.get('token') or token.get('access_token')}"  # type: ignore[index]
+        value = token.get("token") or token.get("access_token") if isinstance(token, dict) else None
+        if not value:
+            return False
+        self._auth[scope] = f"Bearer {value}"
         return True
 
     def manifest(self, name: str, reference: str) -> tuple[bytes, str, str]:
         """(raw bytes, media type, digest) of a manifest; InputError when it does not exist."""
         try:
-            with self._open(
+            response = self._send(
                 "GET",
                 f"/v2/{name}/manifests/{reference}",
                 scope=f"repository:{name}:pull",
                 headers={"Accept": MANIFEST_TYPES},
-            ) as response:
-                raw = response.read()
-                kind = response.headers.get("Content-Type", "")
-                digest = response.headers.get("Docker-Content-Digest", "")
+            )
         except DeployError as exc:
             if " 404" in exc.message or "MANIFEST_UNKNOWN" in exc.message:
                 raise InputError(f"{self.host}/{name}@{reference} does not exist in the registry") from None
             raise
-        return raw, kind, digest
+        kind = response.headers.get("Content-Type", "")
+        return response.content, kind, response.headers.get("Docker-Content-Digest", "")
 
     def has_blob(self, name: str, digest: str) -> bool:
-        try:
-            self._open("HEAD", f"/v2/{name}/blobs/{digest}", scope=f"repository:{name}:pull,push").close()
-        except DeployError:
-            return False
-        return True
+        response = self._send(
+            "HEAD", f"/v2/{name}/blobs/{digest}", scope=f"repository:{name}:pull,push", ok=(404,)
+        )
+        return response.status_code < 400
 
-    def copy_blob(self, source: RegistryClient, src_name: str, name: str, descriptor: dict) -> None:
+    def copy_blob(self, source: RegistryClient, src_name: str, name: str, descriptor: dict) -> str:
+        """Put one blob into `name`: 'present' already, 'mounted' from the source repository on the same
+        registry (no bytes move), or 'copied' (streamed from the source). Returns which."""
         digest, size = descriptor["digest"], descriptor.get("size")
         if self.has_blob(name, digest):
-            return
+            return "present"
         scope = f"repository:{name}:pull,push"
-        with self._open("POST", f"/v2/{name}/blobs/uploads/", scope=scope, data=b"") as started:
-            location = started.headers["Location"]
+        path = f"/v2/{name}/blobs/uploads/"
+        if source.host == self.host and src_name != name:
+            scope += f" repository:{src_name}:pull"
+            path += f"?mount={digest}&from={src_name}"
+        started = self._send("POST", path, scope=scope, content=b"")
+        started.close()
+        if started.status_code == 201:  # mounted; a 202 is an ordinary upload (mount refused)
+            return "mounted"
+        location = started.headers["Location"]
         if not location.startswith("http"):
             location = self.base + location
         joiner = "&" if "?" in location else "?"
-        with source._open(
-            "GET", f"/v2/{src_name}/blobs/{digest}", scope=f"repository:{src_name}:pull"
-        ) as blob:
+        blob = source._send(
+            "GET", f"/v2/{src_name}/blobs/{digest}", scope=f"repository:{src_name}:pull", stream=True
+        )
+        try:
             length = size if size is not None else blob.headers.get("Content-Length")
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
-            self._open(
-                "PUT", f"{location}{joiner}digest={digest}", scope=scope, headers=headers, data=blob
+            self._send(
+                "PUT",
+                f"{location}{joiner}digest={digest}",
+                scope=scope,
+                headers=headers,
+                content=blob.iter_bytes(),
             ).close()
+        finally:
+            blob.close()
+        return "copied"
 
     def put_manifest(self, name: str, reference: str, raw: bytes, kind: str) -> str:
-        with self._open(
+        response = self._send(
             "PUT",
             f"/v2/{name}/manifests/{reference}",
             scope=f"repository:{name}:pull,push",
             headers={"Content-Type": kind},
-            data=raw,
-        ) as response:
-            return response.headers.get("Docker-Content-Digest", "")
+            content=raw,
+        )
+        return response.headers.get("Docker-Content-Digest", "")
 
 
 def copy_image(
     source_ref: str, registry: str, repository: str, tag: str, report: Callable[[str], None]
 ) -> str:
     """Copy `host/name@digest` to `registry/repository:tag` byte for byte; the new reference by digest."""
-    src_host, src_name, reference = split_ref(source_ref)
+    src_host, src_name, reference = split_pinned(source_ref)
     dst_host, prefix = split_registry(registry)
     dst_name = f"{prefix}/{repository}" if prefix else repository
     source, target = RegistryClient(src_host), RegistryClient(dst_host)
@@ -245,6 +326,6 @@ def _copy_manifest(source, src_name, target, dst_name, reference, report) -> Non
     else:
         blobs = [document["config"], *document.get("layers", [])]
         for i, blob in enumerate(blobs, 1):
-            report(f"blob {i}/{len(blobs)} {blob['digest'][7:19]} ({blob.get('size', 0) / 1e6:.1f} MB)")
-            target.copy_blob(source, src_name, dst_name, blob)
+            how = target.copy_blob(source, src_name, dst_name, blob)
+            report(f"blob {i}/{len(blobs)} {blob['digest'][7:19]} ({blob.get('size', 0) / 1e6:.1f} MB) {how}")
     target.put_manifest(dst_name, digest, raw, kind)

@@ -7,25 +7,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlship.config import Environment
-from mlship.deps.context import Context
+from mlship.deps.context import RuleContext
 from mlship.deps.facts import gather
-from mlship.deps.findings import CheckResult, decide_exit, rank
+from mlship.deps.findings import DependencyReport, decide_exit, rank
 from mlship.deps.gpu import load_table
 from mlship.deps.imports import scan_imports
 from mlship.deps.index import IndexClient
 from mlship.deps.policy import resolve_policy
 from mlship.deps.requirements import (
-    REQUIREMENTS_FILE,
     Requirements,
     lock_path,
+    project_requirements,
     read_lock,
-    read_requirements,
     requirement_pins,
 )
 from mlship.deps.rules_code import check_imports, check_lock, check_policy_lists
 from mlship.deps.rules_gpu import check_gpu
 from mlship.deps.rules_index import check_advisories, check_platforms, check_releases
-from mlship.errors import InputError, UsageError
+from mlship.errors import UsageError
+from mlship.image.dockerfile import base_glibc
 from mlship.project import Project
 
 RULES = (
@@ -47,17 +47,12 @@ def check(
     environments: list[str] | None = None,
     index_url: str | None = None,
     now: datetime | None = None,
-) -> CheckResult:
+) -> DependencyReport:
     started = time.perf_counter()
     project = Project.load(directory)
     config = project.config
     policy = resolve_policy(project, policy_file)
-    req_path = project.root / REQUIREMENTS_FILE
-    if not req_path.is_file():
-        raise InputError(
-            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
-        )
-    requirements = read_requirements(req_path)
+    req_path, requirements = project_requirements(project.root)
     path = lock_path(project.root, policy.platforms[0], policy.platforms)
     lock = read_lock(path) if path.is_file() else None
     pinned = lock or requirement_pins(requirements, req_path)
@@ -71,9 +66,11 @@ def check(
         offline=offline,
     )
     pins = list(pinned.pins.values())
-    facts = gather(client, pins, python=config.python, platform=policy.platforms[0])
+    checked_envs = _environments(config.environments, environments)
+    glibc = base_glibc(project, checked_envs.values())
+    facts = gather(client, pins, python=config.python, platform=policy.platforms[0], glibc=glibc)
     scan = scan_imports(project.source_dir, project.root)
-    ctx = Context(
+    ctx = RuleContext(
         config=config,
         policy=policy,
         requirements=requirements,
@@ -82,12 +79,13 @@ def check(
         facts=facts,
         python=config.python,
         platforms=policy.platforms,
-        environments=_environments(config.environments, environments),
+        environments=checked_envs,
         table=load_table(),
         now=now or datetime.now(timezone.utc),
         pinned=pinned,
         index_url=client.index_url,
         extra_index_urls=client.extra_index_urls,
+        glibc=glibc,
     )
     if scan.unparsed:
         shown = ", ".join(scan.unparsed[:8]) + (
@@ -102,9 +100,9 @@ def check(
     for rule in RULES:
         rule(ctx)
     findings = sorted(ctx.findings, key=lambda f: (-rank(f.severity), f.check, f.package or "", f.code))
-    result = CheckResult(
+    result = DependencyReport(
         project=config.name,
-        target={"python": config.python, "platforms": list(policy.platforms)},
+        target={"python": config.python, "platforms": list(policy.platforms), "glibc": f"2.{glibc}"},
         index={
             "url": client.index_url,
             "extra_urls": client.extra_index_urls,
@@ -150,7 +148,7 @@ def _environments(defined: dict[str, Environment], wanted: list[str] | None) -> 
     return dict(defined) or {"local": Environment()}
 
 
-def _checked(ctx: Context, requirements: Requirements, *, lock_name: str | None) -> dict[str, object]:
+def _checked(ctx: RuleContext, requirements: Requirements, *, lock_name: str | None) -> dict[str, object]:
     return {
         "requirements": len(requirements.items),
         "lock": lock_name,

@@ -18,10 +18,11 @@ from mlship.deps.gpu import GpuTable
 from mlship.deps.imports import ImportSite
 from mlship.deps.requirements import Lock, Pin, Requirements, canonical
 from mlship.deps.target import marker_env
+from mlship.platforms import GLIBC_DEFAULT
 
 
 @dataclass
-class Context:
+class RuleContext:
     config: Config
     policy: Policy
     requirements: Requirements
@@ -37,6 +38,7 @@ class Context:
     pinned: Lock | None = None
     index_url: str = ""
     extra_index_urls: list[str] = field(default_factory=list)
+    glibc: int = GLIBC_DEFAULT  # of the base image `build` chooses: which manylinux wheels run there
     findings: list[Finding] = field(default_factory=list)
 
     def where(self, pin: Pin) -> str:

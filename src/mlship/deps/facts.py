@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 from mlship.deps.index import DistFile, IndexClient, IndexUnavailable, ProjectPage
 from mlship.deps.requirements import Pin
 from mlship.deps.target import wheel_fits
+from mlship.platforms import GLIBC_DEFAULT
 
 
 @dataclass
@@ -58,17 +59,25 @@ class PinFacts:
 
 
 def gather(
-    client: IndexClient, pins: list[Pin], *, python: str, platform: str, advisories: bool = True
+    client: IndexClient,
+    pins: list[Pin],
+    *,
+    python: str,
+    platform: str,
+    glibc: int = GLIBC_DEFAULT,
+    advisories: bool = True,
 ) -> dict[str, PinFacts]:
     def one(pin: Pin) -> PinFacts:
-        return _facts_for(client, pin, python=python, platform=platform, advisories=advisories)
+        return _facts_for(client, pin, python=python, platform=(platform, glibc), advisories=advisories)
 
     workers = 1 if client.offline else min(8, max(1, len(pins)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return {f.pin.name: f for f in pool.map(one, pins)}
 
 
-def _facts_for(client: IndexClient, pin: Pin, *, python: str, platform: str, advisories: bool) -> PinFacts:
+def _facts_for(
+    client: IndexClient, pin: Pin, *, python: str, platform: tuple[str, int], advisories: bool
+) -> PinFacts:
     facts = PinFacts(pin)
     try:
         facts.page = client.project(pin.name)
@@ -84,7 +93,7 @@ def _facts_for(client: IndexClient, pin: Pin, *, python: str, platform: str, adv
         public = _version(pin.public_version)
         facts.files = releases.get(public, []) if public else []
         facts.variant_fallback = bool(facts.files)
-    wheel = next((f for f in facts.files if f.is_wheel and wheel_fits(f.filename, python, platform)), None)
+    wheel = next((f for f in facts.files if f.is_wheel and wheel_fits(f.filename, python, *platform)), None)
     if wheel is not None:
         try:
             facts.wheel = client.wheel_info(wheel)

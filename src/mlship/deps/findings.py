@@ -67,7 +67,7 @@ def rank(severity: str) -> int:
 
 
 @dataclass
-class CheckResult:
+class DependencyReport:
     project: str
     target: dict[str, Any]
     index: dict[str, Any]

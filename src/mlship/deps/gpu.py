@@ -14,6 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from mlship.deps.requirements import canonical
+
 # Distribution name -> framework whose build decides the CUDA it needs.
 _FRAMEWORK_OF = {
     "torch": "torch",
@@ -27,10 +29,6 @@ _REQ_RE = re.compile(
     r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)?\s*(?:\[(?P<extras>[^\]]*)\])?\s*(?:===?|~=)?\s*(?P<version>[^;\s]*)"
 )
 _CU_RE = re.compile(r"^cu(?:da)?(\d{2,3})")
-
-
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _minor(version: str) -> str:
@@ -80,7 +78,7 @@ def parse_variant(requirement_or_version: str) -> tuple[str, str, str]:
         match = _REQ_RE.match(text)
         if not match:
             raise ValueError(f"cannot read a requirement from {requirement_or_version!r}")
-        name = _normalize(match.group("name") or "")
+        name = canonical(match.group("name") or "")
         extras, version = match.group("extras") or "", match.group("version") or ""
     framework = _FRAMEWORK_OF.get(name, "")
     public, _, local = version.partition("+")
@@ -171,7 +169,7 @@ class GpuTable:
         return max(fw["releases"], key=lambda v: tuple(int(p) for p in v.split(".")))
 
     def jax_plugin_cuda(self, distribution: str) -> str | None:
-        return self.data["frameworks"]["jax"].get("plugins", {}).get(_normalize(distribution))
+        return self.data["frameworks"]["jax"].get("plugins", {}).get(canonical(distribution))
 
 
 @lru_cache(maxsize=1)
@@ -206,7 +204,7 @@ def _strip_suffix(norm: str) -> str:
 
 def is_cuda_library(name: str) -> bool:
     """nvidia-*-cu12, the unsuffixed CUDA 13 nvidia-* libraries, cuda-toolkit, cupy-cuda12x, jax plugins."""
-    norm = _normalize(name)
+    norm = canonical(name)
     if norm == "cuda-toolkit":
         return True
     if _SUFFIX_RE.search(norm) and (norm.startswith(("nvidia-", "cupy-", "jax-", "cuda-")) or "-cu1" in norm):
@@ -235,7 +233,7 @@ class CudaFact:
 
 def _own_fact(name: str, version: str) -> CudaFact | None:
     """What a pin says about its CUDA by itself: its name, its version or its local label."""
-    norm = _normalize(name)
+    norm = canonical(name)
     pin = f"{norm}=={version}"
     bare = _strip_suffix(norm)
     suffix = _SUFFIX_RE.search(norm)
@@ -270,7 +268,7 @@ def requirement_names(requires: Iterable[str]) -> set[str]:
     for raw in requires:
         match = _NAME_OF_REQ.match(raw)
         if match:
-            out.add(_normalize(match.group(1)))
+            out.add(canonical(match.group(1)))
     return out
 
 
@@ -285,8 +283,8 @@ def lock_cuda(
     (torch 2.8.0 -> nvidia-cuda-runtime-cu12==12.8.90); a library with its own numbering (nvidia-cufft
     12.0 under CUDA 13) takes the CUDA of the pin that requires it (cuda-toolkit==13.0.2, torch+cu130).
     """
-    pins = {_normalize(n): v for n, v in pins.items()}
-    needs = {_normalize(n): requirement_names(r) & set(pins) for n, r in (requires or {}).items()}
+    pins = {canonical(n): v for n, v in pins.items()}
+    needs = {canonical(n): requirement_names(r) & set(pins) for n, r in (requires or {}).items()}
     facts = {n: f for n, v in pins.items() if (f := _own_fact(n, v)) is not None}
     for _ in range(4):  # chains are short (torch -> cuda-toolkit -> nvidia-cufft); stop at a fixpoint
         changed = False
@@ -327,7 +325,7 @@ def cuda_major_of(name: str, version: str = "") -> str | None:
         return None
     fact = _own_fact(name, version) if version else None
     if fact is None and version == "":
-        suffix = _SUFFIX_RE.search(_normalize(name))
+        suffix = _SUFFIX_RE.search(canonical(name))
         return suffix.group(1) if suffix else None
     return fact.major if fact else None
 

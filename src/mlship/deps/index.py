@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from mlship.deps.requirements import canonical
 from mlship.errors import UsageError
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -42,11 +43,6 @@ def cache_root() -> Path:
         return Path(base)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "mlship"
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalization."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ def version_of_filename(filename: str, name: str) -> str | None:
         if filename.endswith(ext):
             stem = filename[: -len(ext)]
             prefix_len = len(name)
-            if normalize(stem[:prefix_len]) == normalize(name) and stem[prefix_len : prefix_len + 1] == "-":
+            if canonical(stem[:prefix_len]) == canonical(name) and stem[prefix_len : prefix_len + 1] == "-":
                 return stem[prefix_len + 1 :]
             return stem.rsplit("-", 1)[-1] if "-" in stem else None
     return None
@@ -299,7 +295,7 @@ class IndexClient:
                 raise IndexUnavailable("; ".join(missed.values()))
             return None
         return ProjectPage(
-            normalize(name),
+            canonical(name),
             [f for page in pages for f in page.files],
             "network" if any(p.source == "network" for p in pages) else "cache",
             min(p.fetched_at for p in pages),
@@ -308,7 +304,7 @@ class IndexClient:
 
     def _project(self, name: str) -> ProjectPage | None:
         """The files of a project on this one index; None when the index has no such project."""
-        name = normalize(name)
+        name = canonical(name)
         entry = self._read_cache("simple", name, max_age=self.ttl)
         source = "cache"
         if entry is None:
@@ -334,9 +330,19 @@ class IndexClient:
             return {"missing": True, "url": url, "fetched_at": time.time()}
         ctype = headers.get("content-type", "")
         if "json" in ctype:
-            files = json.loads(body)["files"]
+            try:
+                page = json.loads(body)
+            except ValueError:
+                raise IndexUnavailable(f"{url}: the index answered {ctype} that is not JSON") from None
+            files = page.get("files") if isinstance(page, dict) else None
         else:
             files = _parse_html(body.decode("utf-8", "replace"), url)
+        # PEP 691: a list of {"filename", "url", ...}; anything else is not a project page
+        if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str)
+            for f in files
+        ):
+            raise IndexUnavailable(f"{url}: not a package index project page (no list of files in it)")
         return {"url": url, "files": files, "fetched_at": time.time()}
 
     def wheel_info(self, dist: DistFile) -> dict[str, Any]:
@@ -395,7 +401,7 @@ class IndexClient:
 
     def advisories(self, name: str, version: str) -> list[dict[str, Any]]:
         """Known vulnerabilities of one release (PyPI JSON API `vulnerabilities`)."""
-        key = f"{normalize(name)}=={version}"
+        key = f"{canonical(name)}=={version}"
         entry = self._read_cache("advisories", key, max_age=self.ttl)
         old_failure = entry is not None and "error" in entry and not self.offline
         if old_failure and entry and time.time() - entry.get("fetched_at", 0) > self.error_ttl:
@@ -416,7 +422,7 @@ class IndexClient:
         return list(entry["vulnerabilities"])
 
     def _fetch_advisories(self, name: str, version: str, key: str) -> list[dict[str, Any]]:
-        url = self.advisory_url.format(name=normalize(name), version=version)
+        url = self.advisory_url.format(name=canonical(name), version=version)
         try:
             body = json.loads(self._get(url, headers={"Accept": "application/json"})[1])
         except FileNotFoundError:

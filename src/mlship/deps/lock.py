@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,12 +15,19 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from mlship import proc
+from mlship.config import Environment
 from mlship.deps.index import check_index_url
 from mlship.deps.policy import resolve_policy
-from mlship.deps.requirements import HEADER_PREFIX, REQUIREMENTS_FILE, lock_path, read_lock, read_requirements
-from mlship.deps.target import UV_PLATFORM
-from mlship.errors import InputError, ProcessError, UnreachableError, UsageError
+from mlship.deps.requirements import HEADER_PREFIX, lock_path, project_requirements, read_lock
+from mlship.deps.target import uv_platform
+from mlship.errors import ProcessError, UnreachableError, UsageError
+from mlship.image.dockerfile import base_glibc
+from mlship.platforms import ARCH
 from mlship.project import Project
+
+# uv retries and times out a slow request itself; this bounds the whole resolution (a stuck index)
+LOCK_TIMEOUT = 900.0
 
 
 @dataclass
@@ -66,18 +72,13 @@ def lock(
     started = time.perf_counter()
     project = Project.load(directory)
     policy = resolve_policy(project, policy_file)
-    req_path = project.root / REQUIREMENTS_FILE
-    if not req_path.is_file():
-        raise InputError(
-            f"no {REQUIREMENTS_FILE} in {project.root}", hint="list what the model needs, one per line"
-        )
-    requirements = read_requirements(req_path)
+    req_path, requirements = project_requirements(project.root)
     targets = platforms or policy.platforms
-    unknown = [p for p in targets if p not in UV_PLATFORM]
+    unknown = [p for p in targets if p not in ARCH]
     if unknown:
-        raise UsageError(
-            f"unknown --platform {', '.join(unknown)}", hint=f"use {' or '.join(sorted(UV_PLATFORM))}"
-        )
+        raise UsageError(f"unknown --platform {', '.join(unknown)}", hint=f"use {' or '.join(sorted(ARCH))}")
+    # Wheels for the glibc of the base `build` chooses (a jammy CUDA base has 2.35, bookworm 2.36).
+    glibc = base_glibc(project, (project.config.environments or {"local": Environment()}).values())
     # An --index-url line in requirements.txt wins over the default index (uv reads it from the file).
     file_index = any(o.startswith(("--index-url", "-i ")) for o in requirements.options)
     index = index_url or policy.index_url or os.environ.get("MLSHIP_INDEX_URL")
@@ -98,7 +99,7 @@ def lock(
         _compile(
             req_path,
             out,
-            platform=platform,
+            platform=uv_platform(platform, glibc),
             python=project.config.python,
             index=index,
             cutoff=result.exclude_newer,
@@ -137,7 +138,7 @@ def _compile(
             "--output-file",
             str(produced),
             "--python-platform",
-            UV_PLATFORM[platform],
+            platform,
             "--python-version",
             python,
             "--generate-hashes",
@@ -153,9 +154,19 @@ def _compile(
         env = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(_uv_cache()))}
         # From the project's directory, so the lock's `# via -r requirements.txt` names no path of this
         # checkout: copies of a project lock to the same bytes.
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=req.parent, timeout=900)
-        if proc.returncode != 0:
-            output = proc.stderr + proc.stdout
+        try:
+            done = proc.run(argv, env=env, cwd=req.parent, timeout=LOCK_TIMEOUT, check=False)
+        except ProcessError as exc:
+            if not exc.timed_out:
+                raise
+            raise UnreachableError(
+                f"locking did not finish in {LOCK_TIMEOUT:g}s: the package index "
+                f"{index or 'https://pypi.org/simple'} does not answer",
+                hint="check policy.index_url / MLSHIP_INDEX_URL and the network, then lock again",
+                details=exc.details,
+            ) from None
+        if done.returncode != 0:
+            output = done.stderr + done.stdout
             git = _unreachable_git(output)
             if git is not None:
                 raise git
@@ -170,7 +181,7 @@ def _compile(
                 )
             raise ProcessError.from_process(
                 argv[:3],
-                proc.returncode,
+                done.returncode,
                 output,
                 hint="no set of versions satisfies requirements.txt within the policy "
                 "(release-age window, wheels only, target Python/platform)",

@@ -73,6 +73,14 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def project_requirements(root: Path) -> tuple[Path, Requirements]:
+    """The project's requirements.txt and what it declares; an InputError when there is none."""
+    path = root / REQUIREMENTS_FILE
+    if not path.is_file():
+        raise InputError(f"no {REQUIREMENTS_FILE} in {root}", hint="list what the model needs, one per line")
+    return path, read_requirements(path)
+
+
 def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirements:
     """Parse a requirements file (following -r includes); each bad line names file:line."""
     seen = _seen if _seen is not None else set()
@@ -89,7 +97,7 @@ def read_requirements(path: Path, *, _seen: set[Path] | None = None) -> Requirem
     items: list[Declared] = []
     options: list[str] = []
     digest = hashlib.sha256(text.encode())
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         where = f"{path.name}:{number}"
         if line.startswith(("-r ", "--requirement ")):
             nested = read_requirements(path.parent / line.split(None, 1)[1], _seen=seen)
@@ -160,7 +168,8 @@ def read_text(path: Path) -> str:
     return data.decode("utf-8-sig")
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, logical line): backslash continuations joined, comments dropped."""
     lines, buffer, start = [], "", 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
@@ -198,7 +207,7 @@ def read_lock(path: Path) -> Lock:
             for item in raw[len(HEADER_PREFIX) :].split():
                 key, _, value = item.partition("=")
                 header[key] = value
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         if line.startswith("-"):
             continue
         url = _DIRECT_RE.match(line)

@@ -6,12 +6,12 @@ from fnmatch import fnmatch
 
 from packaging.requirements import Requirement
 
-from mlship.deps.context import Context
+from mlship.deps.context import RuleContext
 from mlship.deps.imports import KNOWN_PROVIDERS, module_candidates, provided_modules, suggest_distribution
 from mlship.deps.requirements import Lock, canonical, lock_stale
 
 
-def provider_map(ctx: Context) -> dict[str, set[str]]:
+def provider_map(ctx: RuleContext) -> dict[str, set[str]]:
     """Importable name -> distributions (declared or locked) that provide it."""
     dists = set(ctx.requirements.names()) | (set(ctx.lock.pins) | set(ctx.lock.direct) if ctx.lock else set())
     providers: dict[str, set[str]] = {}
@@ -31,7 +31,7 @@ def provider_map(ctx: Context) -> dict[str, set[str]]:
     return providers
 
 
-def check_imports(ctx: Context) -> None:
+def check_imports(ctx: RuleContext) -> None:
     providers = provider_map(ctx)
     declared = ctx.requirements.names()
     used: set[str] = set()
@@ -81,7 +81,7 @@ def check_imports(ctx: Context) -> None:
         )
 
 
-def check_lock(ctx: Context) -> None:
+def check_lock(ctx: RuleContext) -> None:
     lock = ctx.lock
     if lock is None:
         ctx.add("lock-missing", "lock", "there is no requirements.lock", "run `mlship lock`")
@@ -139,7 +139,7 @@ def check_lock(ctx: Context) -> None:
         _check_unrequired(ctx, lock)
 
 
-def _check_unrequired(ctx: Context, lock: Lock) -> None:
+def _check_unrequired(ctx: RuleContext, lock: Lock) -> None:
     """A lock without mlship's header may be another project's: pins nothing in requirements.txt needs,
     directly or through the locked wheels' own requirements, say so. Decided only when every pin reached
     has known metadata (offline without a cache, a reached wheel's requirements are unknown)."""
@@ -170,7 +170,7 @@ def _check_unrequired(ctx: Context, lock: Lock) -> None:
         )
 
 
-def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | None = None) -> None:
+def _check_pinned(ctx: RuleContext, req: Requirement, source: str, parent: str | None = None) -> None:
     assert ctx.lock is not None
     pin = ctx.lock.pins.get(canonical(req.name))
     who = f"{parent} requires {req}" if parent else f"{source} asks for {req}"
@@ -197,7 +197,7 @@ def _check_pinned(ctx: Context, req: Requirement, source: str, parent: str | Non
         )
 
 
-def check_policy_lists(ctx: Context) -> None:
+def check_policy_lists(ctx: RuleContext) -> None:
     names = set(ctx.lock.pins) if ctx.lock else ctx.requirements.names()
     for name in sorted(names):
         if any(fnmatch(name, canonical(p)) for p in ctx.policy.deny):

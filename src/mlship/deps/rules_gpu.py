@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from mlship.deps.context import Context
+from mlship.deps.context import RuleContext
 from mlship.deps.gpu import (
     TORCH_FAMILY,
     CudaFact,
@@ -38,7 +38,7 @@ class _Framework:
     source: str  # what says so
 
 
-def _frameworks(ctx: Context, facts: dict[str, CudaFact]) -> list[_Framework]:
+def _frameworks(ctx: RuleContext, facts: dict[str, CudaFact]) -> list[_Framework]:
     """Every framework pin in the lock, with the CUDA the lock's evidence (or else the table) gives it."""
     assert ctx.lock is not None
     table = ctx.table
@@ -72,12 +72,12 @@ def _frameworks(ctx: Context, facts: dict[str, CudaFact]) -> list[_Framework]:
     return out
 
 
-def _requires_map(ctx: Context) -> dict[str, list[str]]:
+def _requires_map(ctx: RuleContext) -> dict[str, list[str]]:
     assert ctx.lock is not None
     return {name: [str(r) for r in ctx.requires(name)] for name in ctx.lock.pins}
 
 
-def check_gpu(ctx: Context) -> None:
+def check_gpu(ctx: RuleContext) -> None:
     if ctx.lock is None:
         return
     requires = _requires_map(ctx)
@@ -108,7 +108,7 @@ def check_gpu(ctx: Context) -> None:
 
 
 def _cuda_libraries_in_cpu_image(
-    ctx: Context, env_name: str, requires: dict[str, list[str]], flagged: set[str]
+    ctx: RuleContext, env_name: str, requires: dict[str, list[str]], flagged: set[str]
 ) -> None:
     """CUDA libraries a CPU image would carry that no already-reported framework build explains."""
     assert ctx.lock is not None
@@ -143,7 +143,7 @@ def _name(requirement: str) -> str:
     return next(iter(names)) if names else ""
 
 
-def _table_age(ctx: Context, frameworks: list[_Framework]) -> None:
+def _table_age(ctx: RuleContext, frameworks: list[_Framework]) -> None:
     """Say when a framework in the lock has releases newer than the table knows (the table has aged)."""
     for framework in sorted({fw.framework for fw in frameworks}):
         known = ctx.table.latest_known(framework)
@@ -162,7 +162,7 @@ def _table_age(ctx: Context, frameworks: list[_Framework]) -> None:
             )
 
 
-def _newest_release(ctx: Context, frameworks: list[_Framework]) -> str | None:
+def _newest_release(ctx: RuleContext, frameworks: list[_Framework]) -> str | None:
     versions: list[Version] = []
     for fw in frameworks:
         candidates = [fw.version]
@@ -182,7 +182,7 @@ def _minor_key(version: str) -> tuple[int, int]:
     return (release[0], release[1] if len(release) > 1 else 0)
 
 
-def _switch_hint(ctx: Context, dist: str, version: str, variant: str, driver: str) -> str:
+def _switch_hint(ctx: RuleContext, dist: str, version: str, variant: str, driver: str) -> str:
     """Pin text for the framework and, for torch, torchvision and torchaudio at the same build.
 
     jax has no local builds: its [cudaNN] extra picks the plugins, and the locked ones of the other
@@ -203,7 +203,7 @@ def _switch_hint(ctx: Context, dist: str, version: str, variant: str, driver: st
 
 
 def _check_one(
-    ctx: Context, env_name: str, driver: str | None, need: object, needs_gpu: bool, fw: _Framework
+    ctx: RuleContext, env_name: str, driver: str | None, need: object, needs_gpu: bool, fw: _Framework
 ) -> bool:
     """Check one framework pin for one environment; True when a finding was recorded."""
     assert ctx.lock is not None

@@ -9,7 +9,7 @@ from fnmatch import fnmatch
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from mlship.deps.context import Context
+from mlship.deps.context import RuleContext
 from mlship.deps.facts import PinFacts
 from mlship.deps.index import DistFile
 from mlship.deps.target import wheel_fits
@@ -23,7 +23,7 @@ def _months(days: float) -> float:
 
 
 def _unreachable(
-    ctx: Context, code: str, check: str, what: str, packages: list[str], errors: list[str]
+    ctx: RuleContext, code: str, check: str, what: str, packages: list[str], errors: list[str]
 ) -> None:
     if packages:
         shown = ", ".join(packages[:8]) + (f" and {len(packages) - 8} more" if len(packages) > 8 else "")
@@ -35,7 +35,7 @@ def _unreachable(
         )
 
 
-def check_releases(ctx: Context) -> None:
+def check_releases(ctx: RuleContext) -> None:
     if ctx.pinned is None:
         return
     unreachable, errors, no_time = [], [], []
@@ -91,7 +91,7 @@ def check_releases(ctx: Context) -> None:
         )
 
 
-def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str | None]) -> None:
+def _release_rules(ctx: RuleContext, facts: PinFacts, loc: dict[str, str | None]) -> None:
     pin, policy = facts.pin, ctx.policy
     name = pin.name
     yanked = facts.yanked()
@@ -158,7 +158,7 @@ def _release_rules(ctx: Context, facts: PinFacts, loc: dict[str, str | None]) ->
         )
 
 
-def _allowed(ctx: Context, name: str, version: Version, files: list[DistFile]) -> bool:
+def _allowed(ctx: RuleContext, name: str, version: Version, files: list[DistFile]) -> bool:
     """Whether an upgrade to `version` is one the project could take: inside its own declared bounds
     (requirements.txt) and with a file whose Requires-Python admits the target."""
     for item in ctx.requirements.items:
@@ -178,7 +178,7 @@ def _allowed(ctx: Context, name: str, version: Version, files: list[DistFile]) -
     return not files
 
 
-def check_platforms(ctx: Context) -> None:
+def check_platforms(ctx: RuleContext) -> None:
     if ctx.pinned is None:
         return
     target = Version(ctx.python)
@@ -202,7 +202,9 @@ def check_platforms(ctx: Context) -> None:
                     **loc,
                 )
         for platform in ctx.platforms:
-            if not any(f.is_wheel and wheel_fits(f.filename, ctx.python, platform) for f in facts.files):
+            if not any(
+                f.is_wheel and wheel_fits(f.filename, ctx.python, platform, ctx.glibc) for f in facts.files
+            ):
                 has_sdist = any(not f.is_wheel for f in facts.files)
                 extra = (
                     " (only a source distribution: it would compile inside the image)" if has_sdist else ""
@@ -210,7 +212,8 @@ def check_platforms(ctx: Context) -> None:
                 ctx.add(
                     "no-wheel",
                     "platform",
-                    f"{name} {pin.version} has no wheel for {platform} / CPython {ctx.python}{extra}",
+                    f"{name} {pin.version} has no wheel for {platform} / CPython {ctx.python}"
+                    f" / glibc 2.{ctx.glibc}{extra}",
                     "pin a release with a manylinux wheel, or replace the package",
                     **loc,
                 )
@@ -224,7 +227,7 @@ def check_platforms(ctx: Context) -> None:
             )
 
 
-def check_advisories(ctx: Context) -> None:
+def check_advisories(ctx: RuleContext) -> None:
     if ctx.pinned is None:
         return
     missing, errors = [], []

@@ -1,7 +1,7 @@
 """The target the image runs on: Python version, platform tags and marker environment.
 
-Markers and wheel tags are evaluated for the target (Debian bookworm, glibc 2.36, CPython), never
-for the machine mlship runs on.
+Markers and wheel tags are evaluated for the target (the glibc of the base `build` chooses, CPython),
+never for the machine mlship runs on.
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from functools import lru_cache
 from packaging import tags
 from packaging.utils import parse_wheel_filename
 
-# The image base is Debian bookworm: glibc 2.36 is the newest manylinux it can install.
-GLIBC_MAX = (2, 36)
-_ARCH = {"linux_x86_64": "x86_64", "linux_aarch64": "aarch64"}
-UV_PLATFORM = {"linux_x86_64": "x86_64-manylinux_2_36", "linux_aarch64": "aarch64-manylinux_2_36"}
+from mlship.platforms import GLIBC_DEFAULT
+from mlship.platforms import arch as arch_of
 
 
-def _platform_tags(platform: str) -> list[str]:
-    arch = _ARCH[platform]
-    minors = range(GLIBC_MAX[1], 4, -1)
+def uv_platform(platform: str, glibc: int = GLIBC_DEFAULT) -> str:
+    """uv's --python-platform for a target: the newest manylinux the base's glibc installs."""
+    return f"{arch_of(platform)}-manylinux_2_{glibc}"
+
+
+def _platform_tags(platform: str, glibc: int) -> list[str]:
+    arch = arch_of(platform)
+    minors = range(glibc, 4, -1)
     result = [f"manylinux_2_{m}_{arch}" for m in minors]
     legacy = {"x86_64": ["manylinux2014", "manylinux2010", "manylinux1"], "aarch64": ["manylinux2014"]}
     result += [f"{name}_{arch}" for name in legacy[arch]]
@@ -27,9 +30,9 @@ def _platform_tags(platform: str) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def supported_tags(python: str, platform: str) -> frozenset[tags.Tag]:
+def supported_tags(python: str, platform: str, glibc: int = GLIBC_DEFAULT) -> frozenset[tags.Tag]:
     version = tuple(int(p) for p in python.split(".")[:2])
-    plats = _platform_tags(platform)
+    plats = _platform_tags(platform, glibc)
     found = set(tags.cpython_tags(python_version=version, platforms=plats))
     found |= set(
         tags.compatible_tags(
@@ -39,16 +42,16 @@ def supported_tags(python: str, platform: str) -> frozenset[tags.Tag]:
     return frozenset(found)
 
 
-def wheel_fits(filename: str, python: str, platform: str) -> bool:
+def wheel_fits(filename: str, python: str, platform: str, glibc: int = GLIBC_DEFAULT) -> bool:
     try:
         _, _, _, wheel_tags = parse_wheel_filename(filename)
     except Exception:  # packaging raises several types for odd names; an odd name never fits
         return False
-    return bool(wheel_tags & supported_tags(python, platform))
+    return bool(wheel_tags & supported_tags(python, platform, glibc))
 
 
 def marker_env(python: str, platform: str, extra: str = "") -> dict[str, str]:
-    machine = _ARCH[platform]
+    machine = arch_of(platform)
     return {
         "python_version": python,
         "python_full_version": f"{python}.0",

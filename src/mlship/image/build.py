@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels as L
+from mlship import proc
 from mlship.engine import check_image_ref
-from mlship.errors import CheckFailed, UnreachableError, UsageError
+from mlship.errors import CheckFailed, ProcessError, UnreachableError, UsageError
 from mlship.image import context as ctx
 from mlship.image import dockerfile, layered, layers, wheelhouse
 from mlship.image.builder import BuildLog, ImageBuilder, LineSink, default_builder
 from mlship.image.gpu import GpuPlan, plan_gpu
-from mlship.image.requirements import read_lock
-from mlship.project import Project
-from mlship.stages import runtime_spec
+from mlship.image.requirements import build_lock
+from mlship.platforms import PLATFORMS
+from mlship.project import Project, runtime_spec
 
 # Every file in the context gets this mtime, so layers depend on content only (1980-01-01, zip-safe).
 LAYER_MTIME = layers.LAYER_MTIME
@@ -79,10 +78,8 @@ def build_image(
     # Options are checked before the (long) check and build, not when the image is tagged at the end.
     if tag is not None:
         check_image_ref(tag, "--tag")
-    if platform is not None and platform not in wheelhouse.PLATFORMS:
-        raise UsageError(
-            f"unsupported --platform {platform!r}", hint="use " + " or ".join(wheelhouse.PLATFORMS)
-        )
+    if platform is not None and platform not in PLATFORMS:
+        raise UsageError(f"unsupported --platform {platform!r}", hint="use " + " or ".join(PLATFORMS))
     if not project.artifact_sha256:
         raise UsageError(
             f"no trained model in {cfg.artifacts}/: the image serves the trained artifacts",
@@ -93,7 +90,9 @@ def build_image(
         run_check(project.root, on_line)
     else:
         locked_here += unchecked_lock_notes(project, on_line)
-    lock = read_lock(project.root)
+    builder = builder or default_builder()
+    platform_built = platform or engine_platform(builder)
+    lock = build_lock(project, platform_built)
     plan = plan_gpu(
         lock.requirements,
         project_gpu=cfg.gpu,
@@ -107,11 +106,10 @@ def build_image(
         "artifacts": (project.artifact_dir, tuple(cfg.image.exclude)),
     }
     ctx.refuse_secrets(trees, project.root)
-    builder = builder or default_builder()
     if not builder.has_image(choice.image):
         on_line(f"Pulling the base image {choice.image} ({choice.source})")
         builder.pull(choice.image, platform, on_line)
-    target = wheelhouse.Target(platform or engine_platform(builder), cfg.python, choice.glibc)
+    target = wheelhouse.WheelTarget(platform_built, cfg.python, choice.glibc)
     on_line(f"Preparing wheels for {target.platform} / python {target.python}")
     context_dir, counts = assemble(project, plan, target, lock.options)
     image_labels = make_labels(project, plan, choice, context_dir, lock.path)
@@ -223,13 +221,18 @@ def ensure_lock(project: Project, mode: str, on_line: LineSink) -> list[str]:
 def unchecked_lock_notes(project: Project, on_line: LineSink) -> list[str]:
     """With --skip-check, the one thing still worth saying for free: the lock is older than
     requirements.txt, so the image installs pins that no longer match what the project asks for."""
-    from mlship.deps.requirements import LOCK_FILE, REQUIREMENTS_FILE, lock_stale, read_requirements
-    from mlship.deps.requirements import read_lock as read_deps_lock
+    from mlship.deps.requirements import (
+        LOCK_FILE,
+        REQUIREMENTS_FILE,
+        lock_stale,
+        read_lock,
+        read_requirements,
+    )
 
     lock_file, req_file = project.root / LOCK_FILE, project.root / REQUIREMENTS_FILE
     if not (lock_file.is_file() and req_file.is_file()):
         return []
-    if not lock_stale(read_deps_lock(lock_file), read_requirements(req_file)):
+    if not lock_stale(read_lock(lock_file), read_requirements(req_file)):
         return []
     note = (
         f"{REQUIREMENTS_FILE} changed since {LOCK_FILE} was made: the image has the lock's pins, "
@@ -260,7 +263,7 @@ def _previous_layers(project: Project, builder: ImageBuilder) -> list[str]:
 
 
 def assemble(
-    project: Project, plan: GpuPlan, target: wheelhouse.Target, index_options: list[str]
+    project: Project, plan: GpuPlan, target: wheelhouse.WheelTarget, index_options: list[str]
 ) -> tuple[Path, dict[str, int]]:
     """Write the build context under .mlship/build/context (all but the Dockerfile)."""
     cfg = project.config
@@ -388,10 +391,10 @@ def git_facts(root: Path) -> tuple[str | None, str | None]:
 
 def _git(root: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        done = proc.run(["git", "-C", str(root), *args], timeout=10, check=False)
+    except ProcessError:  # no git, or a stuck one: the labels go without it
         return None
-    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def default_tag(name: str, version: str, model_sha: str | None, registry: str) -> str:
@@ -412,43 +415,23 @@ def engine_platform(builder: ImageBuilder) -> str:
 
 
 def run_check(root: Path, on_line: LineSink) -> None:
-    """Run `mlship check` on the project (the same command a user runs); refuse to build when it fails.
+    """The dependency check (`mlship check`'s core, in-process); refuse to build when it fails."""
+    from mlship.deps.check import check
 
-    Where this mlship has no check command, say so and go on.
-    """
-    argv = [sys.executable, "-m", "mlship", "check", str(root), "--json"]
     on_line("Running mlship check")
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "1"})
-    if proc.returncode == 0:
+    result = check(directory=root)
+    if result.exit_code == 0:
         return
-    if "No such command" in proc.stderr:
-        on_line("mlship check is not available in this installation; skipped")
-        return
-    summary = _check_summary(proc.stdout) or proc.stderr.strip()[-2000:]
-    if proc.returncode == 3:
+    lines = [f"{f.severity} {f.code}: {f.message}" for f in result.findings[:20]]
+    summary = "\n".join(lines) or None
+    if result.exit_code == 3:
         raise UnreachableError(
             "`mlship check` could not reach what it needs (exit 3); not building",
             hint="build offline with --skip-check, or retry when the index is reachable",
-            details=summary or None,
-        )
-    if proc.returncode != 1:
-        raise UsageError(
-            f"`mlship check` failed (exit {proc.returncode}); not building", details=summary or None
+            details=summary,
         )
     raise CheckFailed(
-        f"`mlship check` found problems (exit {proc.returncode}); not building",
+        f"`mlship check` found problems (exit {result.exit_code}); not building",
         hint="fix them (see `mlship check`), or build anyway with --skip-check",
-        details=summary or None,
+        details=summary,
     )
-
-
-def _check_summary(stdout: str) -> str | None:
-    try:
-        data = json.loads(stdout)
-    except ValueError:
-        return stdout.strip()[-2000:] or None
-    findings = data.get("findings") if isinstance(data, dict) else None
-    if isinstance(findings, list):
-        lines = [f"{f.get('severity', '')} {f.get('code', '')}: {f.get('message', f)}" for f in findings[:20]]
-        return "\n".join(lines)
-    return json.dumps(data)[:2000]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -52,7 +52,9 @@ class BuildLog:
 
 
 @dataclass(frozen=True)
-class ImageInfo:
+class EngineImage:
+    """What the engine holds for an image it built (deploy.images.ImageInfo is the release shipped)."""
+
     id: str
     size: int
     layers: list[str]
@@ -84,7 +86,7 @@ class ImageBuilder(ABC):
     def tag(self, image_id: str, ref: str) -> None: ...
 
     @abstractmethod
-    def inspect(self, ref: str) -> ImageInfo: ...
+    def inspect(self, ref: str) -> EngineImage: ...
 
     @abstractmethod
     def has_image(self, ref: str) -> bool: ...
@@ -112,13 +114,10 @@ class ImageBuilder(ABC):
     def history(self, ref: str) -> list[dict[str, Any]]: ...
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
+def _split_tag(ref: str) -> tuple[str, str]:
+    from mlship.deploy.registry import split_tag  # registry references are parsed in one place
+
+    return split_tag(ref)
 
 
 class DockerClassicBuilder(ImageBuilder):
@@ -192,7 +191,7 @@ class DockerClassicBuilder(ImageBuilder):
         return str(self.client.version().get("Arch") or "amd64")
 
     def tag(self, image_id: str, ref: str) -> None:
-        repo, tag = split_ref(ref)
+        repo, tag = _split_tag(ref)
         self.client.api.tag(image_id, repo, tag=tag, force=True)
 
     def has_image(self, ref: str) -> bool:
@@ -204,9 +203,9 @@ class DockerClassicBuilder(ImageBuilder):
             return False
         return True
 
-    def inspect(self, ref: str) -> ImageInfo:
+    def inspect(self, ref: str) -> EngineImage:
         data = self.client.api.inspect_image(ref)
-        return ImageInfo(
+        return EngineImage(
             id=data["Id"],
             size=int(data.get("Size") or 0),
             layers=list(data.get("RootFS", {}).get("Layers") or []),
@@ -261,7 +260,7 @@ class DockerClassicBuilder(ImageBuilder):
     def pull(self, ref: str, platform: str | None, on_line: LineSink) -> None:
         from docker.errors import APIError
 
-        repo, tag = split_ref(ref)
+        repo, tag = _split_tag(ref)
         try:
             for event in self.client.api.pull(repo, tag=tag, platform=platform, stream=True, decode=True):
                 if "error" in event:
@@ -273,34 +272,11 @@ class DockerClassicBuilder(ImageBuilder):
             raise _pull_error(ref, str(exc.explanation or exc)) from None
 
     def push(self, ref: str, on_line: LineSink) -> str:
-        from docker.errors import APIError
+        # deploy's push: the same credentials (MLSHIP_REGISTRY_USER/PASSWORD, docker's config and
+        # helpers) and the same errors for a registry that refuses or cannot be reached.
+        from mlship.deploy.images import push_ref
 
-        repo, tag = split_ref(ref)
-        digest = None
-        try:
-            for event in self.client.api.push(repo, tag=tag, stream=True, decode=True):
-                if "error" in event:
-                    raise _push_error(ref, str(event["error"]))
-                aux = event.get("aux")
-                if isinstance(aux, Mapping) and aux.get("Digest"):
-                    digest = str(aux["Digest"])
-                status = event.get("status")
-                if status and "progressDetail" not in event:
-                    on_line(f"{event.get('id', '')} {status}".strip())
-        except APIError as exc:
-            raise _push_error(ref, str(exc.explanation or exc)) from None
-        if digest is None:
-            raise BuildError(f"pushing {ref} finished without a digest from the registry")
-        return digest
-
-
-def _push_error(ref: str, message: str) -> Exception:
-    if any(marker in message.lower() for marker in _UNREACHABLE):
-        return UnreachableError(
-            f"cannot push {ref}: the registry is unreachable ({message[:200]})",
-            hint="start the registry (scripts/registry.sh start) or fix environments.<env>.registry",
-        )
-    return BuildError(f"pushing {ref} failed: {message[:300]}")
+        return push_ref(self.client, ref, report=on_line)
 
 
 def _pull_error(ref: str, message: str) -> Exception:
@@ -330,13 +306,3 @@ def _failure_hint(message: str) -> str | None:
 
 def default_builder() -> ImageBuilder:
     return DockerClassicBuilder()
-
-
-def layers_shared(a: Iterable[str], b: Iterable[str]) -> int:
-    """How many leading layers two images share (a layer is reused only if all below it are)."""
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count

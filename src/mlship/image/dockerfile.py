@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from mlship import labels as L
 from mlship.errors import ConfigError
 from mlship.image.gpu import GpuPlan
+from mlship.platforms import GLIBC_BY_NAME, GLIBC_DEFAULT, glibc_of
 
 DEFAULT_BASE = "python:{python}-slim"
 # Only for frameworks whose GPU build needs the CUDA libraries from the system (not from wheels).
 CUDA_BASE = "nvidia/cuda:{cuda}.0-{cudnn}runtime-ubuntu22.04"
 CUDA_BASE_PYTHON = "3.10"
 BASE_ENV = "MLSHIP_BASE_IMAGE"
-# glibc of the distributions bases are built on: it decides which manylinux wheels run there.
-GLIBC_BY_NAME = {
-    "bookworm": 36,
-    "bullseye": 31,
-    "trixie": 41,
-    "jammy": 35,
-    "ubuntu22.04": 35,
-    "noble": 39,
-    "ubuntu24.04": 39,
-}
-GLIBC_DEFAULT = 36  # python:X.Y-slim is Debian bookworm
-GLIBC_UNKNOWN = 28  # an unknown base: only wheels for glibc 2.28 and older, which nearly everything ships
 VENV = "/opt/venv"
 USER, UID = "mlship", 10001
 LOG_DIR = "/app/logs/predictions"
@@ -50,17 +40,6 @@ class BaseChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "source": self.source, "glibc": f"2.{self.glibc}"}
-
-
-def glibc_of(image: str) -> int:
-    lowered = image.lower()
-    for name, minor in GLIBC_BY_NAME.items():
-        if name in lowered:
-            return minor
-    repo = lowered.rsplit("/", 1)[-1]
-    if repo.startswith("python:") and "alpine" not in lowered:
-        return GLIBC_DEFAULT
-    return GLIBC_UNKNOWN
 
 
 def choose_base(*, python: str, plan: GpuPlan, flag: str | None, config_base: str | None) -> BaseChoice:
@@ -87,6 +66,30 @@ def choose_base(*, python: str, plan: GpuPlan, flag: str | None, config_base: st
         return BaseChoice(image, "cuda", GLIBC_BY_NAME["ubuntu22.04"], system_cuda=True)
     image = DEFAULT_BASE.format(python=python)
     return BaseChoice(image, "default", GLIBC_DEFAULT)
+
+
+def base_glibc(project: Any, environments: Iterable[Any]) -> int:
+    """The glibc `build` gets for these environments (the oldest, when their bases differ): the base
+    is chosen by `choose_base` from the same lock, so `check` and `lock` judge wheels for what the
+    image will really run. An environment whose GPU plan is itself an error counts as the default base."""
+    from mlship.errors import MlshipError
+    from mlship.image.gpu import plan_gpu
+    from mlship.image.requirements import build_lock
+
+    cfg = project.config
+    try:
+        requirements = build_lock(project, cfg.policy.platforms[0]).requirements
+    except MlshipError:
+        requirements = []
+    found = []
+    for env in environments:
+        try:
+            plan = plan_gpu(requirements, project_gpu=cfg.gpu, env_gpu=env.gpu, driver=env.gpu_driver)
+            choice = choose_base(python=cfg.python, plan=plan, flag=None, config_base=cfg.image.base)
+        except MlshipError:
+            continue
+        found.append(choice.glibc)
+    return min(found, default=GLIBC_DEFAULT)
 
 
 def label_value(value: str) -> str:

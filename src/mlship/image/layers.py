@@ -14,7 +14,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 from collections.abc import Iterable
@@ -22,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from mlship.errors import BuildError
+from mlship import proc
+from mlship.errors import BuildError, ProcessError
 
 # 1980-01-01: zip-safe, and it never changes, so a commit does not invalidate the dependency layer.
 LAYER_MTIME = 315532800
@@ -198,11 +198,15 @@ def compile_bytecode(stage: Path, paths: Iterable[str]) -> None:
     argv += ["-s", str(stage), "-p", "/", *dirs]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("SOURCE_DATE_EPOCH", None)
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
+    try:
+        done = proc.run(argv, check=False, env=env, timeout=1800)
+    except ProcessError as exc:
+        message = f"compiling the image's bytecode failed: {exc.message}"
+        raise BuildError(message, details=exc.details) from None
     # compileall exits 1 when a file does not compile (py2-only test data in some wheels): those
     # files stay without .pyc, as pip would leave them; anything else is a failure.
-    if proc.returncode not in (0, 1):
-        raise BuildError("compiling the image's bytecode failed", details=(proc.stdout + proc.stderr)[-3000:])
+    if done.returncode not in (0, 1):
+        raise BuildError("compiling the image's bytecode failed", details=(done.stdout + done.stderr)[-3000:])
 
 
 def venv_skeleton(layer: LayerTar, *, venv: str, python: str, base_python: str, full_version: str) -> None:

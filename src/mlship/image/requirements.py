@@ -5,16 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mlship.errors import InputError
+from mlship.deps.requirements import canonical, logical_lines
+from mlship.errors import InputError, UsageError
 
-# Looked for in this order: `mlship lock` writes the first; a hand-kept requirements.txt is the fallback.
-LOCK_FILES = ("requirements.lock", "requirements.txt")
 _NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -27,7 +23,7 @@ class Requirement:
     @property
     def name(self) -> str:
         match = _NAME_RE.match(self.text)
-        return normalize(match.group(1)) if match else ""
+        return canonical(match.group(1)) if match else ""
 
     @property
     def version(self) -> str:
@@ -52,34 +48,10 @@ class LockFile:
         return any(r.hashes for r in self.requirements)
 
 
-def find_lock(root: Path) -> Path | None:
-    for name in LOCK_FILES:
-        if (root / name).is_file():
-            return root / name
-    return None
-
-
-def _logical_lines(text: str) -> list[str]:
-    """Join backslash continuations and drop comments (pip's own rules, simplified)."""
-    lines, current = [], ""
-    for raw in text.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        if current.strip():
-            lines.append(current.strip())
-        current = ""
-    if current.strip():
-        lines.append(current.strip())
-    return lines
-
-
 def parse_lock(text: str, path: Path | None = None) -> LockFile:
     lock = LockFile(path)
     where = path.name if path else "requirements"
-    for line in _logical_lines(text):
+    for _, line in logical_lines(text):
         if line.startswith(("-r", "--requirement", "-c", "--constraint", "-e", "--editable")):
             raise InputError(
                 f"{where}: `{line.split()[0]}` is not supported in the image's requirements",
@@ -95,12 +67,35 @@ def parse_lock(text: str, path: Path | None = None) -> LockFile:
     return lock
 
 
-def read_lock(root: Path) -> LockFile:
-    """The lock file's requirements; an empty lock when the project has neither file."""
-    path = find_lock(root)
-    if path is None:
-        return LockFile(None)
+def build_lock(project: Any, platform: str) -> LockFile:
+    """What `build` installs for `platform` (either spelling): the lock `mlship lock` wrote for that
+    platform (requirements.lock for policy.platforms' first, requirements.<platform>.lock for the
+    others), else requirements.txt when the project has no lock at all; an empty lock with neither."""
+    from mlship.deps.policy import resolve_policy
+    from mlship.deps.requirements import LOCK_FILE, REQUIREMENTS_FILE, lock_path
+    from mlship.platforms import wheel_platform
+
+    wanted = wheel_platform(platform)
+    platforms = resolve_policy(project).platforms
+    path = lock_path(project.root, wanted, platforms)
+    if not path.is_file():
+        if (project.root / LOCK_FILE).is_file():
+            raise UsageError(
+                f"no lock for {wanted}: {path.name} is missing (the project's locks are for "
+                f"{', '.join(platforms)})",
+                hint=f"add {wanted} to policy.platforms in mlship.yaml and run `mlship lock`",
+            )
+        path = project.root / REQUIREMENTS_FILE
+        if not path.is_file():
+            return LockFile(None)
+    return read_requirements_file(path)
+
+
+def read_requirements_file(path: Path) -> LockFile:
+    """A lock or requirements file as the image installs it: requirement lines and pip options."""
+    from mlship.deps.requirements import read_text
+
     try:
-        return parse_lock(path.read_text(encoding="utf-8"), path)
+        return parse_lock(read_text(path), path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None

@@ -12,21 +12,23 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from mlship.errors import BuildError, UnreachableError, UsageError
-from mlship.image.requirements import Requirement, normalize
+from mlship import platforms, proc
+from mlship.deps.requirements import canonical
+from mlship.errors import BuildError, ProcessError, UnreachableError
+from mlship.image.requirements import Requirement
 
-PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 OLDEST_GLIBC = 17  # manylinux2014 == manylinux_2_17
 # What the serving runtime imports besides the standard library (pandas: Pipeline.predict_records).
 RUNTIME_FALLBACK = ("starlette>=0.37", "uvicorn>=0.29", "prometheus-client>=0.20", "msgspec>=0.18")
 RUNTIME_ALWAYS = ("pandas>=2.0",)
+# pip retries a slow socket by itself; this bounds the whole download (CUDA wheels are gigabytes)
+PIP_TIMEOUT = 3600.0
 _OFFLINE_MISSES = ("No matching distribution", "Could not find a version", "ResolutionImpossible")
 _NETWORK_ERRORS = (
     "NewConnectionError",
@@ -39,7 +41,7 @@ _NETWORK_ERRORS = (
 
 
 @dataclass(frozen=True)
-class Target:
+class WheelTarget:
     """The platform and interpreter the wheels must fit."""
 
     platform: str  # linux/amd64
@@ -48,12 +50,7 @@ class Target:
 
     @property
     def arch(self) -> str:
-        try:
-            return PLATFORMS[self.platform]
-        except KeyError:
-            raise UsageError(
-                f"unsupported platform {self.platform!r}", hint="use " + " or ".join(PLATFORMS)
-            ) from None
+        return platforms.arch(self.platform)
 
     @property
     def key(self) -> str:
@@ -69,7 +66,7 @@ class Target:
         return args
 
 
-def cache_dir(project_state: Path, target: Target) -> Path:
+def cache_dir(project_state: Path, target: WheelTarget) -> Path:
     root = Path(os.environ["MLSHIP_WHEELHOUSE"]) if os.environ.get("MLSHIP_WHEELHOUSE") else project_state
     path = (root if os.environ.get("MLSHIP_WHEELHOUSE") else root / "wheelhouse") / target.key
     path.mkdir(parents=True, exist_ok=True)
@@ -112,16 +109,27 @@ def wheel_name_version(path: Path) -> tuple[str, str]:
     from packaging.utils import parse_wheel_filename
 
     name, version, _, _ = parse_wheel_filename(path.name)
-    return normalize(str(name)), str(version)
+    return canonical(str(name)), str(version)
 
 
 def _pip_download(args: list[str], what: str, command: str = "download") -> tuple[int, str]:
     argv = [sys.executable, "-m", "pip", command, "--disable-pip-version-check", "--no-input", *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
-    return proc.returncode, proc.stdout + proc.stderr
+    try:
+        done = proc.run(argv, timeout=PIP_TIMEOUT, check=False, env={**os.environ, "PIP_NO_INPUT": "1"})
+    except ProcessError as exc:
+        if not exc.timed_out:
+            message = f"cannot run pip to download the wheels for {what}"
+            raise BuildError(message, details=exc.details) from None
+        raise UnreachableError(
+            f"downloading the wheels for {what} did not finish in {PIP_TIMEOUT:g}s: "
+            "the package index does not answer",
+            hint="retry when the index answers, or pre-fill MLSHIP_WHEELHOUSE",
+            details=exc.details,
+        ) from None
+    return done.returncode, done.stdout + done.stderr
 
 
-def _fail(output: str, what: str, target: Target) -> Exception:
+def _fail(output: str, what: str, target: WheelTarget) -> Exception:
     tail = "\n".join(output.strip().splitlines()[-15:])
     if any(marker in output for marker in _NETWORK_ERRORS):
         return UnreachableError(
@@ -144,7 +152,7 @@ def fetch(
     *,
     dest: Path,
     cache: Path,
-    target: Target,
+    target: WheelTarget,
     what: str,
     index_args: list[str] = (),  # type: ignore[assignment]
     constraints: Path | None = None,
@@ -182,7 +190,9 @@ def is_direct(req: Requirement) -> bool:
     return not req.version and " @ " in req.text.split(";")[0]
 
 
-def build_direct(requirements: list[Requirement], *, dest: Path, cache: Path, target: Target) -> list[Path]:
+def build_direct(
+    requirements: list[Requirement], *, dest: Path, cache: Path, target: WheelTarget
+) -> list[Path]:
     """Wheels for the lock's direct URL pins (a git commit), built once on the host and cached.
 
     pip cannot hash a repository, so these lines stay out of the hashed install; the commit in the
@@ -218,7 +228,7 @@ def prepare(
     *,
     context: Path,
     cache: Path,
-    target: Target,
+    target: WheelTarget,
     index_args: list[str],
     training_pins: list[str] = (),  # type: ignore[assignment]
 ) -> tuple[list[Path], list[Path]]:

@@ -7,9 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mlship.errors import ConfigError, InputError, UsageError
+from mlship.compare import percentile
+from mlship.errors import InputError, UsageError
 from mlship.monitor.drift import FeatureDrift, compare, compare_predictions
 from mlship.monitor.logs import find_log_files, parse_since
 from mlship.monitor.profile import load_reference
@@ -30,6 +29,7 @@ class MonitorResult:
     reference: dict[str, Any]
     report: str | None = None
     notes: list[str] = field(default_factory=list)
+    performance: Any = None  # PerformanceResult when labels were given or the estimate applies
 
     @property
     def drifted(self) -> list[str]:
@@ -50,28 +50,28 @@ class MonitorResult:
             "reference": self.reference,
             "report": self.report,
             "notes": self.notes,
+            "performance": self.performance.to_dict() if self.performance is not None else None,
         }
 
 
 def log_sources(project: Any, *, env: str | None, logs: list[Path] | None) -> list[Path]:
-    """Where the logs are: --log paths, an environment's `log_dir`, or the local `logging.path`."""
+    """Where the logs are: --log paths, an environment's log directory (the one `deploy` mounts:
+    environments.ENV.log_dir, else logs/environments/ENV), or what `mlship serve` writes here."""
     if env and logs:
         raise UsageError("give either --env or --log, not both")
     if logs:
         return [Path(p) for p in logs]
-    cfg = project.config
     if env:
-        log_dir = cfg.environment(env).log_dir
-        if log_dir is None and env != "local":
-            raise ConfigError(
-                f"environments.{env}.log_dir is not set, so mlship does not know where {env} logs",
-                hint=f"set environments.{env}.log_dir in mlship.yaml to the host path of the log "
-                "volume, or copy the logs and pass --log PATH",
+        directory = project.log_dir(env)  # an unknown environment is a ConfigError (exit 2)
+        if not directory.is_dir():
+            raise InputError(
+                f"no prediction log of {env} at {directory}",
+                hint=f"`mlship deploy {env}` from this project writes it there; for a remote engine, set "
+                f"environments.{env}.log_dir or copy the logs and pass --log PATH",
             )
-        if log_dir is not None:
-            return [project.root / Path(log_dir).expanduser()]
+        return [directory]
     # `mlship serve` on this machine writes under logging.path.
-    return [project.root / cfg.logging.path]
+    return [project.root / project.config.logging.path]
 
 
 def monitor(
@@ -81,6 +81,7 @@ def monitor(
     logs: list[Path] | None = None,
     since: str | None = None,
     report: Path | None = None,
+    labels: list[Path] | None = None,
 ) -> MonitorResult:
     if report is not None:
         from mlship.monitor.report import check_report_target
@@ -128,6 +129,18 @@ def monitor(
         },
         notes=_notes(live, reference, project),
     )
+    configured = project.config.monitor.performance.labels
+    if labels is None and configured and (project.root / configured).exists():
+        labels = [project.root / configured]  # monitor.performance.labels: where outcomes land
+    from mlship.monitor.performance import evaluate
+
+    result.performance = evaluate(project, files, labels=labels, since=moment)
+    if (
+        result.performance is not None
+        and result.performance.verdict == "degraded"
+        and result.verdict != "drift"
+    ):
+        result.verdict = "degraded"
     if report is not None:
         from mlship.monitor.report import write_report
 
@@ -147,7 +160,7 @@ def _overall(
 
 
 def _traffic(live: LiveData) -> dict[str, Any]:
-    latency = np.asarray(live.latency_ms, dtype=float)
+    latency = [float(ms) for ms in live.latency_ms]
     return {
         "requests": live.requests,
         "failed": live.failed,
@@ -157,8 +170,8 @@ def _traffic(live: LiveData) -> dict[str, Any]:
         "statuses": {str(k): v for k, v in sorted(live.statuses.items(), key=lambda kv: str(kv[0]))},
         "model_versions": {str(k): v for k, v in live.model_versions.most_common()},
         "latency_ms": {
-            "p50": float(np.percentile(latency, 50)) if len(latency) else None,
-            "p99": float(np.percentile(latency, 99)) if len(latency) else None,
+            "p50": percentile(latency, 50) if latency else None,
+            "p99": percentile(latency, 99) if latency else None,
         },
     }
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlship.errors import InputError
+from mlship.serving.validate import is_missing
 
 REFERENCE_FILE = "reference.json"
 FORMAT = 1
@@ -73,10 +74,6 @@ def categorical_profile(values: list[Any]) -> dict[str, Any]:
         "other": int(sum(c for _, c in rest)),
         "truncated": bool(rest),
     }
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def category_key(value: Any) -> str:
@@ -182,8 +179,8 @@ def write_reference(
 
 
 def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[str, Any]:
+    from mlship.datafiles import read_table
     from mlship.serving.pipeline import Pipeline
-    from mlship.stages import read_table
 
     raw = read_table(data_path)
     frame = raw[feature_columns(raw, project.config)]
@@ -192,7 +189,7 @@ def _reference_for(project: Any, data_path: Path, artifact_dir: Path) -> dict[st
     predictions: list[Any] | None = None
     prediction_error = None
     try:
-        from mlship.stages import runtime_spec
+        from mlship.project import runtime_spec
 
         spec = runtime_spec(project, Path(artifact_dir))
         predictions = Pipeline(spec).predict_frame(scored.reset_index(drop=True))

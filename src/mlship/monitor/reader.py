@@ -15,11 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from mlship.errors import InputError
-from mlship.monitor.logs import ts_key
+from mlship.monitor.logs import Entry, decode_lines, read_file, succeeded, ts_key
 from mlship.monitor.profile import PREDICTION, category_key, is_missing
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -95,7 +94,7 @@ def read_logs(
 ) -> LiveData:
     """Read the logs into columns; `fields`/`predictions` map names to "numeric" or "categorical".
 
-    Failed requests (status >= 400, an error, or no inputs) are counted, not profiled.
+    Failed requests (logs.succeeded) are counted, not profiled; the gate's are not read at all.
     """
     cutoff = ts_key(since) if since else None
     chosen = []
@@ -125,16 +124,17 @@ def idle_cores() -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
-def _run(tasks: list[tuple], count: int):
+def _run(tasks: list[tuple], count: int, work: Any = None):
+    work = work or read_chunk
     if count <= 1:
-        return [read_chunk(task) for task in tasks]
+        return [work(task) for task in tasks]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: workers start at once with everything already imported (no re-import per worker).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-        return list(pool.map(read_chunk, tasks))
+        return list(pool.map(work, tasks))
 
 
 def _chunks(path: Path) -> list[tuple[int, int]]:
@@ -168,28 +168,16 @@ def read_chunk(task: tuple) -> LiveData:
 def _read_chunk(
     path: Path, start: int, end: int, cutoff: str | None, fields: dict, predictions: dict
 ) -> LiveData:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read(end - start)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    entries, bad = _parse(data, cutoff)
+    entries, bad = decode_lines(read_file(path, start, end), cutoff)
     live = LiveData(bad_lines=bad, requests=len(entries))
-    statuses = [e.status for e in entries]
-    live.statuses.update(statuses)
+    live.statuses.update(e.status for e in entries)
     live.model_versions.update([e.model_version for e in entries])
     latency, _ = numeric_values([e.latency_ms for e in entries])
     live.latency_ms = latency[np.isfinite(latency)]
     stamps = [e.ts for e in entries if type(e.ts) is str]
     if stamps:
         live.first_ts, live.last_ts = min(stamps), max(stamps)
-    # Failed: status >= 400 (or none), an error, or no inputs list. Inline: a call per line costs.
-    ok = [
-        e
-        for e, s in zip(entries, statuses, strict=True)
-        if type(s) is int and s < 400 and not e.error and type(e.inputs) is list
-    ]
+    ok = [e for e in entries if succeeded(e)]
     live.failed = len(entries) - len(ok)
     records = [r for e in ok for r in e.inputs]
     outputs = [o for e in ok for o in _outputs(e)] if predictions else []
@@ -207,42 +195,6 @@ def _read_chunk(
         live.predictions[name] = make_column(kind, values)
         live.predictions[name].present = bool(values)
     return live
-
-
-class Entry(msgspec.Struct):
-    """The fields of a log line that monitoring reads; the others are skipped, never materialised."""
-
-    ts: Any = None
-    model_version: Any = None
-    status: Any = None
-    latency_ms: Any = None
-    inputs: Any = None
-    outputs: Any = None
-    error: Any = None
-
-
-_DECODER = msgspec.json.Decoder(Entry)
-
-
-def _parse(data: bytes, cutoff: str | None) -> tuple[list[Entry], int]:
-    """The requests at or after the cutoff, and how many lines were not JSON objects."""
-    bad = 0
-    try:
-        # One call for the whole chunk: no per-line Python work at all.
-        entries = _DECODER.decode_lines(data)
-    except msgspec.DecodeError:
-        # A line cut short by a crash (or not an object) must not stop the report: line by line.
-        entries = []
-        for line in data.splitlines():
-            if not line.strip():
-                continue
-            try:
-                entries.append(_DECODER.decode(line))
-            except msgspec.DecodeError:
-                bad += 1
-    if cutoff is not None:
-        entries = [e for e in entries if str(e.ts or "")[:19] >= cutoff]
-    return entries, bad
 
 
 def _outputs(entry: Entry) -> list[Any]:

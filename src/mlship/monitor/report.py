@@ -123,9 +123,18 @@ def render_report(result: Any) -> str:
     env.filters["num"] = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else _fmt(v)
     env.filters["pct"] = lambda v: "" if v is None else f"{v:.1%}"
     rows = [*result.features, *result.predictions]
+    perf = getattr(result, "performance", None)
+    if perf is not None:
+        from mlship.monitor.perfplot import charts
+
+        perf_charts = charts(perf)
+    else:
+        perf_charts = []
     return env.get_template(TEMPLATE).render(
         result=result,
         rows=rows,
+        perf=perf,
+        perf_charts=perf_charts,
         plots=[(row, plot_for(row)) for row in rows],
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from mlship import labels
+from mlship import labels, service_http
 from mlship.errors import InputError, ProjectCodeError, UnreachableError
 
 READY_TIMEOUT = 120.0  # seconds a container gets to answer /readyz
@@ -45,8 +42,7 @@ class ProjectScorer(Scorer):
     """The project's own pipeline, loaded in this process (the same code path as serving)."""
 
     def __init__(self, directory: Path):
-        from mlship.project import Project
-        from mlship.stages import load_pipeline
+        from mlship.project import Project, load_pipeline
 
         self.pipeline = load_pipeline(Project.load(directory))
         self.version = self.pipeline.spec.model_version
@@ -60,6 +56,8 @@ class ProjectScorer(Scorer):
             raise ScoreError(str(exc)) from None
         except PipelineError as exc:
             raise ProjectCodeError(str(exc)) from None
+        except Exception as exc:  # the project's own code failed: its error, with its message
+            raise ProjectCodeError(f"the project's pipeline raised {type(exc).__name__}: {exc}") from None
 
 
 class ContainerScorer(Scorer):
@@ -69,18 +67,13 @@ class ContainerScorer(Scorer):
         from mlship.engine import docker_client
 
         client = docker_client()
-        try:
-            found = client.images.get(image)
-        except Exception:  # docker.errors.ImageNotFound, or a malformed reference
-            raise InputError(
-                f"{image} is neither a project directory nor a local image",
-                hint="pass a project directory (with mlship.yaml) or an image that `docker images` lists",
-            ) from None
+        found = _find_image(client, image)
         port = _container_port(found.attrs)
         self.version = _image_version(found.labels or {}) or image
-        self.container = client.containers.run(
+        self.container = _start(
+            client,
+            image,
             found.id,
-            detach=True,
             name=f"mlship-replay-{uuid.uuid4().hex[:10]}",
             environment={"PORT": str(port)},
             ports={f"{port}/tcp": ("127.0.0.1", None)},
@@ -114,35 +107,31 @@ class ContainerScorer(Scorer):
                 raise UnreachableError(
                     "the model's container exited before it was ready", details=self._logs()
                 )
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if service_http.is_ready(self.url):
+                return
             time.sleep(0.25)
         raise UnreachableError(
             f"the model's container was not ready within {timeout:.0f}s", details=self._logs()
         )
 
     def score(self, records: list[dict[str, Any]]) -> list[Any]:
-        body = json.dumps({"records": records}, default=str).encode()
-        request = urllib.request.Request(
-            f"{self.url}/predict", data=body, headers={"Content-Type": "application/json"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if 400 <= exc.code < 500:
-                raise ScoreError(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
+            reply = service_http.request(
+                "POST", f"{self.url}/predict", json_body={"records": records}, timeout=REQUEST_TIMEOUT
+            )
+        except UnreachableError as exc:
             raise UnreachableError(
-                f"the model's container answered HTTP {exc.code}", details=self._logs()
+                f"the model's container stopped answering ({exc.message})", details=self._logs()
             ) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise UnreachableError(
-                f"the model's container stopped answering ({exc})", details=self._logs()
-            ) from None
+        if 400 <= reply.status < 500:
+            raise ScoreError(f"HTTP {reply.status}: {reply.text[:200]}")
+        if reply.status != 200:
+            message = f"the model's container answered HTTP {reply.status}"
+            raise UnreachableError(message, details=self._logs())
+        try:
+            payload = reply.json()
+        except ValueError:
+            payload = None
         predictions = payload.get("predictions") if isinstance(payload, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(records):
             raise UnreachableError("the container's /predict answer has no prediction per record")
@@ -161,6 +150,58 @@ class ContainerScorer(Scorer):
             with contextlib.suppress(Exception):  # already gone
                 container.remove(force=True)
             self.container = None
+
+
+def _find_image(client: Any, image: str) -> Any:
+    """The local image `image`; InputError when there is none by that name, UnreachableError when the
+    engine fails to answer (not the user's reference)."""
+    from docker.errors import APIError, DockerException, ImageNotFound, NullResource
+
+    try:
+        return client.images.get(image)
+    except (ImageNotFound, NullResource):
+        found = None
+    except APIError as exc:
+        if exc.status_code != 400:  # 400: a malformed reference; anything else is the engine failing
+            raise UnreachableError(f"the docker engine could not look up {image}: {_explain(exc)}") from None
+        found = None
+    except DockerException as exc:
+        raise UnreachableError(f"the docker engine could not look up {image}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - requests' connection errors: the engine went away
+        raise UnreachableError(f"the docker engine stopped answering ({type(exc).__name__}: {exc})") from None
+    if found is None:
+        raise InputError(
+            f"{image} is neither a project directory nor a local image",
+            hint="pass a project directory (with mlship.yaml) or an image that `docker images` lists",
+        )
+    return found
+
+
+def _start(client: Any, image: str, image_id: str, **options: Any) -> Any:
+    """Create and start the replay container; one that cannot start is removed, and named in the error."""
+    from docker.errors import APIError
+
+    try:
+        container = client.containers.create(image_id, **options)
+    except APIError as exc:
+        message = f"the docker engine could not create a container of {image}: {_explain(exc)}"
+        raise UnreachableError(message) from None
+    try:
+        container.start()
+    except APIError as exc:
+        with contextlib.suppress(Exception):  # already gone
+            container.remove(force=True)
+        if exc.status_code is not None and exc.status_code < 500:
+            raise InputError(
+                f"the image {image} cannot be started: {_explain(exc)}",
+                hint="check its CMD/ENTRYPOINT (`docker run --rm` it); an image `mlship build` made starts",
+            ) from None
+        raise UnreachableError(f"the docker engine could not start {image}: {_explain(exc)}") from None
+    return container
+
+
+def _explain(exc: Any) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
 
 
 def _image_version(image_labels: dict[str, str]) -> str | None:

@@ -58,7 +58,7 @@ def _resolve_data(plan: Plan, literal: str, extra: list[Path], what: str) -> Pat
 
 
 def _columns(path: Path) -> tuple[list[str], Any]:
-    from mlship.stages import read_table
+    from mlship.datafiles import read_table
 
     frame = read_table(path)
     return [str(c) for c in frame.columns], frame

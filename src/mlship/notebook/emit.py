@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+from mlship import proc
+from mlship.deps.imports import suggest_distribution
+from mlship.errors import ProcessError
 from mlship.notebook.dropped import hosted_module
 from mlship.notebook.plan import Plan, Segment
 from mlship.notebook.stmts import Stmt
 from mlship.templates_dir import templates_dir
 
-DISTRIBUTIONS = {
-    "sklearn": "scikit-learn",
-    "skimage": "scikit-image",
-    "cv2": "opencv-python",
-    "PIL": "Pillow",
-    "yaml": "PyYAML",
-    "bs4": "beautifulsoup4",
-}
 ALWAYS = ["pandas", "joblib"]
 # contract.schema's types -> what the generated `check_fields` accepts for the field.
 FIELD_KINDS = {
@@ -214,16 +208,18 @@ def requirements(plan: Plan, modules: dict[str, str], package: str) -> list[str]
     for code in modules.values():
         for node in ast.walk(ast.parse(code)):
             if isinstance(node, ast.Import):
-                tops = [a.name.split(".")[0] for a in node.names if not hosted_module(a.name)]
+                names = [a.name for a in node.names if not hosted_module(a.name)]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 if hosted_module(node.module):  # Colab/Kaggle only: no distribution to install
                     continue
-                tops = [node.module.split(".")[0]]
+                names = [node.module]
             else:
                 continue
-            for top in tops:
+            for name in names:
+                top = name.split(".")[0]
                 if top not in stdlib and top not in {package, "mlship"}:
-                    found.append(DISTRIBUTIONS.get(top, top))
+                    # `mlship check`'s own import -> distribution map: `import dotenv` is python-dotenv
+                    found.append(suggest_distribution(name)[0])
     return list(dict.fromkeys(found + plan.requirements))
 
 
@@ -232,10 +228,9 @@ def format_code(paths: list[Path]) -> bool:
     files = [str(p) for p in paths]
     base = [sys.executable, "-m", "ruff"]
     try:
-        subprocess.run([*base, "check", "--quiet", "--select", "I", "--fix", "--line-length", "110", *files],
-                       capture_output=True, check=False, timeout=60)  # fmt: skip
-        done = subprocess.run([*base, "format", "--quiet", "--line-length", "110", *files],
-                              capture_output=True, check=False, timeout=60)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+        proc.run([*base, "check", "--quiet", "--select", "I", "--fix", "--line-length", "110", *files],
+                 check=False, timeout=60)  # fmt: skip
+        done = proc.run([*base, "format", "--quiet", "--line-length", "110", *files], check=False, timeout=60)
+    except ProcessError:
         return False
     return done.returncode == 0

@@ -12,13 +12,14 @@ import ast
 import copy
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlship import proc
+from mlship.errors import ProcessError
 from mlship.notebook import flow
 from mlship.notebook.stmts import Stmt
 
@@ -175,8 +176,10 @@ def collect_evidence(
         argv = [sys.executable, "-m", "mlship.notebook.probe_runner", str(spec), str(out)]
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
         try:
-            done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-        except subprocess.TimeoutExpired:
+            done = proc.run(argv, cwd=cwd, timeout=timeout, env=env, check=False)
+        except ProcessError as exc:
+            if not exc.timed_out:
+                return Evidence(error={"cell": None, "type": "RunnerError", "message": exc.message})
             return Evidence(
                 error={"cell": None, "type": "Timeout", "message": f"ran longer than {timeout:.0f}s"}
             )

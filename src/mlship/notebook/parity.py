@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlship.errors import ProjectCodeError, UsageError
+from mlship import proc
+from mlship.compare import close
+from mlship.errors import ProcessError, ProjectCodeError, UsageError
 from mlship.project import Project
 
 CAPTURE = """
@@ -64,22 +65,6 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def same(a: Any, b: Any, rtol: float, atol: float) -> bool:
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y, rtol, atol) for x, y in zip(a, b, strict=False))
-    numeric = (int, float)
-    if (
-        isinstance(a, numeric)
-        and isinstance(b, numeric)
-        and not isinstance(a, bool)
-        and not isinstance(b, bool)
-    ):
-        if math.isnan(a) and math.isnan(b):
-            return True
-        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
-    return bool(a == b)
 
 
 def _abs_diff(a: Any, b: Any) -> float:
@@ -208,8 +193,10 @@ def run_pipeline(project: Project, *, predict_data: Path, timeout: float) -> dic
         out = Path(tmp) / "pipeline.json"
         argv = [sys.executable, "-m", "mlship.notebook.runner", json.dumps(args), str(out)]
         try:
-            done = subprocess.run(argv, cwd=project.root, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
+            done = proc.run(argv, cwd=project.root, timeout=timeout, check=False)
+        except ProcessError as exc:
+            if not exc.timed_out:
+                return {"error": exc.message}
             return {"error": f"the pipeline ran longer than {timeout:.0f}s"}
         if done.returncode != 0 or not out.is_file():
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
@@ -225,7 +212,9 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
     if len(expected) != len(got):
         rows.append(ParityRow("predictions", f"{len(expected)} rows", f"{len(got)} rows", "row count", False))
     else:
-        bad = [i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if not same(a, b, rtol, atol)]
+        bad = [
+            i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if not close(a, b, atol, rtol=rtol)
+        ]
         diff = max((_abs_diff(a, b) for a, b in zip(expected, got, strict=False)), default=0.0)
         detail = f"max |diff| {diff:.3g}" + (f"; {len(bad)} differ, first row {bad[0]}" if bad else "")
         rows.append(ParityRow(f"predictions ({len(got)} rows)", _show(expected), _show(got), detail, not bad))
@@ -234,7 +223,7 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
         order = sorted(singles)
         want = [expected[i] if i < len(expected) else None for i in order]
         alone = [singles[i] for i in order]
-        bad = [i for i, a, b in zip(order, want, alone, strict=True) if not same(a, b, rtol, atol)]
+        bad = [i for i, a, b in zip(order, want, alone, strict=True) if not close(a, b, atol, rtol=rtol)]
         diff = max((_abs_diff(a, b) for a, b in zip(want, alone, strict=True)), default=0.0)
         detail = f"max |diff| {diff:.3g}" + (
             f"; {len(bad)} differ, rows {', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''}"
@@ -248,7 +237,7 @@ def compare(nb: dict[str, Any], pipe: dict[str, Any], *, rtol: float, atol: floa
         )  # fmt: skip
     for name, value in nb["metrics"].items():
         mine = pipe["metrics"].get(name)
-        ok = mine is not None and same(value, mine, rtol, atol)
+        ok = mine is not None and close(value, mine, atol, rtol=rtol)
         gap = f"{abs(value - mine):.3g}" if mine is not None else "missing in train's metrics"
         rows.append(
             ParityRow(f"metric {name}", f"{value:.6g}", "-" if mine is None else f"{mine:.6g}", gap, ok)
@@ -313,8 +302,8 @@ def seed_contract_examples(project: Project, pipe: dict[str, Any]) -> str:
     from mlship.contract.records import frame_records
     from mlship.contract.schema import record_problems
     from mlship.contract.seed import seed_examples
+    from mlship.datafiles import read_table
     from mlship.errors import UsageError
-    from mlship.stages import read_table
 
     data = project.config.data["predict"]
     frame = read_table(project.data_path("predict"))

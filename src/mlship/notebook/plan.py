@@ -21,8 +21,9 @@ from mlship.notebook.evidence import Evidence, collect_evidence
 from mlship.notebook.read import Notebook, read_notebook
 from mlship.notebook.retrace import retrace_serve_path
 from mlship.notebook.rewrite import Rewriter, seed_literals
-from mlship.notebook.serve import ServePath, build_serve_path
+from mlship.notebook.serve_path import ServePath, build_serve_path
 from mlship.notebook.shadow import rename_shadowed
+from mlship.notebook.star import resolve_star_imports
 from mlship.notebook.stmts import Stmt, all_names, apply_rewrite, fresh, stmt_text
 
 TRAIN_PATH = ("preprocess", "train", "evaluate")
@@ -246,6 +247,7 @@ def plan_notebook(path: Path | str, *, data: list[Path] | None = None, run: bool
     (`data` are the files its reads resolve to, by name, where they are not at the written path)."""
     started = time.perf_counter()
     notebook = read_notebook(path)
+    resolve_star_imports(notebook)  # `from x import *` made explicit before any name is followed
     cells = assign_stages(notebook)
     stages = {c.index: c.stage for c in cells}
     data_files = paths.resolve_reads(notebook, stages)  # annotates the read calls; before any rewrite

@@ -121,11 +121,7 @@ def read_notebook(path: Path | str) -> Notebook:
         cells.append(cell)
     if not any(c.kind == "code" and c.code.strip() for c in cells):
         raise _fail(path, "has no code cells", "mlship converts the code of a notebook that trains a model")
-    notebook = Notebook(path=path, data=data, cells=cells)
-    from mlship.notebook.star import resolve_star_imports  # star imports read.Notebook
-
-    resolve_star_imports(notebook)
-    return notebook
+    return Notebook(path=path, data=data, cells=cells)
 
 
 def _prepare_code(path: Path, cell: Cell) -> None:

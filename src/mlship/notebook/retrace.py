@@ -47,7 +47,7 @@ from mlship.notebook.slicing import (
 
 if TYPE_CHECKING:
     from mlship.notebook.read import Notebook
-    from mlship.notebook.serve import ServePath
+    from mlship.notebook.serve_path import ServePath
     from mlship.notebook.stmts import Stmt
 
 
@@ -164,7 +164,7 @@ def _build(
     warnings: list[str],
     evidence: Evidence,
 ) -> Traced:
-    from mlship.notebook.serve import ALIGN, ServePath, _predict_body
+    from mlship.notebook.serve_path import ALIGN, ServePath, _predict_body
     from mlship.notebook.stmts import Stmt, apply_rewrite, fresh
 
     model_root = flow.root_name(call.receiver) or ""

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
-from mlship.serving.predlog import PredictionLog
+from mlship.serving.predlog import ORIGIN_HEADER, ORIGINS, PredictionLog
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -74,15 +74,16 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The three request headers a prediction reads, found in one pass over the ASGI scope."""
+    """The request headers a prediction reads, found in one pass over the ASGI scope."""
 
     content_type: str | None = None
     content_length: str | None = None
     request_id: str | None = None
+    origin: str | None = None  # ORIGIN_HEADER: the deploy gate's or `mlship test`'s own requests
 
     @classmethod
     def of(cls, scope: Scope) -> Head:
-        content_type = content_length = request_id = None
+        content_type = content_length = request_id = origin = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.decode("latin-1")
@@ -90,7 +91,12 @@ class Head:
                 content_length = value.decode("latin-1")
             elif name == b"x-request-id":
                 request_id = value.decode("latin-1")
-        return cls(content_type, content_length, request_id)
+            elif name == _ORIGIN:
+                origin = value.decode("latin-1")
+        return cls(content_type, content_length, request_id, origin)
+
+
+_ORIGIN = ORIGIN_HEADER.encode()
 
 
 class RequestIds:
@@ -108,6 +114,16 @@ class RequestIds:
 
 
 _request_ids = RequestIds()
+
+# ":0", ":1", ...: a record's key is the request id plus one of these (a concatenation, no formatting).
+_SUFFIXES = tuple(f":{i}" for i in range(4096))
+
+
+def record_keys(request_id: str, count: int) -> list[str]:
+    """The join keys of a request's records (`mlship monitor --labels`): REQUEST_ID:INDEX."""
+    if count <= len(_SUFFIXES):
+        return [request_id + suffix for suffix in _SUFFIXES[:count]]
+    return [f"{request_id}:{i}" for i in range(count)]
 
 
 def request_id_of(request: Request) -> str:
@@ -239,7 +255,8 @@ class Service:
         body = dumps(payload)
         seconds = time.perf_counter() - started
         inputs = logged if logged is not None and status == 200 else records
-        self.log.record(request_id, endpoint, status, seconds * 1000.0, inputs, outputs, error)
+        origin = head.origin if head.origin in ORIGINS else None
+        self.log.record(request_id, endpoint, status, seconds * 1000.0, inputs, outputs, error, origin)
         rows = len(records) if status == 200 and records else None
         return Outcome(status, body, request_id, endpoint, seconds, rows, kind)
 
@@ -265,7 +282,10 @@ class Service:
         return records, None, jsonio.raw_records(body) if as_sent else None
 
     def _predict_answer(self, outputs: list[Any], request_id: str) -> dict[str, Any]:
-        return {"predictions": outputs, "model_version": self.version, "request_id": request_id}
+        # The key each record's outcome is joined on later (`mlship monitor --labels`): the log
+        # already holds the request id and the order, so nothing more is written per record.
+        keys = record_keys(request_id, len(outputs))
+        return {"predictions": outputs, "model_version": self.version, "request_id": request_id, "keys": keys}
 
     async def predict_asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         outcome = await self.score(

@@ -95,6 +95,25 @@ def records_frame(records: list[Mapping[str, Any]], columns: tuple[str, ...] | N
     return pd.DataFrame.from_records(list(records))
 
 
+def _refusal(exc: KeyError, raw: Any) -> str | None:
+    """What a KeyError from preprocess tells the client, or None when it is the project's own failure.
+
+    A message (`KeyError("records lack the fields ['price']")`, pandas' "['price'] not in index") or a
+    bare field name the records do not have (`frame["price"]`) is about the input. A lookup of a value
+    the records hold (`STORES[store]` for an unseen store), or of a key that is not a string, failed in
+    the project's code: the client cannot fix that.
+    """
+    key = exc.args[0] if exc.args else None
+    if not isinstance(key, str):
+        return None
+    if any(c.isspace() for c in key):
+        return key
+    columns = {str(c) for c in getattr(raw, "columns", [])}
+    values = getattr(raw, "values", None)
+    held = key in {v for v in values.ravel() if isinstance(v, str)} if values is not None else False
+    return f"the records have no field {key!r}" if key not in columns and not held else None
+
+
 def to_jsonable(values: Any) -> list[Any]:
     """Predictions as plain JSON values (numpy arrays, pandas series, lists of scalars)."""
     if hasattr(values, "tolist"):
@@ -129,7 +148,12 @@ class Pipeline:
         """Score a pandas DataFrame of raw records; one prediction per row."""
         try:
             features = self._preprocess(raw, self.model)
-        except (KeyError, ValueError, TypeError) as exc:
+        except KeyError as exc:
+            refusal = _refusal(exc, raw)
+            if refusal is None:
+                raise  # a lookup inside the project's code failed: the project's error, not the client's
+            raise RecordError(f"preprocess rejected the input: {refusal}") from exc
+        except (ValueError, TypeError) as exc:  # how a preprocess refuses a value (it names the field)
             raise RecordError(f"preprocess rejected the input: {exc!r}") from exc
         predictions = self._predict(self.model, features)
         if self._postprocess is not None:

@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import random
+import re
+import socket
 import sys
 import threading
 import time
@@ -26,7 +28,13 @@ from mlship.serving.settings import LogSettings
 if TYPE_CHECKING:
     from mlship.serving.metrics import Metrics
 
-# The fixed field order of a line (shared with `mlship monitor`).
+# A request that says where it comes from (the deploy gate sends `gate`, `mlship test --against`
+# sends `test`) has it logged as "origin"; monitoring, replay and the differential check leave such
+# requests out: they are mlship checking the service, not traffic.
+ORIGIN_HEADER = "x-mlship-origin"
+ORIGINS = ("gate", "test")
+
+# The fixed field order of a line (shared with `mlship monitor`); "origin" follows, only when set.
 FIELDS = (
     "ts",
     "request_id",
@@ -44,6 +52,12 @@ def _iso(ts: float) -> str:
     return (
         datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+def answered(status: Any) -> bool:
+    """The one rule for a successful request: an HTTP status below 400. Sampling thins only these;
+    every log reader (`monitor.logs.succeeded`) counts only these."""
+    return type(status) is int and status < 400
 
 
 class PredictionLog:
@@ -77,14 +91,16 @@ class PredictionLog:
         inputs: Any,
         outputs: Any,
         error: str | None,
+        origin: str | None = None,
     ) -> None:
         if not self.enabled:
             return
         # Sampling thins successful traffic only: every failure is kept for debugging.
         rate = self.settings.sample_rate
-        if status < 400 and rate < 1.0 and self._random() >= rate:
+        if answered(status) and rate < 1.0 and self._random() >= rate:
             return
-        self._pending.append((time.time(), request_id, endpoint, status, latency_ms, inputs, outputs, error))
+        entry = (time.time(), request_id, endpoint, status, latency_ms, inputs, outputs, error, origin)
+        self._pending.append(entry)
         if len(self._pending) >= self.settings.max_pending:
             self._wake.set()
 
@@ -141,7 +157,7 @@ class PredictionLog:
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
         version = self.model_version
         lines: list[bytes] = []
-        for ts, request_id, endpoint, status, latency, inputs, outputs, error in batch:
+        for ts, request_id, endpoint, status, latency, inputs, outputs, error, origin in batch:
             row = {
                 "ts": _iso(ts),
                 "request_id": request_id,
@@ -153,6 +169,8 @@ class PredictionLog:
                 "outputs": outputs,
                 "error": error,
             }
+            if origin is not None:
+                row["origin"] = origin
             lines.append(jsonio.encode(row))
         data = b"\n".join(lines) + b"\n"
         handle = self._open(len(data))
@@ -179,11 +197,14 @@ class PredictionLog:
             self._size = 0
 
     def _new_path(self) -> Path:
-        # Names sort by time; a rotation within the same second moves to the next free second.
+        # Names sort by time; a rotation within the same second moves to the next free second. The
+        # host name (a container's id) keeps apart the containers and replicas sharing one directory:
+        # all of them may run as pid 1.
         now, pid = int(time.time()), os.getpid()
+        host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:16] or "host"
         while True:
             stamp = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y%m%dT%H%M%S")
-            path = self.directory / f"predictions-{stamp}-{pid}.jsonl"
+            path = self.directory / f"predictions-{stamp}-{host}-{pid}.jsonl"
             if not path.exists():
                 return path
             now += 1

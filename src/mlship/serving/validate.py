@@ -68,6 +68,11 @@ def as_number(value: Any, *, integer: bool = False) -> Any:
     return value
 
 
+def is_missing(value: Any) -> bool:
+    """A missing value: null in a request, NaN in a data file or a frame."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def is_finite(value: Any) -> bool:
     """A number a 64-bit float can hold: integers of 400 digits are numbers, but not finite ones."""
     if isinstance(value, int):
@@ -113,8 +118,11 @@ class FieldRule:
     test: Any = None
     wanted: str = "a value"
 
-    def check(self, value: Any, strict: bool) -> str | None:
-        if self.kind in ("number", "integer") and not strict:  # strict: JSON numbers, as published
+    def check(self, value: Any, strict: bool, *, text_numbers: bool | None = None) -> str | None:
+        """Why `value` breaks this field, or None. `strict` also enforces the published ranges and
+        allowed values; numbers written as text are read as numbers unless strict (JSON numbers,
+        as published) -- `text_numbers` overrides that for data files (the contract's checks)."""
+        if self.kind in ("number", "integer") and (not strict if text_numbers is None else text_numbers):
             value = as_number(value, integer=self.kind == "integer")
         if value is None:
             return "is required" if self.required else None

@@ -24,6 +24,9 @@ def _predict(record):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # An idle kept-alive connection is closed after a while, as the real runtime does (uvicorn's
+    # keep-alive timeout): a client that pools connections must not hold a stop up for ever.
+    timeout = 2
 
     def log_message(self, *args):
         pass

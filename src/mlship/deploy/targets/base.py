@@ -14,10 +14,6 @@ from mlship.config import Environment, Example
 from mlship.deploy.gate import GateResult
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import Release, TargetState
-from mlship.errors import ConfigError
-
-TARGET_ENV_VAR = "MLSHIP_TARGET"
-TARGETS = ("docker", "swarm", "kubernetes")
 
 
 @dataclass
@@ -32,6 +28,8 @@ class Context:
     report: Callable[[str], None] = lambda _text: None
     # The image the docker target's proxy (HAProxy from Debian's packages) is built on.
     proxy_base: str = "debian:bookworm-slim"
+    # The host directory the prediction log is mounted from (absolute; None: the log stays inside).
+    log_dir: str | None = None
 
     @property
     def name(self) -> str:
@@ -98,31 +96,3 @@ class Target(ABC):
 
     def preflight(self) -> None:  # noqa: B027 - optional hook
         """Refuse what would fail at start (e.g. a host port taken) before any image is pushed."""
-
-
-def choose_target(flag: str | None, env: Environment) -> str:
-    """Precedence: the --target flag, then environments.X.target written in mlship.yaml, then the
-    MLSHIP_TARGET environment variable, then `docker`."""
-    if flag:
-        chosen = flag
-    elif "target" in env.model_fields_set:
-        chosen = env.target
-    else:
-        chosen = os.environ.get(TARGET_ENV_VAR) or env.target
-    if chosen not in TARGETS:
-        raise ConfigError(f"unknown deploy target {chosen!r}", hint=f"choose one of {', '.join(TARGETS)}")
-    return chosen
-
-
-def make_target(kind: str, context: Context) -> Target:
-    if kind == "docker":
-        from mlship.deploy.targets.docker_target import DockerTarget
-
-        return DockerTarget(context)
-    if kind == "swarm":
-        from mlship.deploy.targets.swarm import SwarmTarget
-
-        return SwarmTarget(context)
-    from mlship.deploy.targets.kubernetes import KubernetesTarget
-
-    return KubernetesTarget(context)

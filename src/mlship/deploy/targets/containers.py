@@ -14,6 +14,7 @@ from typing import Any
 from mlship.config import Resources
 from mlship.deploy.gate import GateResult, run_gate
 from mlship.deploy.targets.base import Context
+from mlship.engine import remote_engine
 from mlship.errors import DeployError, UsageError
 
 LOG_MOUNT = "/var/log/mlship"
@@ -44,21 +45,25 @@ def resource_kwargs(resources: Resources) -> dict[str, Any]:
 
 
 def prepare_log_dir(client: Any, ctx: Context, image_ref: str) -> None:
-    """Make environments.X.log_dir usable by the image's (non-root) user before anything starts.
+    """Make the environment's log directory usable by the image's (non-root) user before anything
+    changes; the image is pulled here when the engine lacks it (so a missing one stops nothing).
 
-    A missing directory is created and given to that user; an existing one it cannot write to is an
-    error, so the running version is never replaced by one that cannot log. Only for a local engine:
-    a remote engine's paths are not this machine's.
+    A missing directory is created for that user (given to it when mlship runs as root, else opened
+    to every user: mlship cannot chown); an existing one it cannot write to is an error, so the
+    running version is never replaced by one that cannot log. A remote engine's paths are not ours.
     """
-    if not ctx.env.log_dir or ctx.host not in ("127.0.0.1", "localhost"):
+    image = image_for(client, image_ref)
+    if not ctx.log_dir or remote_engine():
         return
-    user = str((client.images.get(image_ref).attrs.get("Config") or {}).get("User") or "0")
+    user = str((image.attrs.get("Config") or {}).get("User") or "0")
     uid = int(user.split(":")[0]) if user.split(":")[0].isdigit() else None
-    directory = Path(ctx.env.log_dir)
+    directory = Path(ctx.log_dir)
     if not directory.exists():
         directory.mkdir(parents=True)
         if uid and os.geteuid() == 0:
             os.chown(directory, uid, uid)
+        elif uid and os.geteuid() != uid:
+            directory.chmod(0o777)
         return
     info = directory.stat()
     if uid and info.st_uid != uid and not info.st_mode & stat.S_IWOTH:
@@ -69,9 +74,27 @@ def prepare_log_dir(client: Any, ctx: Context, image_ref: str) -> None:
         )
 
 
+def image_for(client: Any, ref: str) -> Any:
+    """The image on this engine, pulled from its registry when missing; DeployError when neither."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        return client.images.get(ref)
+    except ImageNotFound:
+        pass
+    if "@" not in ref and "/" not in ref.split(":")[0]:
+        raise DeployError(f"the image {ref[:40]} is not on this engine any more, and in no registry")
+    try:
+        return client.images.pull(ref)
+    except APIError as exc:
+        raise DeployError(
+            f"the image {ref} is not on this engine and could not be pulled: {exc.explanation}"
+        ) from None
+
+
 def runtime_env(ctx: Context) -> dict[str, str]:
     env = {"PORT": str(ctx.container_port), "MLSHIP_ENVIRONMENT": ctx.environment}
-    if ctx.env.log_dir:
+    if ctx.log_dir:
         env["MLSHIP_LOG_DIR"] = LOG_MOUNT
     return env
 
@@ -93,7 +116,7 @@ def run_container(
 
     prepare_log_dir(client, ctx, image_ref)
     bind = ("127.0.0.1", None) if port is None and ctx.host in ("127.0.0.1", "localhost") else port
-    volumes = {ctx.env.log_dir: {"bind": LOG_MOUNT, "mode": "rw"}} if ctx.env.log_dir else None
+    volumes = {ctx.log_dir: {"bind": LOG_MOUNT, "mode": "rw"}} if ctx.log_dir else None
     try:
         return client.containers.run(
             image_ref,

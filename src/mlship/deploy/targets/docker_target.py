@@ -5,7 +5,8 @@ proxy adds it (only once its /readyz answers), drains the old one (the requests 
 and the old container stops. canary: the proxy first sends `canary_weight`% of live traffic to the
 new version for `gate.monitor_seconds`, compares its error rate and latency with the stable one's,
 then promotes or rolls back. recreate: the old container stops first (for hosts where two copies
-do not fit, e.g. one GPU), so requests wait or fail until the new one is ready.
+do not fit, e.g. one GPU), so requests wait or fail until the new one is ready. Whatever fails after
+the first change (the gate, the engine, the proxy, a bug), `_restore` puts the old containers back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import ROLE, Release, TargetState, read_labels, release_labels
 from mlship.deploy.targets import containers
 from mlship.deploy.targets.base import RolloutResult, Target
-from mlship.deploy.targets.proxy import Proxy, Server, network_name
+from mlship.deploy.targets.proxy import BACKEND, Proxy, Server, network_name
 from mlship.engine import docker_client
 from mlship.errors import DeployError, UsageError
 
@@ -119,6 +120,10 @@ class DockerTarget(Target):
                     if not ours:
                         raise _port_taken(self.ctx.environment, port, "by another process") from None
 
+    def check_image(self, image: ImageInfo) -> None:
+        """The image is here (or pulled) and its user can write the log directory: before anything stops."""
+        containers.prepare_log_dir(self.client, self.ctx, image.ref)
+
     def rollout(self, image: ImageInfo, release: Release, strategy: str) -> RolloutResult:
         models = self._models()
         routed = self._routed()
@@ -128,9 +133,25 @@ class DockerTarget(Target):
         previous, history = read_labels(self._stable(olds, routed).labels if olds else None)
         values = {**release_labels(self.ctx.project, self.ctx.environment, release, history), ROLE: "live"}
         result = RolloutResult(release=release, url=self.ctx.url, replaced=previous)
-        if strategy == "recreate":
-            self._recreate(olds, image, values, result)
-            return result
+        try:
+            if strategy == "recreate":
+                self._recreate(olds, image, values, result)
+            else:
+                self._replace(olds, image, values, result, strategy)
+        except BaseException as exc:
+            # Whatever broke (the engine, the proxy, a bug, Ctrl-C): the previous release serves again.
+            restored = self._restore(olds)
+            if getattr(exc, "explained", False) or not isinstance(exc, Exception):
+                raise
+            problem = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            raise _failed(release, previous, problem, restored, getattr(exc, "hint", None)) from exc
+        return result
+
+    def _replace(
+        self, olds: list[Any], image: ImageInfo, values: dict[str, str], result: RolloutResult, strategy: str
+    ) -> None:
+        """rolling and canary: the new version is gated beside the old one before it takes traffic."""
+        release, previous = result.release, result.replaced
         new, gate = self._start_gated(image, values)
         result.gates.append(gate)
         if not gate.passed:
@@ -145,7 +166,37 @@ class DockerTarget(Target):
             containers.remove(new)
             raise _failed(release, previous, exc.message, "its container was removed", exc.hint) from None
         self._retire(new, olds, result)
-        return result
+
+    def _restore(self, olds: list[Any]) -> str:
+        """Remove what this rollout started; the old containers run and take all traffic again."""
+        keep = {m.id for m in olds}
+        try:
+            for container in self._models():
+                if container.id not in keep:
+                    with contextlib.suppress(DeployError):
+                        self.proxy.remove(container.name, drain_timeout=0)
+                    containers.remove(container)
+            if not olds:
+                return "its container was removed"
+            routed = self._routed()
+            proxied = bool(routed) or not any(_publishes(m, self.ctx.public_port) for m in olds)
+            for old in olds:
+                old.reload()
+                if old.status != "running":
+                    self.ctx.report(f"starting {old.name} again")
+                    old.start()
+                if not proxied:
+                    continue
+                if old.name in routed:
+                    self.proxy.set_weight(old.name, 100)
+                    self.proxy.command(f"set server {BACKEND}/{old.name} state ready")
+                else:
+                    wait = self.ctx.env.gate.readiness_timeout
+                    self.proxy.add(old.name, _address(old, self.ctx), 100, timeout=wait)
+        except Exception as exc:  # the restore must never hide the failure that caused it
+            self.ctx.report(f"could not fully restore the previous version: {exc}")
+            return f"restoring the previous version failed too ({exc}); `mlship status` shows what runs"
+        return "the previous version was put back"
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -239,6 +290,7 @@ class DockerTarget(Target):
     def _recreate(
         self, olds: list[Any], image: ImageInfo, values: dict[str, str], result: RolloutResult
     ) -> None:
+        """The old version stops first; any failure after that starts it again (rollout's restore)."""
         self._take_over(olds)
         for old in olds:
             self.proxy.remove(old.name, DRAIN_SECONDS)
@@ -246,25 +298,10 @@ class DockerTarget(Target):
             old.stop(timeout=10)
         new, gate = self._start_gated(image, values)
         result.gates.append(gate)
-        if gate.passed:
-            try:
-                self.proxy.add(new.name, _address(new, self.ctx), 100)
-            except DeployError as exc:
-                containers.remove(new)
-                gate = GateResult(
-                    False, self.ctx.url, [{"check": "proxy", "passed": False, "detail": exc.message}]
-                )
         if not gate.passed:
-            for old in olds:
-                old.start()
-                old.reload()
-                with contextlib.suppress(DeployError):
-                    self.proxy.add(
-                        old.name, _address(old, self.ctx), 100, timeout=self.ctx.env.gate.readiness_timeout
-                    )
-            raise _failed(
-                result.release, result.replaced, gate.failure(), "its container was removed", gated=True
-            )
+            removed = "its container was removed"
+            raise _failed(result.release, result.replaced, gate.failure(), removed, gated=True)
+        self.proxy.add(new.name, _address(new, self.ctx), 100)
         for old in olds:
             containers.remove(old)
 
@@ -338,7 +375,9 @@ def _failed(
 ) -> DeployError:
     keeps = f"version {previous.version} keeps serving" if previous else "nothing was serving before"
     failed = "failed the health gate" if gated else "failed"
-    return DeployError(
+    error = DeployError(
         f"version {release.version} {failed} ({problem}); {what}, {keeps}",
         hint=hint or "fix the model or image and deploy again; `mlship status` shows what runs",
     )
+    error.explained = True  # type: ignore[attr-defined]  # says what was restored: raised as it is
+    return error

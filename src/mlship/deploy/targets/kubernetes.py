@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from typing import Any
 
+from mlship import proc
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import Release, TargetState, read_labels, release_labels
 from mlship.deploy.targets.base import RolloutResult, Target
@@ -107,9 +107,10 @@ class KubernetesTarget(Target):
             argv += ["--context", self.ctx.env.context]
         argv += list(args)
         try:
-            done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise UnreachableError(f"`kubectl {' '.join(args)}` did not finish in {timeout:g}s") from None
+            done = proc.run(argv, stdin=stdin, timeout=timeout, check=False)
+        except ProcessError as exc:
+            message = f"`kubectl {' '.join(args)}`: {exc.message}"
+            raise UnreachableError(message, details=exc.details) from None
         if check and done.returncode != 0:
             output = done.stderr or done.stdout
             if "Unable to connect" in output or "connection refused" in output:
@@ -186,7 +187,23 @@ class KubernetesTarget(Target):
         previous, history = read_labels(found["metadata"].get("annotations") if found else None)
         result = RolloutResult(release=release, url=self.ctx.url, replaced=previous)
         self._preflight(image, release, previous, history, result)
-        if strategy == "canary" and found is not None:
+        try:
+            problem = self._roll_out(release, strategy, history, found is not None)
+        except BaseException as exc:
+            # A kubectl that failed (or hung, or Ctrl-C) mid-rollout: no canary left, the old ReplicaSet back.
+            self._undo(previous)
+            if not isinstance(exc, Exception):
+                raise
+            problem = _problem(exc)
+            raise _failed(release, previous, problem, "the rollout was undone") from exc
+        if problem is not None:
+            self._undo(previous)
+            raise _failed(release, previous, problem, "kubectl rolled the Deployment back")
+        return result
+
+    def _roll_out(self, release: Release, strategy: str, history: list[Release], existed: bool) -> str | None:
+        """The canary first (when asked and something runs), then the stable Deployment; the problem."""
+        if strategy == "canary" and existed:
             self.ctx.report(f"canary: {self._canary_replicas()} pod(s) of {release.version}")
             self._apply(self.render(release, strategy, history, track="canary")[:1])
             problem = self._wait(f"{self.ctx.name}-canary")
@@ -194,19 +211,42 @@ class KubernetesTarget(Target):
                 time.sleep(self.ctx.env.gate.monitor_seconds)
                 problem = self._wait(f"{self.ctx.name}-canary")
             if problem is not None:
-                self.kubectl("delete", "deployment", f"{self.ctx.name}-canary", "--ignore-not-found")
-                raise _failed(release, previous, problem, "the canary was removed")
+                return f"the canary: {problem}"
         self._apply(self.render(release, strategy, history))
         problem = self._wait(self.ctx.name)
         self.kubectl("delete", "deployment", f"{self.ctx.name}-canary", "--ignore-not-found")
-        if problem is not None:
-            if found is not None:
-                self.kubectl("rollout", "undo", f"deployment/{self.ctx.name}")
-                self._wait(self.ctx.name)
-            else:  # a first deploy leaves nothing behind
-                self.kubectl("delete", "deployment,service", self.ctx.name, "--ignore-not-found")
-            raise _failed(release, previous, problem, "kubectl rolled the Deployment back")
-        return result
+        return problem
+
+    def _undo(self, previous: Release | None) -> None:
+        """Remove the canary; a stable Deployment that holds the new release goes back one revision
+        (a first deploy: removed). Every step runs even when one fails, and none hides the cause."""
+
+        def step(*args: str) -> Any:
+            try:
+                return self.kubectl(*args)
+            except Exception as exc:
+                self.ctx.report(f"`kubectl {' '.join(args)}` failed too: {_problem(exc)}")
+                return None
+
+        step("delete", "deployment", f"{self.ctx.name}-canary", "--ignore-not-found")
+        if previous is None:
+            step("delete", "deployment,service", self.ctx.name, "--ignore-not-found")
+            return
+        try:
+            found = self._deployment(self.ctx.name)
+        except Exception:
+            found = None  # cannot tell: undo, which is right whenever the new release was applied
+        current, _ = read_labels(found["metadata"].get("annotations") if found else None)
+        if current is not None and current.digest == previous.digest:
+            return  # the stable Deployment was never changed
+        if step("rollout", "undo", f"deployment/{self.ctx.name}") is not None:
+            self._wait(self.ctx.name)
+
+
+def _problem(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    details = getattr(exc, "details", None)
+    return f"{message}: {details.strip().splitlines()[-1]}" if details else message
 
 
 def _label_value(text: str) -> str:

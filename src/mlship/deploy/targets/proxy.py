@@ -75,7 +75,9 @@ def network_name(ctx: Context) -> str:
     return f"{ctx.name}-net"
 
 
-def render_config(ctx: Context, servers: list[Server]) -> str:
+def render_config(ctx: Context, servers: list[Server], service: str | None = None, slots: int = 0) -> str:
+    """The proxy's config: the docker target's `servers`, or (swarm, publish: edge) every task of
+    `service` found by the engine's DNS, in `slots` server slots."""
     import jinja2
 
     from mlship.templates_dir import templates_dir
@@ -89,6 +91,9 @@ def render_config(ctx: Context, servers: list[Server]) -> str:
         server_timeout=max(60, int(ctx.env.rollout_timeout)),
         servers=servers,
         server_options=SERVER_OPTIONS,
+        service=service,
+        service_port=ctx.container_port,
+        slots=slots,
     )
 
 
@@ -191,13 +196,7 @@ class Proxy:
         raise DeployError(f"the proxy {container.name} did not start", details=_logs(container))
 
     def _write_config(self, container: Any, servers: list[Server]) -> None:
-        data = render_config(self.ctx, servers).encode()
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo("haproxy.cfg")
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-        container.put_archive(CONFIG.rsplit("/", 1)[0], buffer.getvalue())
+        write_config(container, render_config(self.ctx, servers))
 
     def command(self, text: str, container: Any | None = None) -> str:
         """One runtime API command; its answer. An answer that reports an error raises DeployError."""
@@ -279,6 +278,17 @@ class Proxy:
             return
         keep = [s for s in self.servers() if not s.status.startswith("MAINT")]
         self._write_config(container, keep)
+
+
+def write_config(container: Any, text: str) -> None:
+    """Put `text` at CONFIG in a (created or running) proxy container."""
+    data = text.encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("haproxy.cfg")
+        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    container.put_archive(CONFIG.rsplit("/", 1)[0], buffer.getvalue())
 
 
 def port_error(ctx: Context, detail: str) -> DeployError:

@@ -9,19 +9,19 @@ latency), and after it the service URL is checked again; a failure there puts th
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from mlship import labels
 from mlship.deploy.gate import run_gate
 from mlship.deploy.images import ImageInfo
 from mlship.deploy.state import ROLE, Release, TargetState, read_labels, release_labels
-from mlship.deploy.targets import containers
+from mlship.deploy.targets import containers, proxy
 from mlship.deploy.targets.base import RolloutResult, Target
 from mlship.engine import docker_client
 from mlship.errors import DeployError, UnreachableError
 
-EDGE_PORT = 8000
+# The edge proxy's config, hashed: a proxy with another one is replaced.
+EDGE_CONFIG = "io.mlship.edge-config"
 SECOND = 1_000_000_000
 HEALTH = (
     "python3 -c 'import os,urllib.request;"
@@ -69,6 +69,18 @@ class SwarmTarget(Target):
             detail=f"service {service.name}" + (f", update {update}" if update else ""),
         )
 
+    def check_image(self, image: ImageInfo) -> None:
+        """The log directory the tasks mount is ready for the image's user: before the service changes.
+        The default directory (under the project) exists on this machine only: on a swarm of several
+        nodes the tasks keep their log unless environments.X.log_dir names storage every node has."""
+        nodes = self.client.info().get("Swarm", {}).get("Nodes") or 1
+        if self.ctx.env.log_dir is None and nodes > 1:
+            self.ctx.report(
+                f"{nodes} swarm nodes: set environments.{self.ctx.environment}.log_dir to keep the log"
+            )
+            self.ctx.log_dir = None
+        containers.prepare_log_dir(self.client, self.ctx, image.ref)
+
     def rollout(self, image: ImageInfo, release: Release, strategy: str) -> RolloutResult:
         service = self._service()
         previous, history = read_labels(service.attrs["Spec"].get("Labels") if service else None)
@@ -79,9 +91,25 @@ class SwarmTarget(Target):
             result.gates.append(gate)
             if not gate.passed:
                 raise _failed(release, previous, gate.failure(), "the service was not touched")
-        containers.prepare_log_dir(self.client, self.ctx, image.ref)
+        try:
+            problem = self._roll_service(service, image, values, strategy, result)
+        except BaseException as exc:
+            # The engine refused the spec, the edge proxy did not start, a bug, Ctrl-C: restore first.
+            self._restore(self._service(), previous, history)
+            if not isinstance(exc, Exception):
+                raise
+            problem = getattr(exc, "message", None) or _engine_problem(exc)
+        if problem is not None:
+            self._restore(self._service(), previous, history)
+            raise _failed(release, previous, problem, "swarm rolled the service back")
+        return result
+
+    def _roll_service(
+        self, service: Any, image: ImageInfo, values: dict[str, str], strategy: str, result: RolloutResult
+    ) -> str | None:
+        """Create or update the service and gate its URL; the problem, or None when it serves."""
         if self.ctx.env.publish == "edge":
-            self._ensure_edge(image.ref)
+            self._ensure_edge()
         spec = self._spec(image.ref, values, strategy)
         if service is None:
             self.ctx.report(f"creating service {self.ctx.name} ({self.ctx.env.replicas} replicas)")
@@ -94,10 +122,7 @@ class SwarmTarget(Target):
             gate = run_gate(self.ctx.url, self.ctx.env.gate, self.ctx.examples, ready_timeout=30)
             result.gates.append(gate)
             problem = None if gate.passed else gate.failure()
-        if problem is not None:
-            self._restore(service, previous, history)
-            raise _failed(release, previous, problem, "swarm rolled the service back")
-        return result
+        return problem
 
     def _spec(self, ref: str, values: dict[str, str], strategy: str) -> dict[str, Any]:
         from docker.types import (
@@ -135,7 +160,7 @@ class SwarmTarget(Target):
             endpoint = EndpointSpec(mode="dnsrr")
         else:
             endpoint = EndpointSpec(ports={self.ctx.public_port: self.ctx.container_port})
-        mounts = [Mount(containers.LOG_MOUNT, env.log_dir, type="bind")] if env.log_dir else []
+        mounts = [Mount(containers.LOG_MOUNT, self.ctx.log_dir, type="bind")] if self.ctx.log_dir else []
         return dict(
             image=ref,
             name=self.ctx.name,
@@ -197,23 +222,33 @@ class SwarmTarget(Target):
                 return f"tasks keep failing: {last.get('Err') or last.get('Message')}"
         return f"the service did not start within {self.ctx.env.rollout_timeout:g}s"
 
-    def _restore(self, service: Any, previous: Release | None, history: list[Release]) -> None:
-        """Put the previous release back (swarm may already have); a first deploy leaves nothing."""
-        if previous is None:
-            service.remove()
-            return
-        service.reload()
-        if service.attrs["Spec"].get("Labels", {}).get(labels.IMAGE_DIGEST) == previous.digest:
-            return  # swarm's own failure_action already rolled back
-        values = release_labels(self.ctx.project, self.ctx.environment, previous, history[:-1])
-        self._update(service, self._spec(previous.image, values, "rolling"))
+    def _restore(self, service: Any | None, previous: Release | None, history: list[Release]) -> None:
+        """Put the previous release back (swarm may already have; a refused update changed nothing);
+        a first deploy leaves nothing. A restore that fails is reported, never raised over the cause."""
+        try:
+            if service is None:
+                return
+            if previous is None:
+                service.remove()
+                return
+            service.reload()
+            if service.attrs["Spec"].get("Labels", {}).get(labels.IMAGE_DIGEST) == previous.digest:
+                return  # swarm's own failure_action already rolled back, or the update never applied
+            values = release_labels(self.ctx.project, self.ctx.environment, previous, history[:-1])
+            self._update(service, self._spec(previous.image, values, "rolling"))
+        except Exception as exc:
+            self.ctx.report(f"could not restore the previous release: {_engine_problem(exc)}")
 
     def _network_name(self) -> str:
         return f"{self.ctx.name}-net"
 
-    def _ensure_edge(self, image_ref: str) -> None:
-        """The edge proxy container and the overlay network it shares with the tasks."""
-        from docker.errors import NotFound
+    def _ensure_edge(self) -> None:
+        """The edge proxy (HAProxy, the docker target's image) and the overlay network it shares with
+        the tasks. A proxy whose config no longer fits (replicas changed, an older mlship's edge) is
+        replaced: the only moment this proxy itself is not answering."""
+        import hashlib
+
+        from docker.errors import APIError, NotFound
 
         network = self._network_name()
         if not self.client.networks.list(names=[network]):
@@ -223,32 +258,53 @@ class SwarmTarget(Target):
                 attachable=True,
                 labels={labels.PROJECT: self.ctx.project, labels.ENVIRONMENT: self.ctx.environment},
             )
+        slots = 2 * self.ctx.env.replicas + 2  # a start-first update runs one task more than replicas
+        config = proxy.render_config(self.ctx, [], service=self.ctx.name, slots=slots)
+        image = proxy.ensure_image(self.client, self.ctx.proxy_base, self.ctx.report)
+        digest = hashlib.sha256(f"{image}\n{config}".encode()).hexdigest()[:16]
+        name = f"{self.ctx.name}-edge"
         try:
-            edge = self.client.containers.get(f"{self.ctx.name}-edge")
-            if edge.status != "running":
-                edge.start()
-            return
+            edge = self.client.containers.get(name)
+            if edge.labels.get(EDGE_CONFIG) == digest:
+                if edge.status != "running":
+                    edge.start()
+                return
+            self.ctx.report(f"replacing the edge proxy {name} (its config changed)")
+            edge.remove(force=True)
         except NotFound:
             pass
-        source = (Path(__file__).parent / "edge_proxy.py").read_text()
-        self.ctx.report(f"starting the edge proxy on port {self.ctx.public_port}")
-        self.client.containers.run(
-            image_ref,
-            name=f"{self.ctx.name}-edge",
+        self.ctx.report(f"starting the edge proxy (HAProxy) on port {self.ctx.public_port}")
+        edge = self.client.containers.create(
+            image,
+            name=name,
             detach=True,
-            entrypoint=["python3", "-c", source],
-            command=[],
             network=network,
-            ports={f"{EDGE_PORT}/tcp": self.ctx.public_port},
-            environment={"MLSHIP_EDGE_UPSTREAM": f"tasks.{self.ctx.name}:{self.ctx.container_port}"},
-            labels={labels.PROJECT: self.ctx.project, labels.ENVIRONMENT: self.ctx.environment, ROLE: "edge"},
+            ports={f"{proxy.LISTEN_PORT}/tcp": self.ctx.public_port},
+            labels={
+                labels.PROJECT: self.ctx.project,
+                labels.ENVIRONMENT: self.ctx.environment,
+                ROLE: "edge",
+                EDGE_CONFIG: digest,
+            },
             restart_policy={"Name": "unless-stopped"},
         )
+        try:
+            proxy.write_config(edge, config)
+            edge.start()
+        except APIError as exc:
+            edge.remove(force=True)  # a container that never started must not linger as `Created`
+            raise proxy.port_error(self.ctx, str(exc)) from None
+
+
+def _engine_problem(exc: BaseException) -> str:
+    """An engine refusal in its own words (docker's explanation), else the exception."""
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation) if explanation else f"{type(exc).__name__}: {exc}"
 
 
 def _failed(release: Release, previous: Release | None, problem: str, what: str) -> DeployError:
     keeps = f"version {previous.version} keeps serving" if previous else "nothing was serving before"
     return DeployError(
-        f"version {release.version} failed the health gate ({problem}); {what}, {keeps}",
+        f"version {release.version} failed ({problem}); {what}, {keeps}",
         hint="`mlship status` shows what runs; `mlship history` shows the attempt",
     )
