@@ -6,9 +6,10 @@ Times each stage of mlship's request path alone on the same records (one row and
 JSON decode, validation, DataFrame construction, the project's preprocess and predict, JSON
 encode, the prediction log hand-off and its line encoding (done later, on the writer thread),
 metrics and the request id; and, for comparison, the standard library's json for the same body.
-The whole ASGI request in-process is timed too, so what the stages leave out (Starlette routing,
-the response object) shows as the difference. `--profile` adds a pyinstrument profile of 3,000
-one-row requests. The HTTP server (uvicorn, httptools) is measured by bench/serve.py instead.
+The whole ASGI request in-process is timed too, so what the stages leave out (the ASGI calls,
+the batch queue's turns of the event loop) shows as the difference. `--profile` adds a
+pyinstrument profile of 3,000 one-row requests. The HTTP server (uvicorn, httptools) is measured
+by bench/serve.py instead, and profiled under load by bench/profile_serve.py.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
     import pandas as pd
 
     from mlship.serving import jsonio
-    from mlship.serving.app import record_keys
+    from mlship.serving.app import Head, Outcome, record_keys
+    from mlship.serving.pipeline import records_frame
     from mlship.serving.validate import parse_json
 
     pipeline = service.runtime.pipeline
     body = json.dumps({"records": records}).encode()
-    frame = pd.DataFrame.from_records(records)
+    frame = records_frame(records, pipeline.columns)
     features = pipeline._preprocess(frame, pipeline.model)
     outputs = pipeline.predict_frame(frame)
     answer = {"predictions": outputs, "model_version": service.version, "request_id": "r" * 32}
@@ -62,18 +64,23 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
     row.update({"endpoint": "/predict", "status": 200, "latency_ms": 1.0, "inputs": records})
     row.update({"outputs": outputs, "error": None})
     metrics, log = service.metrics, service.log
+    scope = {"headers": [(b"host", b"x"), (b"content-type", b"application/json"), (b"content-length", b"99")]}
+    outcome = Outcome(200, b"{}", "r" * 32, "/predict", 0.001, len(records), None)
 
-    def observe() -> None:
+    def observe() -> None:  # what a request records: in flight, count, latency, rows, batch
         metrics.request_started()
-        metrics.request_finished()
-        metrics.observe("/predict", 200, 0.001, len(records))
+        service.finished(outcome)
         metrics.observe_batch(len(records), 0.001)
 
     return {
+        "request head (3 headers)": median_us(lambda: Head.of(scope), repeats),
         "JSON decode (msgspec)": median_us(lambda: parse_json(body), repeats),
         "  same, stdlib json.loads": median_us(lambda: json.loads(body), repeats),
         "validation": median_us(lambda: service.validator.check(records), repeats),
-        "DataFrame.from_records": median_us(lambda: pd.DataFrame.from_records(records), repeats),
+        "DataFrame (columns, schema order)": median_us(
+            lambda: records_frame(records, pipeline.columns), repeats
+        ),
+        "  same, DataFrame.from_records": median_us(lambda: pd.DataFrame.from_records(records), repeats),
         "preprocess (project)": median_us(lambda: pipeline._preprocess(frame, pipeline.model), repeats),
         "predict (project)": median_us(lambda: pipeline._predict(pipeline.model, features), repeats),
         "JSON encode answer": median_us(lambda: jsonio.encode(answer), repeats),
@@ -84,8 +91,10 @@ def stages(service: Any, records: list[dict[str, Any]], repeats: int) -> dict[st
         ),
         "log line encode (writer thread)": median_us(lambda: jsonio.encode(row), repeats),
         "  same, stdlib json.dumps": median_us(lambda: json.dumps(row, separators=(",", ":")), repeats),
-        "metrics": median_us(observe, repeats),
-        "request id (uuid4)": median_us(lambda: uuid.uuid4().hex, repeats),
+        "metrics (after the answer)": median_us(observe, repeats),
+        "request id": median_us(lambda: service.request_ids(None), repeats),
+        "  same, uuid4().hex": median_us(lambda: uuid.uuid4().hex, repeats),
+        "response head": median_us(outcome.headers, repeats),
     }
 
 
@@ -124,7 +133,8 @@ async def main_async(args: argparse.Namespace) -> None:
         for name, value in figures.items():
             print(f"  {name:34} {value:8.1f}")
         print(f"  {'whole ASGI request, in-process':34} {total:8.1f}")
-        print(f"  {'  not in the stages above':34} {total - counted:8.1f}  (routing, Response, await turns)")
+        rest = total - counted
+        print(f"  {'  not in the stages above':34} {rest:8.1f}  (ASGI calls, the batch queue's loop turns)")
     if args.profile:
         from pyinstrument import Profiler
 

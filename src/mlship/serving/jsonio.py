@@ -16,6 +16,13 @@ _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder(enc_hook=str)  # anything else (a date, a Decimal) as its text
 
 
+class _Records(msgspec.Struct):
+    records: msgspec.Raw = msgspec.Raw()
+
+
+_records_decoder = msgspec.json.Decoder(_Records)
+
+
 class JSONDecodeError(ValueError):
     """The body is not strict JSON text in UTF-8."""
 
@@ -29,8 +36,27 @@ def decode(body: bytes) -> Any:
         raise JSONDecodeError(str(exc).replace("JSON is malformed: ", "")) from None
 
 
+def raw_records(body: bytes) -> msgspec.Raw | None:
+    """A body's "records" value as the client's own JSON text, when it is one line: the prediction
+    log embeds it as it is (a scan, ~5 us for 100 records) instead of encoding the records again
+    (~17 us on the writer thread) and holds bytes, not 100 dicts, until the line is written."""
+    try:
+        raw = _records_decoder.decode(body).records
+    except msgspec.DecodeError:
+        return None
+    text = bytes(raw)
+    if not text or b"\n" in text or b"\r" in text:  # whitespace between tokens: not one line
+        return None
+    return raw
+
+
+def _fallback(value: Any) -> Any:
+    return _decoder.decode(value) if isinstance(value, msgspec.Raw) else str(value)
+
+
 def encode(value: Any) -> bytes:
     try:
         return _encoder.encode(value)
     except (TypeError, UnicodeEncodeError, OverflowError):  # the model's own odd values
-        return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8", "backslashreplace")
+        text = json.dumps(value, separators=(",", ":"), default=_fallback)
+        return text.encode("utf-8", "backslashreplace")

@@ -144,34 +144,42 @@ class ModelRuntime:
         # request "alone" at once took c=16 one-row from 2,075 to 1,252 req/s).
         if not self.settings.batching:
             return _unwrap(self._score(records))
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
         self._queue.append((records, future))
         if not self._draining:
             self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+            # Plain callbacks, not a task: the same turns of the loop for a third of the cost.
+            loop.call_soon(self._drain_next_turn)
         return await future
 
-    async def _drain(self) -> None:
+    def _drain_next_turn(self) -> None:
+        # One turn of the loop first: requests already read from sockets join this batch.
+        asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Score one batch of queued requests, then the next one a turn later, until none wait."""
         limit = self.settings.max_batch_rows
+        jobs = [self._queue.popleft()]
+        rows = len(jobs[0][0])
+        while self._queue and rows + len(self._queue[0][0]) <= limit:
+            job = self._queue.popleft()
+            jobs.append(job)
+            rows += len(job[0])
         try:
-            while self._queue:
-                # One turn of the loop first: requests already read from sockets join this batch.
-                await asyncio.sleep(0)
-                jobs = [self._queue.popleft()]
-                rows = len(jobs[0][0])
-                while self._queue and rows + len(self._queue[0][0]) <= limit:
-                    job = self._queue.popleft()
-                    jobs.append(job)
-                    rows += len(job[0])
-                outcomes = self._score_jobs([records for records, _ in jobs])
-                for (_, future), outcome in zip(jobs, outcomes, strict=True):
-                    if future.done():  # the client went away
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-        finally:
+            outcomes = self._score_jobs([records for records, _ in jobs])
+        except Exception as exc:  # a bug of ours: each waiting request answers it, none hangs
+            outcomes = [exc] * len(jobs)
+        for (_, future), outcome in zip(jobs, outcomes, strict=True):
+            if future.done():  # the client went away
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        if self._queue:  # they queued while the model ran: one turn, then the next batch
+            asyncio.get_running_loop().call_soon(self._drain)
+        else:
             self._draining = False
 
     def _score_jobs(self, jobs: list[list[dict[str, Any]]]) -> list[Any]:

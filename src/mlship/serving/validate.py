@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import sys
 from collections.abc import Mapping
@@ -97,12 +98,12 @@ TYPE_CHECKS = {
 
 
 # The JSON types each kind accepts without conversion (bool is not an int here: type() is exact).
-EXACT_TYPES: dict[str, tuple[type, ...]] = {
-    "number": (int, float),
-    "integer": (int,),
-    "string": (str,),
-    "boolean": (bool,),
-    "category": (str, int),
+EXACT_TYPES: dict[str, frozenset[type]] = {
+    "number": frozenset({int, float}),
+    "integer": frozenset({int}),
+    "string": frozenset({str}),
+    "boolean": frozenset({bool}),
+    "category": frozenset({str, int}),
 }
 
 
@@ -144,7 +145,7 @@ class FieldRule:
         exact = EXACT_TYPES.get(self.kind)
         if exact is None:
             return None not in column  # no type to check: only presence
-        if not all(type(value) in exact for value in column):
+        if not exact.issuperset(map(type, column)):  # one C-level pass, no generator
             return False
         if self.kind in ("number", "integer") and column:
             low, high = min(column), max(column)
@@ -202,7 +203,14 @@ class Validator:
         self.check(records)
         return records
 
+    def records_as_sent(self, payload: Any) -> tuple[list[dict[str, Any]], bool]:
+        """`records`, and whether they are still exactly what the client sent (no optional field
+        left out had to be added as null)."""
+        records = self.records(payload)
+        return records, not self._filled
+
     def check(self, records: list[Any]) -> None:
+        self._filled = False
         # One record: the per-record check is as quick and needs no column lists.
         if (
             len(records) > 1
@@ -213,6 +221,8 @@ class Validator:
             return
         self._check_each(records)
 
+    _filled = False  # the last check added a left-out optional field (read on the same loop turn)
+
     def _columns_ok(self, records: list[dict[str, Any]]) -> bool:
         """The common case, one pass per column with no conversion: every value already of its
         field's JSON type. False sends the request to the record-by-record check, which reads
@@ -220,13 +230,17 @@ class Validator:
         strict = self.strict
         for rule in self.rules:
             name = rule.name
-            column = [record.get(name) for record in records]
+            try:  # every record has the field: a C-level pass
+                column = list(map(operator.itemgetter(name), records))
+            except KeyError:
+                column = [record.get(name) for record in records]
             present = column
             if not rule.required and None in column:
                 present = [value for value in column if value is not None]
                 for record in records:  # left out -> null, as in _check_each
                     if name not in record:
                         record[name] = None
+                        self._filled = True
             if not rule.column_ok(present, strict):
                 return False
         return True
@@ -243,7 +257,9 @@ class Validator:
                     if value is None and not rule.required:
                         # An optional field left out is sent to the model as missing (null),
                         # so every record carries the same columns, alone or batched.
-                        record[rule.name] = None
+                        if rule.name not in record:
+                            record[rule.name] = None
+                            self._filled = True
                         continue
                     problem = rule.check(value, strict)
                     if problem is not None:
