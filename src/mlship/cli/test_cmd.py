@@ -59,7 +59,12 @@ def test_command(
 
         check_target(junit, "--junit")  # before the checks run, not after
     with progress(f"Testing the contract of {project.config.name}", json_mode=json_mode) as update:
-        report = run_contract(project, against=against, checks=check or None, on_check=update)
+        url, environment = (
+            (_resolve_against(project, against), _env_name(against)) if against else (None, None)
+        )
+        report = run_contract(
+            project, against=url, environment=environment, checks=check or None, on_check=update
+        )
     if junit is not None:
         write_junit(report, junit)
     emit(report, json_mode=json_mode, render=_render)
@@ -126,4 +131,26 @@ def _render(report) -> None:  # type: ignore[no-untyped-def]
             f": {counts['passed']} passed, {counts['failed']} failed, "
             f"{counts['error']} errors, {counts['skipped']} skipped in {report.seconds:.1f}s",
         )
+    )
+
+
+def _env_name(value: str) -> str | None:
+    return None if value.startswith(("http://", "https://")) else value
+
+
+def _resolve_against(project, value: str) -> str:  # type: ignore[no-untyped-def]
+    """`--against`: a URL as given, or the URL deploy recorded for an environment. Here, in the CLI:
+    the contract is the stage before deploy and does not read deploy's state itself."""
+    if _env_name(value) is None:
+        return value
+    from mlship.deploy import service_url
+    from mlship.errors import UsageError
+
+    project.config.environment(value)  # an unknown name is a ConfigError (exit 2)
+    url = service_url(project, value)
+    if url:
+        return url
+    raise UsageError(
+        f"cannot resolve the URL of environment {value!r}: no deployment of it is recorded here",
+        hint=f"deploy it first (`mlship deploy {value}`), or pass the service URL: --against http://HOST:PORT",
     )

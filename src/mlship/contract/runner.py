@@ -18,26 +18,27 @@ def run_contract(
     project: Any,
     *,
     against: str | None = None,
+    environment: str | None = None,
     checks: Iterable[str] | None = None,
     on_check: Callable[[str], None] | None = None,
 ) -> ContractReport:
     """Run the contract; never raises for a failed check (see `ContractReport.passed`).
 
     Without `against`, every check runs in-process on the candidate (the project's artifacts,
-    loaded by `load_pipeline`, the serving path). With `against` (a URL or an environment name),
-    the checks run against that service over HTTP, latency is measured on both paths, and the
-    differential check compares the service with the candidate.
-    Raises UsageError for unknown check names or an environment without a URL (exit 2),
+    loaded by `load_pipeline`, the serving path). With `against` (a service URL; `environment`: the
+    environment it was resolved from, whose own traffic the differential check replays), the checks
+    run against that service over HTTP, latency is measured on both paths, and the differential
+    check compares the service with the candidate.
+    Raises UsageError for unknown check names (exit 2),
     ProjectCodeError when the model cannot load (exit 2), UnreachableError (exit 3).
     """
-    from mlship.contract.targets import HttpTarget, InProcessTarget, resolve_against
+    from mlship.contract.targets import HttpTarget, InProcessTarget
     from mlship.project import load_pipeline
 
     selected = _selected(checks)
     started = time.perf_counter()
     candidate = InProcessTarget(load_pipeline(project))
-    environment = against if against and not against.startswith(("http://", "https://")) else None
-    deployed = HttpTarget(resolve_against(project, against), environment=environment) if against else None
+    deployed = HttpTarget(against, environment=environment) if against else None
     if deployed is not None:
         deployed.probe()
     target = deployed or candidate

@@ -119,19 +119,3 @@ class HttpTarget:
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
     """A record as a JSON client sends it: a NaN or infinite number becomes null."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-
-
-def resolve_against(project: Any, value: str) -> str:
-    """`--against`: a URL as given, or an environment's recorded URL."""
-    if value.startswith(("http://", "https://")):
-        return value
-    from mlship.deploy import service_url
-
-    project.config.environment(value)  # an unknown name is a ConfigError (exit 2)
-    url = service_url(project, value)
-    if url:
-        return url
-    raise UsageError(
-        f"cannot resolve the URL of environment {value!r}: no deployment of it is recorded here",
-        hint=f"deploy it first (`mlship deploy {value}`), or pass the service URL: --against http://HOST:PORT",
-    )
