@@ -396,3 +396,18 @@ def test_an_unknown_metric_or_window_in_mlship_yaml_is_a_config_error(tmp_path):
         with pytest.raises(ConfigError, match="monitor.performance") as caught:
             Project.load(tmp_path / "p")
         assert words in str(caught.value)
+
+
+def test_a_binary_classifiers_probability_pairs_are_watched_as_p_of_the_second_class():
+    """A converted notebook's predict returns predict_proba rows ([P(0), P(1)]): monitoring watches
+    P(classes_[1]), at train time (numpy rows) and in the log (JSON lists), instead of dropping them."""
+    import numpy as np
+
+    from mlship.monitor.labelled import _floats
+    from mlship.monitor.performance import output_values
+
+    pairs = [[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]
+    assert _floats(pairs).tolist() == [0.1, 0.8, 0.5]
+    assert output_values([np.array(p) for p in pairs], None).tolist() == [0.1, 0.8, 0.5]
+    mixed = _floats([0.3, [0.4, 0.6], None, [1, 2, 3], "x", True])
+    assert mixed[:2].tolist() == [0.3, 0.6] and np.isnan(mixed[2:]).all()

@@ -43,6 +43,8 @@ def test_the_target_of_a_fit_inside_a_function_is_left_out_of_serving(project):
 
     config = yaml.safe_load((project / "mlship.yaml").read_text())
     assert set(config["contract"]["schema"]) == {"age", "sex"}
+    # ... and it is the project's target: `mlship train` measures the model on it, monitor --labels joins it
+    assert config["params"]["target"] == "survived"
     predict = pd.read_csv(project / config["data"]["predict"])
     assert list(predict.columns) == ["age", "sex"] and len(predict) == 60
 

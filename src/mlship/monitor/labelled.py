@@ -125,15 +125,25 @@ def _times(stamps: list[Any]) -> np.ndarray:
         return out
 
 
+def watched_value(output: Any) -> float:
+    """The number monitoring watches in one prediction: the prediction itself, or for a pair of
+    numbers (a binary classifier's `predict_proba` row) the second, P(classes_[1]); NaN for anything
+    else."""
+    if isinstance(output, (list, tuple, np.ndarray)) and len(output) == 2:
+        output = output[1]
+    if isinstance(output, (int, float, np.number)) and not isinstance(output, bool):
+        return float(output)
+    return float("nan")
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     try:
-        return np.array(values, dtype=float)
+        out = np.array(values, dtype=float)  # the common case, one call
+        if out.ndim == 1:
+            return out
     except (TypeError, ValueError):
-        out = np.full(len(values), np.nan)
-        for i, v in enumerate(values):
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[i] = v
-        return out
+        pass
+    return np.array([watched_value(v) for v in values], dtype=float)
 
 
 # -- labels ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 from mlship.config import HIGHER_IS_BETTER
 from mlship.errors import InputError
 from mlship.monitor import metrics as m
-from mlship.monitor.labelled import Joined, join, read_labels, read_scored
+from mlship.monitor.labelled import Joined, join, read_labels, read_scored, watched_value
 from mlship.monitor.logs import duration_seconds
 
 log = logging.getLogger("mlship")
@@ -95,11 +95,7 @@ def output_values(outputs: list[Any], key: str | None) -> np.ndarray:
     """The watched output of each prediction as a float (NaN where there is none)."""
     if key is not None:
         outputs = [o.get(key) if isinstance(o, dict) else None for o in outputs]
-    out = np.full(len(outputs), np.nan)
-    for i, v in enumerate(outputs):
-        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
-            out[i] = v
-    return out
+    return np.array([watched_value(v) for v in outputs], dtype=float)
 
 
 def positive_mask(outcome: np.ndarray, positive: Any) -> np.ndarray:

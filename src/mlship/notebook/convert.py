@@ -270,6 +270,10 @@ def _write_config(
     config["entrypoints"] = entrypoints
     config["data"] = {key: f"data/{name}" for key, name in names.items()}
     config["params"] = {plan.param_keys[k]: v for k, v in plan.params.items()}
+    if len(plan.serve.target_columns) == 1 and "target" not in config["params"]:
+        # What the notebook learned to predict: `mlship train` measures the model on it, and
+        # `mlship monitor --labels` joins outcomes of that name.
+        config["params"]["target"] = plan.serve.target_columns[0]
     config["contract"] = {"schema": schema}
     config["notebook"] = {"path": copy}
     header = "# mlship.yaml: the one source of truth for this project. `mlship config` prints it resolved.\n"
