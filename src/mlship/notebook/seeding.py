@@ -101,7 +101,8 @@ def warning(done: list[tuple[int, str]], seed: int) -> str:
     where = "; ".join(f"cell {cell}: `{text[:60]}`" for cell, text in done[:4])
     more = f" and {len(done) - 4} more" if len(done) > 4 else ""
     return (
-        f"{where}{more} had no random_state, so every run trained a different model: mlship seeds "
+        f"{where}{more} had no random_state, so its randomness (where its settings use any) was not "
+        "fixed and a run could train a different model: mlship seeds "
         f"{'it' if len(done) == 1 else 'them'} ({KEYWORD}={seed}) in training and in verify's run of the "
         "notebook, so both train the same model (set it in the notebook to choose another seed)"
     )
