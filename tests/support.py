@@ -94,3 +94,30 @@ def served(project: Path, *, log_dir: Path, timeout: float = 60) -> Iterator[str
             process.kill()
             process.wait(10)
         errors.close()
+
+
+@contextlib.contextmanager
+def stuck_server() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a hung index or registry); yields it."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+        for sock in held:
+            sock.close()

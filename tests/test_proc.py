@@ -9,6 +9,7 @@ import pytest
 
 from mlship import proc
 from mlship.errors import ProcessError
+from tests.support import stuck_server
 
 
 def test_a_failure_keeps_the_command_the_status_and_the_output() -> None:
@@ -70,33 +71,13 @@ def test_no_other_module_runs_subprocesses() -> None:
 
 def test_a_pip_download_from_an_index_that_never_answers_is_exit_3(tmp_path, monkeypatch) -> None:
     """`mlship build` downloads wheels with pip: a stuck index is bounded and is 'unreachable' (3)."""
-    import socket
-    import threading
-
     from mlship.errors import ExitCode, UnreachableError
     from mlship.image import wheelhouse
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-
-    def hold() -> None:
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=hold, daemon=True).start()
     monkeypatch.setattr(wheelhouse, "PIP_TIMEOUT", 3.0)
-    url = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
-    args = ["--index-url", url, "--timeout", "60", "--dest", str(tmp_path), "demo-seams13==1.0"]
-    try:
+    with stuck_server() as port:
+        url = f"http://127.0.0.1:{port}/simple"
+        args = ["--index-url", url, "--timeout", "60", "--dest", str(tmp_path), "demo-seams13==1.0"]
         with pytest.raises(UnreachableError, match="did not finish in 3s") as err:
             wheelhouse._pip_download(args, "demo-seams13")
-    finally:
-        server.close()
-        for conn in held:
-            conn.close()
     assert err.value.exit_code == ExitCode.UNREACHABLE

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import MLSHIP, run_mlship
+from tests.support import MLSHIP, run_mlship, stuck_server
 
 # docs/deps.md documents this shape; changing it is a breaking change for CI users.
 TOP_KEYS = [
@@ -95,35 +95,13 @@ def test_lock_against_an_index_that_never_answers_exits_3(
 ) -> None:
     """A stuck index (accepts the connection, never answers) is bounded by mlship's timeout and is exit 3,
     not a hang and not an internal error (70)."""
-    import socket
-    import threading
-
     from mlship.cli import main
     from mlship.deps import lock
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-
-    def hold() -> None:
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=hold, daemon=True).start()
     monkeypatch.setattr(lock, "LOCK_TIMEOUT", 3.0)
     monkeypatch.setenv("UV_HTTP_TIMEOUT", "60")
-    url = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(["lock", str(example_project), "--index-url", url])
-    finally:
-        server.close()
-        for conn in held:
-            conn.close()
+    with stuck_server() as port, pytest.raises(SystemExit) as exited:
+        main(["lock", str(example_project), "--index-url", f"http://127.0.0.1:{port}/simple"])
     assert exited.value.code == 3
     assert "did not finish in 3s" in capsys.readouterr().err
     assert not (example_project / "requirements.lock").exists()

@@ -4,10 +4,7 @@ metrics checked against scikit-learn directly, a shifted concept failing the run
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,7 +24,8 @@ from sklearn.metrics import (
 
 from mlship.errors import InputError
 from mlship.monitor.core import monitor
-from tests.support import free_port, run_mlship
+from tests.support import run_mlship
+from tests.support import served as serving
 
 CLASSIFIER_TRAIN = '''"""A logistic regression: P(high demand) from the example's features."""
 import joblib
@@ -96,26 +94,10 @@ def classifier(tmp_path_factory):
 
 
 def serve_and_send(project, records: list[dict[str, Any]], log_dir: Path, *, batch: int = 5) -> list[dict]:
-    """POST the records to the real `mlship serve`; every record's key and output from the responses."""
-    port = free_port()
-    argv = [sys.executable, "-m", "mlship", "serve", str(project.root), "--port", str(port)]
-    server = subprocess.Popen(
-        [*argv, "--log-dir", str(log_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
+    """POST the records to the real `mlship serve`; every record's key and output from the responses.
+    The server is stopped with SIGTERM (the runtime flushes its log) before the log is read."""
     answers: list[dict] = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlship serve did not become ready: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
+    with serving(project.root, log_dir=log_dir) as url:
         for start in range(0, len(records), batch):
             body = json.dumps({"records": records[start : start + batch]}).encode()
             request = urllib.request.Request(
@@ -127,9 +109,6 @@ def serve_and_send(project, records: list[dict[str, Any]], log_dir: Path, *, bat
             answers += [
                 {"key": k, "output": o} for k, o in zip(reply["keys"], reply["predictions"], strict=True)
             ]
-    finally:
-        server.send_signal(signal.SIGTERM)  # the runtime flushes its log on SIGTERM
-        server.wait(timeout=30)
     return answers
 
 

@@ -111,7 +111,7 @@ def predict_file(
                         last = now
                     _write_chunk(frame, scored, run, writer, reject_writer, id_column)
                     if max_errors is not None and run.rejected > max_errors:
-                        raise _stopped(input, rejects, run, max_errors)
+                        raise too_many_rejected(input, rejects, run, max_errors)
                     if progress is not None:
                         progress(run.read, chunks.fraction)
             except Fatal as exc:
@@ -124,7 +124,7 @@ def predict_file(
                 if run.rejected:
                     os.replace(rej_tmp, rejects)  # the evidence stays, whether the run finished or not
             if run.scored == 0:
-                raise _nothing_scored(input, rejects, run)
+                raise nothing_scored(input, rejects, run)
             os.replace(out_tmp, output)
             if not run.rejected and (force or not explicit_rejects):
                 rejects.unlink(missing_ok=True)  # a stale reject file would describe another run
@@ -218,20 +218,21 @@ def _write_chunk(
     run.read += len(frame)
 
 
-def _stopped(input: Path, rejects: Path, run: _Run, max_errors: int) -> InputError:
+def too_many_rejected(input: object, rejects: Path, run: Any, max_errors: int) -> InputError:
+    """The stop when rejects pass --max-errors (either engine: `run` has `rejected` and `first_error`)."""
     return InputError(
-        f"{input}: more than {max_errors} rows were rejected, so the run stopped and wrote no output "
+        f"{input}: more than {max_errors} rows were rejected ({run.rejected}), so no output was written "
         f"(the first, {run.first_error})",
         hint=f"the rejected rows and their errors are in {rejects}; --max-errors N lets more through",
     )
 
 
-def _nothing_scored(input: Path, rejects: Path, run: _Run) -> InputError:
+def nothing_scored(input: object, rejects: Path, run: Any) -> InputError:
     if not run.rejected:
         return InputError(f"{input} has no rows")
     return InputError(
         f"{input}: no row could be scored (the first, {run.first_error})",
-        hint=f"every row and its error is in {rejects}",
+        hint=f"the rejected rows and their errors are in {rejects}",
     )
 
 

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlship.batch.run import PredictResult, default_rejects, sigterm_interrupts
+from mlship.batch.run import (
+    PredictResult,
+    default_rejects,
+    nothing_scored,
+    sigterm_interrupts,
+    too_many_rejected,
+)
 from mlship.batch.tables import INPUT_SUFFIXES, OUTPUT_SUFFIXES
 from mlship.errors import ConfigError, InputError, ProjectCodeError, UnreachableError, UsageError
 
@@ -180,9 +186,9 @@ def predict_spark(
                 totals = _totals(report.value)
                 _write_rejects(totals.rejects, rejects, explicit_rejects=explicit_rejects, force=force)
                 if max_errors is not None and totals.rejected > max_errors:
-                    raise _stopped(input, rejects, totals, max_errors)
+                    raise too_many_rejected(input, rejects, totals, max_errors)
                 if totals.scored == 0:
-                    raise _nothing_scored(input, rejects, totals)
+                    raise nothing_scored(input, rejects, totals)
                 files.replace(temporary, output)
             finally:
                 files.delete(temporary)
@@ -444,23 +450,6 @@ def _write_rejects(rows: list[dict[str, Any]], rejects: Path, *, explicit_reject
         os.replace(hidden, rejects)
     finally:
         hidden.unlink(missing_ok=True)
-
-
-def _stopped(input: str, rejects: Path, totals: _Totals, max_errors: int) -> InputError:
-    return InputError(
-        f"{input}: more than {max_errors} rows were rejected ({totals.rejected}), so no output was written "
-        f"(the first, {totals.first_error})",
-        hint=f"the rejected rows and their errors are in {rejects}; --max-errors N lets more through",
-    )
-
-
-def _nothing_scored(input: str, rejects: Path, totals: _Totals) -> InputError:
-    if not totals.rejected:
-        return InputError(f"{input} has no rows")
-    return InputError(
-        f"{input}: no row could be scored (the first, {totals.first_error})",
-        hint=f"the rejected rows and their errors are in {rejects}",
-    )
 
 
 def _spark_errors() -> tuple[type[BaseException], ...]:
