@@ -224,6 +224,22 @@ def chromium() -> str:
     return found
 
 
+def screenshot(chromium: str, page: str, shot, size: str):  # type: ignore[no-untyped-def]
+    """The page as headless Chromium draws it, as an RGB image."""
+    import subprocess
+
+    from PIL import Image
+
+    argv = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    subprocess.run(
+        [*argv, f"--screenshot={shot}", f"--window-size={size}", page],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return Image.open(shot).convert("RGB")
+
+
 @pytest.fixture(scope="session")
 def logfmt():
     """The log-line writers, for tests that build logs by hand."""

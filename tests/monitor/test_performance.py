@@ -4,7 +4,6 @@ metrics checked against scikit-learn directly, a shifted concept failing the run
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +25,8 @@ from mlship.errors import InputError
 from mlship.monitor.core import monitor
 from tests.support import run_mlship
 from tests.support import served as serving
+
+from .conftest import screenshot
 
 CLASSIFIER_TRAIN = '''"""A logistic regression: P(high demand) from the example's features."""
 import joblib
@@ -258,7 +259,6 @@ def test_labels_without_a_key_column_are_refused(demo, write_traffic, training_i
 def test_report_has_a_performance_section_that_renders_in_headless_chromium(
     classifier, served, chromium, tmp_path
 ):
-    from PIL import Image
 
     log_dir, frame = served
     labels = tmp_path / "labels.csv"
@@ -269,23 +269,8 @@ def test_report_has_a_performance_section_that_renders_in_headless_chromium(
     assert 'id="performance"' in html and "600 of 1000 logged predictions have an outcome" in html
     assert "<script" not in html
     assert html.count('aria-label="auc per window"') == 1 and "estimated (CBPE)" in html
-    shot = tmp_path / "perf.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--screenshot={shot}",
-            "--window-size=1400,4000",
-            f"{report.as_uri()}#performance",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    counts = {rgb: n for n, rgb in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 22)}
+    image = screenshot(chromium, f"{report.as_uri()}#performance", tmp_path / "perf.png", "1400,4000")
+    counts = {rgb: n for n, rgb in image.getcolors(maxcolors=1 << 22)}
     # The realised points (#1f6feb) and the estimate (#8250df) drew in the performance charts.
     assert counts.get((130, 80, 223), 0) > 200
     assert counts.get((31, 111, 235), 0) > 200

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 
 from mlship.errors import UsageError
 from mlship.monitor.core import monitor
+
+from .conftest import screenshot
 
 
 @pytest.fixture
@@ -31,26 +32,10 @@ def test_report_is_self_contained_with_a_plot_per_feature(drift_report):
 
 
 def test_report_renders_in_headless_chromium(drift_report, chromium, tmp_path):
-    from PIL import Image, ImageStat
+    from PIL import ImageStat
 
     _, path = drift_report
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--screenshot={shot}",
-            "--window-size=1400,1800",
-            path.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    image = Image.open(shot).convert("RGB")
+    image = screenshot(chromium, path.as_uri(), tmp_path / "report.png", "1400,1800")
     assert image.size == (1400, 1800)
     assert max(ImageStat.Stat(image.convert("L")).stddev) > 20  # not a blank page
     # The plots drew: the live colour (#1f6feb) and the reference grey (#9aa5b1) fill many pixels.
