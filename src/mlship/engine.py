@@ -56,3 +56,12 @@ def check_image_ref(ref: str, option: str) -> None:
             f"{option} {ref!r} is not a valid image reference",
             hint="lower case [REGISTRY/]NAME[:TAG], e.g. 127.0.0.1:5000/demand:0.1.0",
         )
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"

@@ -30,7 +30,7 @@ from mlship.batch.run import (
     sigterm_interrupts,
     too_many_rejected,
 )
-from mlship.batch.tables import INPUT_SUFFIXES, OUTPUT_SUFFIXES
+from mlship.batch.tables import INPUT_SUFFIXES, OUTPUT_SUFFIXES, csv_options, kept_as_text
 from mlship.errors import ConfigError, InputError, ProjectCodeError, UnreachableError, UsageError
 
 DEFAULT_MASTER = "local[*]"
@@ -314,17 +314,16 @@ def _sampled_schema(session: Any, path: str, suffix: str) -> Any:
         if suffix == ".csv":
             from pyarrow import csv
 
-            sample = csv.read_csv(
-                pa.BufferReader(data), convert_options=csv.ConvertOptions(strings_can_be_null=True)
-            )
+            sample = csv.read_csv(pa.BufferReader(data), convert_options=csv_options())
         else:
             from pyarrow import json as pajson
 
             sample = pajson.read_json(pa.BufferReader(data))
     fields = []
     for f in sample.schema:
-        text = pa.types.is_temporal(f.type) or pa.types.is_null(f.type)
-        fields.append(StructField(f.name, StringType() if text else from_arrow_type(f.type), True))
+        fields.append(
+            StructField(f.name, StringType() if kept_as_text(f.type) else from_arrow_type(f.type), True)
+        )
     return StructType(fields)
 
 

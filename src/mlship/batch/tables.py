@@ -52,17 +52,9 @@ class Chunks:
         import pyarrow as pa
         from pyarrow import csv
 
-        # pandas' reading of a CSV, which the project's code is used to: empty fields are missing
-        # values, and dates stay text (as they arrive in a request) instead of becoming timestamps.
-        convert = csv.ConvertOptions(strings_can_be_null=True)
         with self.path.open("rb") as probe:
-            schema = csv.open_csv(probe, convert_options=convert).schema
-        text = {
-            f.name: pa.string()
-            for f in schema
-            if pa.types.is_temporal(f.type) or pa.types.is_null(f.type)  # an empty first block: text
-        }
-        convert = csv.ConvertOptions(strings_can_be_null=True, column_types=text)
+            schema = csv.open_csv(probe, convert_options=csv_options()).schema
+        convert = csv_options({f.name: pa.string() for f in schema if kept_as_text(f.type)})
         size = max(self.path.stat().st_size, 1)
         with self.path.open("rb") as handle:
             self._fraction = _position(handle, size)
@@ -95,6 +87,21 @@ class Chunks:
         self._fraction = lambda: 1.0
         for start in range(0, len(frame), self.rows):
             yield frame.iloc[start : start + self.rows]
+
+
+def csv_options(column_types: dict[str, Any] | None = None) -> Any:
+    """pandas' reading of a CSV, which the project's code is used to: empty fields are missing values."""
+    from pyarrow import csv
+
+    return csv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {})
+
+
+def kept_as_text(arrow_type: Any) -> bool:
+    """Dates stay text (as they arrive in a request) instead of becoming timestamps, and a column with
+    no value in the rows read so far is text. Both engines read a table's columns by this rule."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_temporal(arrow_type) or pa.types.is_null(arrow_type))
 
 
 def _position(handle: IO[bytes], size: int) -> Callable[[], float | None]:

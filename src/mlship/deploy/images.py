@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mlship import labels
-from mlship.deploy.registry import RegistryClient, credentials, repository_ref, split_registry, split_tag
+from mlship.deploy.registry import RegistryClient, credentials, repository_ref, split_registry
+from mlship.engine import split_tag
 from mlship.errors import DeployError, InputError, UnreachableError
 
 

@@ -46,15 +46,6 @@ def repository_ref(registry: str, repository: str) -> str:
     return f"{host}/{prefix + '/' if prefix else ''}{repository}"
 
 
-def split_tag(ref: str) -> tuple[str, str]:
-    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); no tag -> 'latest'."""
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
-
-
 def split_pinned(ref: str) -> tuple[str, str, str]:
     """`host/repo/name@sha256:...` or `host/repo/name:tag` -> (host, name, digest-or-tag)."""
     name, sep, digest = ref.partition("@")

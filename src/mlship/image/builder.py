@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from mlship.engine import split_tag
 from mlship.errors import BuildError, UnreachableError
 
 LineSink = Callable[[str], None]
@@ -114,12 +115,6 @@ class ImageBuilder(ABC):
     def history(self, ref: str) -> list[dict[str, Any]]: ...
 
 
-def _split_tag(ref: str) -> tuple[str, str]:
-    from mlship.deploy.registry import split_tag  # registry references are parsed in one place
-
-    return split_tag(ref)
-
-
 class DockerClassicBuilder(ImageBuilder):
     name = "docker-classic"
 
@@ -191,7 +186,7 @@ class DockerClassicBuilder(ImageBuilder):
         return str(self.client.version().get("Arch") or "amd64")
 
     def tag(self, image_id: str, ref: str) -> None:
-        repo, tag = _split_tag(ref)
+        repo, tag = split_tag(ref)
         self.client.api.tag(image_id, repo, tag=tag, force=True)
 
     def has_image(self, ref: str) -> bool:
@@ -260,7 +255,7 @@ class DockerClassicBuilder(ImageBuilder):
     def pull(self, ref: str, platform: str | None, on_line: LineSink) -> None:
         from docker.errors import APIError
 
-        repo, tag = _split_tag(ref)
+        repo, tag = split_tag(ref)
         try:
             for event in self.client.api.pull(repo, tag=tag, platform=platform, stream=True, decode=True):
                 if "error" in event:

@@ -8,7 +8,6 @@ record: the key is rebuilt from the log line. The log is read in parallel chunks
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 
 from mlship.errors import InputError
 from mlship.monitor.logs import decode_lines, read_file, succeeded, ts_key
-from mlship.monitor.reader import _chunks, _run, idle_cores
+from mlship.monitor.reader import _chunks, _run, idle_cores, no_cyclic_gc
 
 LABEL_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
 TIME_COLUMNS = ("time", "ts", "timestamp", "label_time")
@@ -67,13 +66,8 @@ def _run_keyed(tasks: list[tuple], count: int) -> list[Scored]:
 
 def read_keyed_chunk(task: tuple) -> Scored:
     path, start, end, cutoff, key_field, output = task
-    collecting = gc.isenabled()
-    gc.disable()  # millions of fresh objects, no cycles: the cyclic collector would only cost
-    try:
+    with no_cyclic_gc():
         return _keyed_chunk(Path(path), start, end, cutoff, key_field, output)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _keyed_chunk(

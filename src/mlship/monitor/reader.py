@@ -7,9 +7,11 @@ so only a few bytes per record cross the process boundary.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,16 +155,23 @@ def _chunks(path: Path) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
-def read_chunk(task: tuple) -> LiveData:
-    path, start, end, cutoff, fields, predictions = task
-    # Millions of fresh dicts would trigger the cyclic collector over and over; they hold no cycles.
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Millions of fresh objects from a log chunk would trigger the cyclic collector over and over;
+    they hold no cycles, so it is paused while a chunk is read."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _read_chunk(Path(path), start, end, cutoff, fields, predictions)
+        yield
     finally:
         if collecting:
             gc.enable()
+
+
+def read_chunk(task: tuple) -> LiveData:
+    path, start, end, cutoff, fields, predictions = task
+    with no_cyclic_gc():
+        return _read_chunk(Path(path), start, end, cutoff, fields, predictions)
 
 
 def _read_chunk(
