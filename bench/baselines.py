@@ -125,6 +125,29 @@ def bare_target(python: str, spec_file: Path, port: int, work: Path) -> Target:
     return Target("bare-starlette", [python, str(script)], port, "/predict", "records")
 
 
+# The floor under any Python server here: uvicorn and a raw ASGI app that reads the body and
+# answers a constant, no JSON, no model. Served p50 - in-process time can be no lower than this.
+FLOOR = """
+import uvicorn
+ANSWER = b'{{"predictions": [0.0]}}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({{"type": "http.response.start", "status": 200, "headers": HEADERS}})
+    await send({{"type": "http.response.body", "body": ANSWER}})
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning", access_log=False, lifespan="off")
+"""
+
+
+def floor_target(python: str, port: int, work: Path) -> Target:
+    script = _write(work, "floor_app.py", FLOOR.format(port=port))
+    return Target("http-floor", [python, str(script)], port, "/predict", "records")
+
+
 def mlflow_target(python: str, spec_file: Path, port: int, work: Path) -> Target:
     model_dir = work / f"mlflow-model-{spec_file.stem}"  # one per model: save_model refuses an existing one
     project = PROJECT_CODE.format(spec=str(spec_file))

@@ -2,6 +2,15 @@
 
 Each of `concurrency` keep-alive connections sends one request, waits for the whole response,
 and sends the next. Bounded twice: by `duration` seconds and by `max_requests`.
+
+`run_paired` measures several servers at concurrency 1 side by side: one client gives each
+server a short turn (50 ms of back-to-back requests; the first server rotates each cycle), so
+every server is measured within a fraction of a second of the others and a host whose speed
+drifts (a shared VM's CPU varies by a third from one second to the next) slows all of them
+alike. A turn's first answer is not counted: it pays for the caches the other servers' turns
+evicted (one request each in turn measured every server cold, ~1.7x slower than alone). Each
+server's figures count only the time spent waiting on it: its rate is the closed-loop rate it
+would get alone.
 """
 
 from __future__ import annotations
@@ -115,6 +124,65 @@ async def _run(
     )
     seconds = time.perf_counter() - started
     return LoadResult(len(latencies), errors[0], seconds, latencies)
+
+
+async def _paired(
+    host: str, targets: list[tuple[int, str, bytes]], duration: float, turn: float, max_requests: int
+) -> list[LoadResult]:
+    requests = [build_request(host, port, path, body) for port, path, body in targets]
+    streams = [await asyncio.open_connection(host, port) for port, _, _ in targets]
+    latencies: list[list[float]] = [[] for _ in targets]
+    errors = [0] * len(targets)
+    stop_at = time.perf_counter() + duration
+    cycle = sent = 0
+    try:
+        while time.perf_counter() < stop_at and sent < max_requests:
+            first = cycle % len(targets)
+            cycle += 1
+            for index in [*range(first, len(targets)), *range(first)]:
+                reader, writer = streams[index]
+                turn_ends = time.perf_counter() + turn
+                warm = False  # the turn's first answer pays for caches the other servers evicted
+                while True:
+                    started = time.perf_counter()
+                    if started >= turn_ends or sent >= max_requests:
+                        break
+                    sent += 1
+                    try:
+                        writer.write(requests[index])
+                        status = await _read_response(reader)
+                    except (OSError, asyncio.IncompleteReadError, ValueError):
+                        errors[index] += 1
+                        writer.close()
+                        streams[index] = await asyncio.open_connection(host, targets[index][0])
+                        reader, writer = streams[index]
+                        continue
+                    if status != 200:
+                        errors[index] += 1
+                    elif warm:
+                        latencies[index].append((time.perf_counter() - started) * 1000.0)
+                    warm = True
+    finally:
+        for _, writer in streams:
+            writer.close()
+    pairs = zip(latencies, errors, strict=True)
+    return [LoadResult(len(lat), err, sum(lat) / 1000.0, lat) for lat, err in pairs]
+
+
+def run_paired(
+    host: str,
+    targets: list[tuple[int, str, bytes]],
+    *,
+    duration: float,
+    turn: float = 0.05,
+    max_requests: int = 200_000,
+) -> list[LoadResult]:
+    """Concurrency 1 against each (port, path, body) in turns of `turn` seconds, for at most
+    `duration` seconds and `max_requests` requests in all; one LoadResult per target, its
+    `seconds` the time spent waiting on it (the first answer of each turn is not counted)."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only targets loopback")
+    return asyncio.run(_paired(host, targets, duration, turn, max_requests))
 
 
 def run_load(

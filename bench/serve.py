@@ -11,9 +11,14 @@ Baselines: a bare Starlette + uvicorn app (no validation, no log, no metrics), M
 LitServe, MLServer and Cog's coglet, each from its own venv under ~/.cache/mlship-bench (made on
 first use; a framework that will not install or start is skipped with the reason printed).
 Each scenario runs in `rounds` short slices with the servers' order rotated every round; a ratio
-is the median of the per-round ratios, so load from elsewhere on the host falls on all alike.
+is the median of the per-round ratios, so load from elsewhere on the host falls on all alike. At
+concurrency 1 the servers are measured side by side in each slice, one request to each in turn
+(loadgen.run_paired): this host's speed drifts by a third from one second to the next, which
+slices alone leave in the ratios as +-20% noise.
 Prints req/s, p50 and p99 per server with the load average, the in-process pipeline time for the
 same records, the ratios against issue 17's targets, and the c=16 throughput of --workers N / 1.
+An "http-floor" server (uvicorn and a raw ASGI app answering a constant) is measured beside them
+as a reference: served p50 can be no lower than the in-process time plus its p50.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
-from loadgen import LoadResult, run_load  # noqa: E402
+from loadgen import LoadResult, run_load, run_paired  # noqa: E402
 
 SCENARIOS = [(1, 1), (16, 1), (1, 100), (16, 100)]  # (concurrency, rows per request)
 MODEL_SCENARIOS = {"ridge": SCENARIOS, "forest": [(1, 1), (16, 1)]}
@@ -90,22 +95,27 @@ def forest_spec(project: Path, spec_file: Path, work: Path) -> Path:
     return path
 
 
-def pipeline_ms(spec_file: Path, records: dict[int, list[dict]], repeats: int = 300) -> dict[int, float]:
-    """Median in-process time of DataFrame -> preprocess -> predict for the same records."""
-    import statistics
+class InProcess:
+    """The project's DataFrame -> preprocess -> predict in this process, for the same records: timed
+    in each concurrency-1 round, right after the servers' turns (this host's speed drifts)."""
 
-    from mlship.serving.pipeline import Pipeline, RuntimeSpec
+    def __init__(self, spec_file: Path):
+        from mlship.serving.pipeline import Pipeline, RuntimeSpec
 
-    pipeline = Pipeline(RuntimeSpec.from_dict(json.loads(spec_file.read_text())))
-    out = {}
-    for rows, batch in records.items():
+        self.pipeline = Pipeline(RuntimeSpec.from_dict(json.loads(spec_file.read_text())))
+        self.rounds: dict[int, list[float]] = {}
+
+    def measure(self, rows: int, batch: list[dict], seconds: float = 0.25) -> None:
         times = []
-        for _ in range(repeats):
+        stop_at = time.perf_counter() + seconds
+        while time.perf_counter() < stop_at or len(times) < 20:
             started = time.perf_counter()
-            pipeline.predict_records(batch)
+            self.pipeline.predict_records(batch)
             times.append((time.perf_counter() - started) * 1000.0)
-        out[rows] = statistics.median(times[repeats // 10 :])
-    return out
+        self.rounds.setdefault(rows, []).append(statistics.median(times[len(times) // 10 :]))
+
+    def medians(self) -> dict[int, float]:
+        return {rows: statistics.median(values) for rows, values in sorted(self.rounds.items())}
 
 
 def prepare_project(directory: Path | None, work: Path) -> Path:
@@ -201,15 +211,30 @@ def measure(
     duration: float,
     rounds: int,
     scenarios: list[tuple[int, int]],
+    inprocess: InProcess | None = None,
 ) -> dict[str, dict[tuple[int, int], Figures]]:
     """Every scenario in `rounds` slices per server, the servers' order rotated each round."""
     results: dict[str, dict[tuple[int, int], Figures]] = {t.name: {} for t in targets}
+    if not targets:
+        return results
     for concurrency, rows in scenarios:
         for target in targets:
             results[target.name][(concurrency, rows)] = Figures()
         for index in range(rounds):
             shift = index % len(targets)
-            for target in targets[shift:] + targets[:shift]:
+            order = targets[shift:] + targets[:shift]
+            if concurrency == 1:  # side by side, one request each in turn (loadgen.run_paired)
+                bodies = [(t.port, t.path, t.body(records[rows])) for t in order]
+                load = os.getloadavg()[0]
+                paired = run_paired("127.0.0.1", bodies, duration=duration * len(order) / rounds)
+                for target, result in zip(order, paired, strict=True):
+                    figures = results[target.name][(concurrency, rows)]
+                    figures.loads.append(load)
+                    figures.rounds.append(result)
+                if inprocess is not None:
+                    inprocess.measure(rows, records[rows])
+                continue
+            for target in order:
                 figures = results[target.name][(concurrency, rows)]
                 figures.loads.append(os.getloadavg()[0])
                 figures.rounds.append(
@@ -252,7 +277,7 @@ def report(
             )
         print(f"{name:15} " + "".join(cells))
     print(
-        "in-process pipeline (frame -> preprocess -> predict), median ms: "
+        "in-process pipeline (frame -> preprocess -> predict, timed in each c=1 round), median ms: "
         + ", ".join(f"rows={rows} {ms:.3f}" for rows, ms in inproc.items())
     )
     if "mlship" not in results:
@@ -272,6 +297,14 @@ def report(
                 f"{inproc[key[1]]:.2f} ms = {served:.2f}x "
                 f"(<= {SERVED_TARGET:g}: {'met' if ok else 'NOT met'})"
             )
+            floor = results.get("http-floor", {}).get(key)
+            if floor is not None:
+                least = floor.summary()["p50_ms"]
+                print(
+                    f"    the HTTP floor (uvicorn answering a constant) p50 {least:.2f} ms: no server "
+                    f"here can do better than (in-process + floor) / in-process = "
+                    f"{(inproc[key[1]] + least) / inproc[key[1]]:.2f}x"
+                )
         limit = P99_TARGET_MS.get(key)
         if limit is not None:
             ok = summary["p99_ms"] <= limit
@@ -282,7 +315,7 @@ def report(
             )
     print("throughput ratios, mlship / baseline (median of per-round ratios)")
     for base in results:
-        if base == "mlship":
+        if base in ("mlship", "http-floor"):  # the floor is a reference, not a rival
             continue
         cells = []
         for key in scenarios:
@@ -364,19 +397,19 @@ def main() -> int:
     for offset, model in enumerate(args.models):
         spec_file = ridge if model == "ridge" else forest_spec(project, ridge, work)
         scenarios = MODEL_SCENARIOS[model]
-        used = {rows for _, rows in scenarios}
-        inproc = pipeline_ms(spec_file, {rows: records[rows] for rows in sorted(used)})
+        inprocess = InProcess(spec_file)
         print(f"\n== model: {model}")
         base_port = args.port + 10 * offset
         log_dir = work / f"predlog-{model}"
         targets = [
             baselines.mlship_target(python, spec_file, base_port, log_dir),
             baselines.bare_target(python, spec_file, base_port + 1, work),
+            baselines.floor_target(python, base_port + 9, work),
         ]
         targets = [t for t in targets if wanted(t.name)]
         targets += baseline_targets(args, spec_file, base_port, work, announce=True)
-        results = serve_and_measure(targets, records, args, scenarios, work)
-        missed += report(results, scenarios, inproc)
+        results = serve_and_measure(targets, records, args, scenarios, work, inprocess)
+        missed += report(results, scenarios, inprocess.medians())
         logged += sum(1 for p in log_dir.glob("*.jsonl") for _ in p.open())
     if args.workers > 1 and wanted("mlship"):
         missed += scaling(args, ridge, records, work, python)
@@ -412,6 +445,7 @@ def serve_and_measure(
     args: argparse.Namespace,
     scenarios: list[tuple[int, int]],
     work: Path,
+    inprocess: InProcess | None = None,
 ) -> dict[str, dict[tuple[int, int], Figures]]:
     processes, ready = [], []
     try:
@@ -436,7 +470,7 @@ def serve_and_measure(
                 if warm.errors and not warm.requests:
                     print(f"  ({target.name} answers errors at rows={rows}; see {log})")
             ready.append(target)
-        return measure(ready, records, args.duration, args.rounds, scenarios)
+        return measure(ready, records, args.duration, args.rounds, scenarios, inprocess)
     finally:
         for process in processes:
             stop(process)

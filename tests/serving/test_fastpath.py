@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
+from mlship.serving import pipeline as pipeline_module
 from mlship.serving.app import RequestIds, create_app
 from mlship.serving.pipeline import records_frame
 from mlship.serving.settings import resolve
@@ -110,7 +111,12 @@ def test_request_ids_are_unique_across_processes_and_calls() -> None:
         [{**ROW, "price": 2**70}],  # past int64: object
     ],
 )
-def test_frame_from_columns_equals_from_records(records: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("constructor", ["from_arrays", "dict"])
+def test_frame_from_columns_equals_from_records(
+    records: list[dict[str, Any]], constructor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if constructor == "dict":  # the fallback for a pandas whose DataFrame._from_arrays changed
+        monkeypatch.setattr(pipeline_module, "_array_constructor", lambda: None)
     columns = tuple(ROW)
     built = records_frame(records, columns)
     assert list(built.columns) == list(columns)

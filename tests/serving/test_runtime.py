@@ -62,3 +62,20 @@ def test_records_with_other_fields_are_not_merged(runtime: ModelRuntime) -> None
 def test_synthetic_record_follows_the_schema(spec: RuntimeSpec) -> None:
     record = synthetic_record(spec.extra["contract_schema"])
     assert record == {"price": 50.0, "promo": 0, "day_of_week": "mon", "store": "north", "temperature": 10.0}
+
+
+def test_a_request_alone_on_its_connection_skips_the_queue(runtime: ModelRuntime, spec: RuntimeSpec) -> None:
+    # On the worker's only connection nothing can join a batch: each request is scored at once.
+    pipeline = Pipeline(spec)
+    jobs = [[{**ROW, "price": 3.0 + i}] for i in range(6)]
+    calls = "mlship_model_batch_rows_count"
+
+    async def run(alone: bool) -> list[Any]:
+        return await asyncio.gather(*(runtime.predict(job, alone=alone) for job in jobs))
+
+    before = runtime.metrics.sample(calls) or 0
+    assert asyncio.run(run(alone=True)) == [pipeline.predict_records(job) for job in jobs]
+    assert (runtime.metrics.sample(calls) or 0) - before == len(jobs)
+    before = runtime.metrics.sample(calls) or 0
+    assert asyncio.run(run(alone=False)) == [pipeline.predict_records(job) for job in jobs]
+    assert (runtime.metrics.sample(calls) or 0) - before == 1  # queued together: one call

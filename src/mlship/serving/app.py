@@ -12,7 +12,7 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from mlship.serving import jsonio, openapi, v2
 from mlship.serving.metrics import CONTENT_TYPE, Metrics
 from mlship.serving.pipeline import RecordError, RuntimeSpec
 from mlship.serving.predlog import ORIGIN_HEADER, ORIGINS, PredictionLog
+from mlship.serving.protocol import CONNECTIONS
 from mlship.serving.runtime import ModelError, ModelRuntime
 from mlship.serving.settings import Settings
 from mlship.serving.validate import RequestError, Validator, parse_json
@@ -74,12 +75,14 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The request headers a prediction reads, found in one pass over the ASGI scope."""
+    """What a prediction reads of the ASGI scope: its headers, found in one pass, and the
+    worker's open connections when the protocol names them (`protocol.CONNECTIONS`)."""
 
     content_type: str | None = None
     content_length: str | None = None
     request_id: str | None = None
     origin: str | None = None  # ORIGIN_HEADER: the deploy gate's or `mlship test`'s own requests
+    connections: Collection[Any] | None = None  # live: its size when the model is called counts
 
     @classmethod
     def of(cls, scope: Scope) -> Head:
@@ -93,7 +96,14 @@ class Head:
                 request_id = value.decode("latin-1")
             elif name == _ORIGIN:
                 origin = value.decode("latin-1")
-        return cls(content_type, content_length, request_id, origin)
+        extensions = scope.get("extensions")
+        connections = extensions.get(CONNECTIONS) if extensions else None
+        return cls(content_type, content_length, request_id, origin, connections)
+
+    @property
+    def alone(self) -> bool:
+        """The only open connection: no other request can join this one's batch."""
+        return self.connections is not None and len(self.connections) == 1
 
 
 _ORIGIN = ORIGIN_HEADER.encode()
@@ -122,7 +132,7 @@ _SUFFIXES = tuple(f":{i}" for i in range(4096))
 def record_keys(request_id: str, count: int) -> list[str]:
     """The join keys of a request's records (`mlship monitor --labels`): REQUEST_ID:INDEX."""
     if count <= len(_SUFFIXES):
-        return [request_id + suffix for suffix in _SUFFIXES[:count]]
+        return list(map(request_id.__add__, _SUFFIXES[:count]))
     return [f"{request_id}:{i}" for i in range(count)]
 
 
@@ -233,7 +243,7 @@ class Service:
             records = _sent_records(decoded)
             records, given_id, logged = parse(decoded, body)
             request_id = given_id or request_id
-            outputs = await self.runtime.predict(records)
+            outputs = await self.runtime.predict(records, alone=head.alone)
             payload = respond(outputs, request_id)
         except RequestError as exc:
             status, error, kind = exc.status, exc.message, "invalid_request"

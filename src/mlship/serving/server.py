@@ -21,6 +21,7 @@ from typing import Any
 
 from mlship.serving import device as devices
 from mlship.serving.pipeline import RuntimeSpec
+from mlship.serving.protocol import protocol_class
 from mlship.serving.settings import LogSettings, Settings, resolve
 
 CONFIG_VARIABLE = "MLSHIP_SERVE_CONFIG"
@@ -38,6 +39,8 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         "server_header": False,
         # X-Forwarded-* rewriting costs every request and nothing here reads the client's address.
         "proxy_headers": False,
+        # uvicorn's httptools protocol with one write per answer (see protocol.py); else its own.
+        "http": protocol_class() or "auto",
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from mlship.serving import jsonio
 
 MAX_ERRORS = 20
+_DICT_ONLY = frozenset({dict})
 
 
 class RequestError(Exception):
@@ -215,7 +216,7 @@ class Validator:
         if (
             len(records) > 1
             and self.rules
-            and all(type(r) is dict for r in records)
+            and _DICT_ONLY.issuperset(map(type, records))  # a C-level pass, no generator
             and self._columns_ok(records)
         ):
             return
