@@ -12,9 +12,9 @@ LitServe, MLServer and Cog's coglet, each from its own venv under ~/.cache/mlshi
 first use; a framework that will not install or start is skipped with the reason printed).
 Each scenario runs in `rounds` short slices with the servers' order rotated every round; a ratio
 is the median of the per-round ratios, so load from elsewhere on the host falls on all alike. At
-concurrency 1 the servers are measured side by side in each slice, one request to each in turn
+concurrency 1 the servers are measured side by side in each slice, in 50 ms turns
 (loadgen.run_paired): this host's speed drifts by a third from one second to the next, which
-slices alone leave in the ratios as +-20% noise.
+slices alone leave in the ratios as +-20% noise (+-2% in turns).
 Prints req/s, p50 and p99 per server with the load average, the in-process pipeline time for the
 same records, the ratios against issue 17's targets, and the c=16 throughput of --workers N / 1.
 An "http-floor" server (uvicorn and a raw ASGI app answering a constant) is measured beside them
@@ -223,7 +223,7 @@ def measure(
         for index in range(rounds):
             shift = index % len(targets)
             order = targets[shift:] + targets[:shift]
-            if concurrency == 1:  # side by side, one request each in turn (loadgen.run_paired)
+            if concurrency == 1:  # side by side, in short turns (loadgen.run_paired)
                 bodies = [(t.port, t.path, t.body(records[rows])) for t in order]
                 load = os.getloadavg()[0]
                 paired = run_paired("127.0.0.1", bodies, duration=duration * len(order) / rounds)
