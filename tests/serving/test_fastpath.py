@@ -123,6 +123,14 @@ def test_frame_from_columns_equals_from_records(
     pd.testing.assert_frame_equal(built, pd.DataFrame.from_records(records)[list(columns)])
 
 
+def test_a_frame_changed_by_preprocess_leaves_the_next_one_alone() -> None:
+    first = records_frame([ROW], tuple(ROW))
+    first.columns.name = "features"  # what a project's preprocess may do to the frame it is given
+    first.loc[0, "price"] = -1.0
+    second = records_frame([ROW], tuple(ROW))
+    assert second.columns.name is None and second.loc[0, "price"] == ROW["price"]
+
+
 def test_frame_keeps_fields_outside_the_schema_and_its_order() -> None:
     records = [{**ROW, "extra": 1}, {**ROW, "extra": 2}]
     built = records_frame(records, ("price", "promo"))

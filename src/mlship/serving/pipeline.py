@@ -101,7 +101,9 @@ def records_frame(records: list[Mapping[str, Any]], columns: tuple[str, ...] | N
             arrays = [list(map(operator.itemgetter(name), records)) for name in columns]
             build = _array_constructor()
             if build is not None:
-                return build(arrays, columns=_column_index(columns), index=pd.RangeIndex(len(records)))
+                # A view per frame: its own name, so a preprocess that sets `columns.name` keeps it.
+                index = _column_index(columns).view()
+                return build(arrays, columns=index, index=pd.RangeIndex(len(records)))
             return pd.DataFrame(dict(zip(columns, arrays, strict=True)), copy=False)
     return pd.DataFrame.from_records(list(records))
 
