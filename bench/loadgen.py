@@ -80,6 +80,33 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+class _Connection:
+    """One keep-alive connection: a request out, the whole response back, reopened after a failure."""
+
+    def __init__(self, host: str, port: int, streams: tuple[asyncio.StreamReader, asyncio.StreamWriter]):
+        self.host, self.port = host, port
+        self.reader, self.writer = streams
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        return cls(host, port, await asyncio.open_connection(host, port))
+
+    async def exchange(self, request: bytes) -> tuple[int | None, float]:
+        """(status, milliseconds); status None when the connection failed (it is opened again)."""
+        started = time.perf_counter()
+        try:
+            self.writer.write(request)
+            status = await _read_response(self.reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            return None, 0.0
+        return status, (time.perf_counter() - started) * 1000.0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def _worker(
     host: str,
     port: int,
@@ -89,25 +116,17 @@ async def _worker(
     latencies: list[float],
     errors: list[int],
 ) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+    connection = await _Connection.open(host, port)
     try:
         while time.perf_counter() < stop_at and budget[0] > 0:
             budget[0] -= 1
-            started = time.perf_counter()
-            try:
-                writer.write(request)
-                status = await _read_response(reader)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                errors[0] += 1
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-                continue
+            status, ms = await connection.exchange(request)
             if status != 200:
                 errors[0] += 1
             else:
-                latencies.append((time.perf_counter() - started) * 1000.0)
+                latencies.append(ms)
     finally:
-        writer.close()
+        connection.close()
 
 
 async def _run(
@@ -130,7 +149,7 @@ async def _paired(
     host: str, targets: list[tuple[int, str, bytes]], duration: float, turn: float, max_requests: int
 ) -> list[LoadResult]:
     requests = [build_request(host, port, path, body) for port, path, body in targets]
-    streams = [await asyncio.open_connection(host, port) for port, _, _ in targets]
+    connections = [await _Connection.open(host, port) for port, _, _ in targets]
     latencies: list[list[float]] = [[] for _ in targets]
     errors = [0] * len(targets)
     stop_at = time.perf_counter() + duration
@@ -140,31 +159,22 @@ async def _paired(
             first = cycle % len(targets)
             cycle += 1
             for index in [*range(first, len(targets)), *range(first)]:
-                reader, writer = streams[index]
                 turn_ends = time.perf_counter() + turn
                 warm = False  # the turn's first answer pays for caches the other servers evicted
-                while True:
-                    started = time.perf_counter()
-                    if started >= turn_ends or sent >= max_requests:
-                        break
+                while time.perf_counter() < turn_ends and sent < max_requests:
                     sent += 1
-                    try:
-                        writer.write(requests[index])
-                        status = await _read_response(reader)
-                    except (OSError, asyncio.IncompleteReadError, ValueError):
+                    status, ms = await connections[index].exchange(requests[index])
+                    if status is None:
                         errors[index] += 1
-                        writer.close()
-                        streams[index] = await asyncio.open_connection(host, targets[index][0])
-                        reader, writer = streams[index]
                         continue
                     if status != 200:
                         errors[index] += 1
                     elif warm:
-                        latencies[index].append((time.perf_counter() - started) * 1000.0)
+                        latencies[index].append(ms)
                     warm = True
     finally:
-        for _, writer in streams:
-            writer.close()
+        for connection in connections:
+            connection.close()
     pairs = zip(latencies, errors, strict=True)
     return [LoadResult(len(lat), err, sum(lat) / 1000.0, lat) for lat, err in pairs]
 
